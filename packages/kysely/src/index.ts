@@ -1,0 +1,101 @@
+/**
+ * @tombstone/kysely: complete, automatic soft delete for Kysely on PostgreSQL.
+ *
+ * A query flows builder -> {@link SoftDeletePlugin} (tree rewrite) -> compiler -> driver. The
+ * operations ({@link softDelete}, {@link restore}, {@link forceDelete}, {@link purge}) are plain
+ * functions taking the plugin-equipped database or a transaction first.
+ *
+ * @example
+ * ```ts
+ * import { Kysely } from 'kysely'
+ * import { defineSoftDeletes, SoftDeletePlugin, softDelete, restore, withDeleted } from '@tombstone/kysely'
+ *
+ * const softDeletes = defineSoftDeletes<Database>()({
+ *   tables: { posts: { retention: { days: 30 } }, comments: {} },
+ *   relations: [{ parent: 'posts', child: 'comments', foreignKey: 'post_id' }],
+ * })
+ * const db = new Kysely<Database>({ dialect, plugins: [new SoftDeletePlugin(softDeletes)] })
+ *
+ * await softDelete(db, 'posts', { id: 1 }, { by: 'alice', reason: 'duplicate' })
+ * await db.selectFrom('posts').selectAll().execute()                                   // post 1 is gone
+ * await db.selectFrom('posts').selectAll().$call(withDeleted({ posts: 'only' })).execute() // only post 1
+ * await restore(db, 'posts', { id: 1 })                                                 // with its comments
+ * ```
+ *
+ * @module
+ */
+export {
+  defineSoftDeletes,
+  SoftDeleteDefinition,
+  DEFAULT_COLUMNS,
+  type SoftDeleteColumns,
+  type SoftDeleteOptions as SoftDeleteDefinitionOptions,
+  type TableOptions,
+  type RelationOptions,
+  type Retention,
+  type TableDefinition,
+  type RelationDefinition,
+} from './definition.ts'
+export {
+  ERROR_CODES,
+  SQLSTATE,
+  TombstoneError,
+  NotFoundError,
+  NotDeletedError,
+  ConflictError,
+  ParentDeletedError,
+  ReferencedError,
+  HardDeleteRefusedError,
+  AuditAppendOnlyError,
+  InvalidArgumentError,
+  InvalidConfigurationError,
+  isTombstoneError,
+  sqlStateOf,
+  classifyDatabaseError,
+  type TombstoneErrorCode,
+  type AnyTombstoneError,
+  type RowKey,
+} from './errors.ts'
+export { SoftDeletePlugin } from './plugin/soft-delete-plugin.ts'
+export {
+  withDeleted,
+  hardDelete,
+  VISIBILITIES,
+  type Visibility,
+  type VisibilityMap,
+  type ModifiableBuilder,
+} from './plugin/markers.ts'
+export {
+  AUDIT_ACTIONS,
+  type AuditAction,
+  type Target,
+  type ActorOptions,
+  type TableResult,
+} from './operations/context.ts'
+export { softDelete, type SoftDeleteOptions, type SoftDeleteResult } from './operations/soft-delete.ts'
+export {
+  restore,
+  type RestoreOptions,
+  type RestoreResult,
+  type ParentDeletedEntry,
+} from './operations/restore.ts'
+export {
+  forceDelete,
+  allowHardDelete,
+  HARD_DELETE_SETTING,
+  type ForceDeleteResult,
+} from './operations/force-delete.ts'
+export {
+  softDeleteColumns,
+  addSoftDeleteColumns,
+  createActiveUniqueIndex,
+  createActiveIndex,
+  createSoftDeleteIndexes,
+  installHardDeleteGuard,
+  removeHardDeleteGuard,
+  createAuditTable,
+  installSoftDeletes,
+  type ColumnOptions,
+  type IndexOptions,
+  type InstallOptions,
+} from './schema/migrations.ts'

@@ -1,0 +1,155 @@
+import { sql, type Expression, type Kysely, type RawBuilder, type SqlBool, type Transaction } from 'kysely'
+import type { Retention, SoftDeleteDefinition, TableDefinition } from '../definition.ts'
+import { InvalidArgumentError, InvalidConfigurationError, type RowKey } from '../errors.ts'
+import { SoftDeletePlugin } from '../plugin/soft-delete-plugin.ts'
+
+/**
+ * What an operation targets: one key, a list of keys, or the rows a `where` expression selects.
+ *
+ * @example
+ * ```ts
+ * const one: Target = { id: 7 }
+ * const many: Target = { ids: [7, 8, 9] }
+ * const some: Target = { where: (eb) => eb('author_id', '=', 3) }
+ * ```
+ */
+export type Target =
+  | { readonly id: RowKey; readonly ids?: never; readonly where?: never }
+  | { readonly ids: readonly RowKey[]; readonly id?: never; readonly where?: never }
+  | { readonly where: (eb: any) => Expression<SqlBool>; readonly id?: never; readonly ids?: never }
+
+/** Who acted, and why; stamped on deleted rows and written to the audit trail. */
+export interface ActorOptions {
+  /** Who (a user id, a service name). Stored as given in `deleted_by` and the audit's `actor`. */
+  readonly by?: string | number | bigint | null
+  /** Why, free text. */
+  readonly reason?: string | null
+}
+
+/** Rows one operation touched in one table. */
+export interface TableResult {
+  readonly ids: readonly RowKey[]
+  readonly count: number
+}
+
+/** @internal */
+export interface Context {
+  readonly definition: SoftDeleteDefinition<any>
+}
+
+/** The definition carried by the plugin on `db`, or a coded error when the plugin is missing. */
+export function contextOf(db: Kysely<any>): Context {
+  const plugin = db.getExecutor().plugins.find((candidate) => candidate instanceof SoftDeletePlugin)
+  if (plugin === undefined) {
+    throw new InvalidConfigurationError(
+      'This Kysely instance has no SoftDeletePlugin: create it with plugins: [new SoftDeletePlugin(definition)]',
+    )
+  }
+  return { definition: plugin.definition }
+}
+
+/** Runs `work` in the caller's transaction, or in a new one. */
+export async function inTransaction<T>(db: Kysely<any>, work: (trx: Kysely<any>) => Promise<T>): Promise<T> {
+  if (db.isTransaction) return work(db)
+  return db.transaction().execute((trx: Transaction<any>) => work(trx))
+}
+
+/** The keys a target names, or undefined for a `where` target. Validates them. */
+export function targetKeys(target: Target, table: string): readonly RowKey[] | undefined {
+  if ('id' in target && target.id !== undefined) {
+    checkKey(target.id, table)
+    return [target.id]
+  }
+  if ('ids' in target && target.ids !== undefined) {
+    if (!Array.isArray(target.ids)) throw new InvalidArgumentError('ids must be an array', table)
+    for (const id of target.ids) checkKey(id, table)
+    return [...new Set(target.ids)]
+  }
+  if ('where' in target && typeof target.where === 'function') return undefined
+  throw new InvalidArgumentError('A target is { id }, { ids } or { where }', table)
+}
+
+function checkKey(id: unknown, table: string): void {
+  const ok =
+    (typeof id === 'number' && Number.isFinite(id)) || typeof id === 'bigint' || (typeof id === 'string' && id.length > 0)
+  if (!ok) throw new InvalidArgumentError(`Invalid key ${String(id)}`, table)
+}
+
+/** `<column> = any(<keys>)`, one parameter whatever the number of keys. */
+export function keyIn(column: string, keys: readonly RowKey[]): RawBuilder<SqlBool> {
+  return sql<SqlBool>`${sql.ref(column)} = any(${sql.val(keys.map(normalizeKey))})`
+}
+
+/** Bigints travel as strings; drivers do not serialize them inside arrays. */
+function normalizeKey(key: RowKey): string | number {
+  return typeof key === 'bigint' ? key.toString() : key
+}
+
+/** The expression for `purge_at`: the transaction's time plus the retention, or null. */
+export function purgeAtExpression(retention: Retention | null): RawBuilder<Date | null> {
+  if (retention === null) return sql<null>`null`
+  return sql<Date>`now() + make_interval(days => ${retention.days ?? 0}, hours => ${retention.hours ?? 0}, mins => ${
+    retention.minutes ?? 0
+  }, secs => ${retention.seconds ?? 0})`
+}
+
+/** Keys as the audit stores them. */
+export function keyText(key: RowKey): string {
+  return typeof key === 'string' ? key : key.toString()
+}
+
+/** The value for `deleted_by` / the audit actor. */
+export function actorValue(by: ActorOptions['by']): string | number | null {
+  if (by === undefined || by === null) return null
+  return typeof by === 'bigint' ? by.toString() : by
+}
+
+/** The audit actions. */
+export const AUDIT_ACTIONS = ['soft_delete', 'restore', 'hard_delete', 'purge'] as const
+/** One of {@link AUDIT_ACTIONS}. */
+export type AuditAction = (typeof AUDIT_ACTIONS)[number]
+
+/** Appends one audit row per key, in the caller's transaction. A no-op when the audit is off. */
+export async function writeAudit(
+  trx: Kysely<any>,
+  context: Context,
+  entry: {
+    action: AuditAction
+    table: TableDefinition
+    ids: readonly RowKey[]
+    by: ActorOptions['by']
+    reason: string | null | undefined
+    /** One deletion id for every key, or one per key. */
+    deletionId: string | null | readonly (string | null)[]
+  },
+): Promise<void> {
+  const auditTable = context.definition.auditTable
+  if (auditTable === undefined || entry.ids.length === 0) return
+  const actor = actorValue(entry.by)
+  const by = actor === null ? null : String(actor)
+  const ids = sql.val(entry.ids.map(keyText))
+  const query = Array.isArray(entry.deletionId)
+    ? sql`insert into ${sql.table(auditTable)} (action, entity, entity_id, actor, reason, deletion_id)
+        select ${entry.action}, ${entry.table.name}, k.entity_id, ${by}, ${entry.reason ?? null}, k.deletion_id
+        from unnest(${ids}::text[], ${sql.val(entry.deletionId)}::uuid[]) as k(entity_id, deletion_id)`
+    : sql`insert into ${sql.table(auditTable)} (action, entity, entity_id, actor, reason, deletion_id)
+        select ${entry.action}, ${entry.table.name}, k.entity_id, ${by}, ${entry.reason ?? null}, ${entry.deletionId}::uuid
+        from unnest(${ids}::text[]) as k(entity_id)`
+  await query.execute(trx)
+}
+
+/** Groups returned rows' keys. */
+export function keysOf(rows: readonly Record<string, unknown>[], column: string): RowKey[] {
+  return rows.map((row) => row[column] as RowKey)
+}
+
+/** Compares keys across drivers (PGlite returns int8 as numbers, pg as strings). */
+export function sameKey(a: RowKey, b: RowKey): boolean {
+  return keyText(a) === keyText(b)
+}
+
+/** The keys of `wanted` absent from `found`, compared as text. */
+export function missingKeys(wanted: readonly RowKey[], found: readonly RowKey[]): RowKey[] {
+  const present = new Set(found.map(keyText))
+  return wanted.filter((key) => !present.has(keyText(key)))
+}

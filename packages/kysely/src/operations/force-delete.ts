@@ -1,0 +1,175 @@
+import { sql, type Kysely } from 'kysely'
+import type { TableDefinition } from '../definition.ts'
+import { classifyDatabaseError, type RowKey } from '../errors.ts'
+import { hardDelete, withDeleted, type Visibility } from '../plugin/markers.ts'
+import {
+  contextOf,
+  inTransaction,
+  keyIn,
+  keysOf,
+  missingKeys,
+  targetKeys,
+  writeAudit,
+  type ActorOptions,
+  type AuditAction,
+  type Context,
+  type TableResult,
+  type Target,
+} from './context.ts'
+
+/** What {@link forceDelete} did. */
+export interface ForceDeleteResult {
+  /** Rows removed, all tables together. */
+  readonly count: number
+  /** Rows removed per table. */
+  readonly tables: Readonly<Record<string, TableResult>>
+  /** Target rows removed. */
+  readonly deleted: readonly RowKey[]
+  /** Target keys with no row. */
+  readonly notFound: readonly RowKey[]
+}
+
+/** The name of the setting the database guard reads. */
+export const HARD_DELETE_SETTING = 'tombstone.allow_hard_delete'
+
+/**
+ * Opts the current transaction in to hard deletes past the database guard
+ * ({@link installHardDeleteGuard}). Transaction-scoped: it ends with the transaction.
+ *
+ * @example
+ * ```ts
+ * await db.transaction().execute(async (trx) => {
+ *   await allowHardDelete(trx)
+ *   await sql`delete from posts where id = 1`.execute(trx)
+ * })
+ * ```
+ */
+export async function allowHardDelete(trx: Kysely<any>): Promise<void> {
+  await sql`select set_config(${HARD_DELETE_SETTING}, 'on', true)`.execute(trx)
+}
+
+/**
+ * Removes rows for good, deleted or not, with every descendant along the declared relations
+ * (children first), in one transaction: one `SELECT … FOR UPDATE` and one `DELETE` per table.
+ * Opts the transaction in past the database guard. Written to the audit trail as `hard_delete`.
+ *
+ * @example
+ * ```ts
+ * const result = await forceDelete(db, 'users', { id: 3 }, { by: adminId })
+ * result.tables // { comments: {...}, posts: {...}, users: { ids: [3], count: 1 } }
+ * ```
+ */
+export async function forceDelete<DB, T extends keyof DB & string>(
+  db: Kysely<DB>,
+  table: T,
+  target: Target,
+  options: ActorOptions = {},
+): Promise<ForceDeleteResult> {
+  const context = contextOf(db)
+  const root = context.definition.table(table)
+  const keys = targetKeys(target, table)
+  if (keys !== undefined && keys.length === 0) return { count: 0, tables: {}, deleted: [], notFound: [] }
+
+  return inTransaction(db as Kysely<any>, async (trx) => {
+    let rootQuery = trx
+      .selectFrom(root.name)
+      .select(selectionFor(context, root))
+      .$call(withDeleted({ '*': 'include' }))
+      .forUpdate()
+    rootQuery = keys === undefined ? rootQuery.where(target.where as never) : rootQuery.where(keyIn(root.key, keys))
+    const rootRows = await rootQuery.execute()
+    const removed = await removeTrees(trx, context, root, rootRows, {
+      action: 'hard_delete',
+      rootVisibility: 'include',
+      by: options.by,
+      reason: options.reason,
+    })
+    const tables: Record<string, TableResult> = {}
+    let count = 0
+    for (const [name, ids] of removed) {
+      if (ids.length === 0) continue
+      tables[name] = { ids, count: ids.length }
+      count += ids.length
+    }
+    const deleted = removed.get(table) ?? []
+    return { count, tables, deleted, notFound: keys === undefined ? [] : missingKeys(keys, deleted) }
+  })
+}
+
+/** A locked row: its key, its deletion id and the columns its children reference. */
+export type LockedRow = Record<string, unknown>
+
+/** The columns to select from `table` to find its children. @internal */
+export function selectionFor(context: Context, table: TableDefinition): string[] {
+  const columns = new Set([table.key, table.columns.deletionId])
+  for (const relation of context.definition.childrenOf(table.name)) columns.add(relation.parentKey)
+  return [...columns]
+}
+
+/**
+ * Removes `rootRows` (already locked by the caller) and all their descendants, children first, and
+ * writes the audit. `rootVisibility: 'only'` re-checks, in the `DELETE` itself, that a root row is
+ * still deleted. Returns the removed keys per table, parents first.
+ * @internal
+ */
+export async function removeTrees(
+  trx: Kysely<any>,
+  context: Context,
+  root: TableDefinition,
+  rootRows: readonly LockedRow[],
+  options: { action: AuditAction; rootVisibility: Visibility; by?: ActorOptions['by']; reason?: string | null | undefined },
+): Promise<Map<string, RowKey[]>> {
+  const collected = new Map<string, readonly LockedRow[]>([[root.name, rootRows]])
+  const removed = new Map<string, RowKey[]>()
+  if (rootRows.length === 0) return removed
+  await allowHardDelete(trx)
+
+  for (const name of context.definition.descendantsOf(root.name)) {
+    const child = context.definition.table(name)
+    const conditions = context.definition.parentsOf(name).flatMap((relation) => {
+      const parents = collected.get(relation.parent) ?? []
+      return parents.length === 0 ? [] : [keyIn(relation.foreignKey, keysOf(parents, relation.parentKey))]
+    })
+    if (conditions.length === 0) continue
+    const rows = await trx
+      .selectFrom(name)
+      .select(selectionFor(context, child))
+      .where((eb) => eb.or(conditions))
+      .$call(withDeleted({ '*': 'include' }))
+      .forUpdate()
+      .execute()
+    collected.set(name, rows)
+  }
+
+  const order = [...collected.keys()].reverse()
+  try {
+    for (const name of order) {
+      const table = context.definition.table(name)
+      const rows = collected.get(name) ?? []
+      if (rows.length === 0) continue
+      const deleted = await trx
+        .deleteFrom(name)
+        .where(keyIn(table.key, keysOf(rows, table.key)))
+        .$if(name === root.name && options.rootVisibility === 'only', (qb) =>
+          qb.where(sql.ref(table.columns.deletedAt), 'is not', null),
+        )
+        .returning([`${table.key} as key`, `${table.columns.deletionId} as deletion_id`])
+        .$call(hardDelete())
+        .$call(withDeleted({ '*': 'include' }))
+        .execute()
+      removed.set(name, keysOf(deleted, 'key'))
+      await writeAudit(trx, context, {
+        action: options.action,
+        table,
+        ids: keysOf(deleted, 'key'),
+        by: options.by,
+        reason: options.reason,
+        deletionId: deleted.map((row) => (row.deletion_id as string | null) ?? null),
+      })
+    }
+  } catch (error) {
+    throw classifyDatabaseError(error)
+  }
+  // Parents first, as the caller reads them.
+  return new Map([...removed].reverse())
+}

@@ -1,0 +1,169 @@
+import { sql, type Kysely } from 'kysely'
+import { checkRetention, type Retention, type TableDefinition } from '../definition.ts'
+import type { RowKey } from '../errors.ts'
+import { withDeleted } from '../plugin/markers.ts'
+import {
+  actorValue,
+  contextOf,
+  inTransaction,
+  keyIn,
+  keysOf,
+  missingKeys,
+  purgeAtExpression,
+  targetKeys,
+  writeAudit,
+  type ActorOptions,
+  type TableResult,
+  type Target,
+} from './context.ts'
+
+/** Options of {@link softDelete}. */
+export interface SoftDeleteOptions extends ActorOptions {
+  /** Overrides the table's retention for this operation (descendants keep their own). */
+  readonly retention?: Retention | null
+  /** Follow the declared relations. Defaults to `true`. */
+  readonly cascade?: boolean
+}
+
+/** What {@link softDelete} did. */
+export interface SoftDeleteResult {
+  /** The id shared by every row this operation stamped; null when it stamped none. */
+  readonly deletionId: string | null
+  /** The stamp (the transaction's time on the database clock); null when nothing was stamped. */
+  readonly deletedAt: Date | null
+  /** Rows stamped, all tables together. */
+  readonly count: number
+  /** Rows stamped per table, the target table included. */
+  readonly tables: Readonly<Record<string, TableResult>>
+  /** Target rows stamped by this operation. */
+  readonly deleted: readonly RowKey[]
+  /** Target keys whose row was already deleted (left as it was: never re-stamped). */
+  readonly alreadyDeleted: readonly RowKey[]
+  /** Target keys with no row. */
+  readonly notFound: readonly RowKey[]
+}
+
+/**
+ * Soft-deletes rows and, along the declared relations, their descendants, in one transaction (the
+ * caller's, when `db` is a transaction): one set-based `UPDATE` per table, every row stamped with
+ * the same `deleted_at` (database clock), `deleted_by`, `delete_reason`, a fresh `deletion_id`
+ * and `purge_at`. Rows already deleted are left alone, so two concurrent deletes of one row stamp
+ * it once: the second finds it in `alreadyDeleted`.
+ *
+ * @example
+ * ```ts
+ * const result = await softDelete(db, 'users', { id: 3 }, { by: adminId, reason: 'spam' })
+ * result.tables // { users: { ids: [3], count: 1 }, posts: { ids: [...], count: 12 }, comments: {...} }
+ * await restore(db, 'users', { id: 3 }) // brings back exactly those rows
+ * ```
+ */
+export async function softDelete<DB, T extends keyof DB & string>(
+  db: Kysely<DB>,
+  table: T,
+  target: Target,
+  options: SoftDeleteOptions = {},
+): Promise<SoftDeleteResult> {
+  const context = contextOf(db)
+  const root = context.definition.table(table)
+  const keys = targetKeys(target, table)
+  const retention =
+    options.retention === undefined ? root.retention : options.retention === null ? null : checkRetention(options.retention, table)
+  if (keys !== undefined && keys.length === 0) return emptyResult()
+  const deletionId = crypto.randomUUID()
+  const by = actorValue(options.by)
+  const reason = options.reason ?? null
+
+  return inTransaction(db as Kysely<any>, async (trx) => {
+    const stamp = (t: TableDefinition, tableRetention: Retention | null) => ({
+      [t.columns.deletedAt]: sql`now()`,
+      [t.columns.deletedBy]: by,
+      [t.columns.deleteReason]: reason,
+      [t.columns.deletionId]: deletionId,
+      [t.columns.purgeAt]: purgeAtExpression(tableRetention),
+    })
+
+    let rootUpdate = trx
+      .updateTable(root.name)
+      .set(stamp(root, retention))
+      .returning([`${root.key} as key`, `${root.columns.deletedAt} as deleted_at`])
+    rootUpdate = keys === undefined ? rootUpdate.where(target.where as never) : rootUpdate.where(keyIn(root.key, keys))
+    const rootRows = await rootUpdate.execute()
+    const deleted = keysOf(rootRows, 'key')
+    const stamped = new Map<string, RowKey[]>([[table, deleted]])
+
+    if (options.cascade !== false && deleted.length > 0) {
+      for (const name of context.definition.descendantsOf(table)) {
+        const child = context.definition.table(name)
+        const parents = context.definition.parentsOf(name).filter((relation) => (stamped.get(relation.parent)?.length ?? 0) > 0)
+        if (parents.length === 0) continue
+        // The parents stamped by this operation are the ones carrying its deletion id: no keys travel.
+        const rows = await trx
+          .updateTable(name)
+          .set(stamp(child, child.retention))
+          .where((eb) =>
+            eb.or(
+              parents.map((relation) => {
+                const parent = context.definition.table(relation.parent)
+                return eb(
+                  eb.ref(`${name}.${relation.foreignKey}`),
+                  'in',
+                  eb
+                    .selectFrom(`${relation.parent} as tombstone_parent`)
+                    .select(`tombstone_parent.${relation.parentKey}`)
+                    .where(`tombstone_parent.${parent.columns.deletionId}`, '=', deletionId),
+                )
+              }),
+            ),
+          )
+          .$call(withDeleted({ tombstone_parent: 'include' }))
+          .returning(`${child.key} as key`)
+          .execute()
+        stamped.set(name, keysOf(rows, 'key'))
+      }
+    }
+
+    let alreadyDeleted: RowKey[] = []
+    let notFound: RowKey[] = []
+    if (keys !== undefined && deleted.length < keys.length) {
+      const missing = missingKeys(keys, deleted)
+      const existing = await trx
+        .selectFrom(root.name)
+        .select(`${root.key} as key`)
+        .where(keyIn(root.key, missing))
+        .$call(withDeleted({ [root.name]: 'only' }))
+        .execute()
+      alreadyDeleted = keysOf(existing, 'key')
+      notFound = missingKeys(missing, alreadyDeleted)
+    }
+
+    const tables: Record<string, TableResult> = {}
+    let count = 0
+    for (const [name, ids] of stamped) {
+      if (ids.length === 0 && name !== table) continue
+      tables[name] = { ids, count: ids.length }
+      count += ids.length
+      await writeAudit(trx, context, {
+        action: 'soft_delete',
+        table: context.definition.table(name),
+        ids,
+        by: options.by,
+        reason,
+        deletionId,
+      })
+    }
+    const deletedAt = (rootRows[0]?.deleted_at as Date | undefined) ?? null
+    return {
+      deletionId: count > 0 ? deletionId : null,
+      deletedAt: deletedAt === null ? null : new Date(deletedAt),
+      count,
+      tables,
+      deleted,
+      alreadyDeleted,
+      notFound,
+    }
+  })
+}
+
+function emptyResult(): SoftDeleteResult {
+  return { deletionId: null, deletedAt: null, count: 0, tables: {}, deleted: [], alreadyDeleted: [], notFound: [] }
+}

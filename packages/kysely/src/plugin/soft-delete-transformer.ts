@@ -1,0 +1,426 @@
+import {
+  AliasNode,
+  AndNode,
+  BinaryOperationNode,
+  ColumnNode,
+  IdentifierNode,
+  JoinNode,
+  OnNode,
+  OperationNodeTransformer,
+  OperatorNode,
+  ParensNode,
+  RawNode,
+  ReferenceNode,
+  SelectAllNode,
+  SelectionNode,
+  SelectQueryNode,
+  TableNode,
+  WhereNode,
+  type DeleteQueryNode,
+  type FromNode,
+  type JoinType,
+  type MergeQueryNode,
+  type OperationNode,
+  type QueryId,
+  type UpdateQueryNode,
+  type WithNode,
+} from 'kysely'
+import type { SoftDeleteDefinition, TableDefinition } from '../definition.ts'
+import { HardDeleteRefusedError } from '../errors.ts'
+import { readMarkers, type Visibility } from './markers.ts'
+
+/** One table reference found in a FROM, JOIN, USING, MERGE or UPDATE/DELETE target position. */
+interface TableRef {
+  readonly node: TableNode
+  readonly alias: string | undefined
+  readonly table: TableDefinition
+}
+
+/** The state of one query node (and, unless overridden, of the queries nested in it). */
+interface Frame {
+  /** CTE names visible in the query's body. */
+  readonly ctes: ReadonlySet<string>
+  /** CTE names visible where the query itself is (what its own WITH does not define). */
+  readonly outerCtes: ReadonlySet<string>
+  /** Visibility by alias or table name, innermost `withDeleted` first. */
+  readonly scopes: readonly ReadonlyMap<string, Visibility>[]
+  readonly hardDelete: boolean
+}
+
+const DML_ROOTS: Readonly<Record<string, true>> = {
+  SelectQueryNode: true,
+  InsertQueryNode: true,
+  UpdateQueryNode: true,
+  DeleteQueryNode: true,
+  MergeQueryNode: true,
+}
+
+const EMPTY: ReadonlySet<string> = new Set()
+
+/**
+ * The right operand of every filter the transformer writes. A `RawNode` rather than Kysely's own
+ * immediate null, so that the transformer recognises its filters (and only them) when it meets a
+ * tree it already rewrote: a builder embedded in another query is transformed on its own first,
+ * then again in context, and the second pass must replace, not add.
+ */
+const NULL_SQL = 'null'
+
+type WithEndModifiers = OperationNode & { readonly endModifiers?: readonly OperationNode[] }
+
+/**
+ * Rewrites a query tree so that every soft-deletable table it reads is filtered by its visibility
+ * (active rows by default), wherever the table appears. Filters are qualified by the alias and go
+ * where they keep the query's meaning:
+ *
+ * - FROM items (and UPDATE targets, DELETE USING items): in WHERE;
+ * - inner and left joins (lateral too): in the join's ON, so an outer join stays outer;
+ * - cross joins: become inner joins ON the filter;
+ * - right and full joins, and FROM items of a query that has one: the table is replaced by
+ *   `(select * from t where filter) as alias`, because a filter in WHERE or ON would either drop
+ *   preserved rows or let a deleted row through as unmatched. PostgreSQL flattens it.
+ *
+ * The rewrite is idempotent: filters it wrote before are taken out and written again for the
+ * context at hand. A `DELETE` whose target is a soft-deletable table is refused unless the query
+ * carries the hard-delete marker. DDL is left alone.
+ */
+export class SoftDeleteTransformer extends OperationNodeTransformer {
+  readonly #definition: SoftDeleteDefinition<any>
+  readonly #frames: Frame[] = []
+
+  constructor(definition: SoftDeleteDefinition<any>) {
+    super()
+    this.#definition = definition
+  }
+
+  protected override transformNodeImpl<T extends OperationNode>(node: T, queryId?: QueryId): T {
+    if (!(node.kind in DML_ROOTS)) {
+      if (this.#frames.length === 0 && /^(Create|Alter|Drop|Refresh)/.test(node.kind)) return node
+      return super.transformNodeImpl(node, queryId)
+    }
+    // Markers stay in the tree (they compile to comments), so that a second pass still sees them.
+    const { markers } = readMarkers((node as WithEndModifiers).endModifiers)
+    const parent = this.#frames.at(-1)
+    const outerCtes = parent?.ctes ?? EMPTY
+    const withNode = (node as { with?: WithNode }).with
+    const ctes = withNode === undefined ? outerCtes : union(outerCtes, withNode.expressions.map(cteName))
+    const scopes = parent?.scopes ?? []
+    this.#frames.push({
+      ctes,
+      outerCtes,
+      scopes: markers?.scope === undefined ? scopes : [markers.scope, ...scopes],
+      hardDelete: markers?.hardDelete ?? false,
+    })
+    try {
+      return super.transformNodeImpl(node, queryId)
+    } finally {
+      this.#frames.pop()
+    }
+  }
+
+  protected override transformWith(node: WithNode, queryId?: QueryId): WithNode {
+    const frame = this.#frame
+    const names = node.expressions.map(cteName)
+    const expressions = node.expressions.map((expression, index) => {
+      // In WITH RECURSIVE every name is visible to every CTE; otherwise only the ones before it, so
+      // `with posts as (select * from posts)` reads the real table inside and is filtered there.
+      const visible = node.recursive ? frame.ctes : union(frame.outerCtes, names.slice(0, index))
+      this.#frames[this.#frames.length - 1] = { ...frame, ctes: visible }
+      try {
+        return this.transformNode(expression, queryId)
+      } finally {
+        this.#frames[this.#frames.length - 1] = frame
+      }
+    })
+    return { kind: 'WithNode', expressions, recursive: node.recursive }
+  }
+
+  protected override transformSelectQuery(node: SelectQueryNode, queryId?: QueryId): SelectQueryNode {
+    const transformed = super.transformSelectQuery(node, queryId)
+    const sources = this.#filterSources(transformed.from, transformed.joins)
+    return {
+      ...transformed,
+      from: sources.from,
+      joins: sources.joins,
+      where: withConditions(transformed.where, sources.conditions),
+    }
+  }
+
+  protected override transformUpdateQuery(node: UpdateQueryNode, queryId?: QueryId): UpdateQueryNode {
+    const transformed = super.transformUpdateQuery(node, queryId)
+    const conditions: OperationNode[] = []
+    const target = transformed.table === undefined ? undefined : this.#ref(transformed.table)
+    if (target !== undefined) {
+      const condition = this.#condition(target)
+      if (condition !== undefined) conditions.push(condition)
+    }
+    const sources = this.#filterSources(transformed.from, transformed.joins)
+    return {
+      ...transformed,
+      from: sources.from,
+      joins: sources.joins,
+      where: withConditions(transformed.where, [...conditions, ...sources.conditions]),
+    }
+  }
+
+  protected override transformDeleteQuery(node: DeleteQueryNode, queryId?: QueryId): DeleteQueryNode {
+    if (!this.#frame.hardDelete) {
+      for (const item of node.from.froms) {
+        const target = this.#ref(item)
+        if (target !== undefined) throw new HardDeleteRefusedError(target.table.name, 'query')
+      }
+    }
+    const transformed = super.transformDeleteQuery(node, queryId)
+    const using = transformed.using
+    const sources = this.#filterSources(
+      using === undefined ? undefined : { kind: 'FromNode', froms: using.tables },
+      transformed.joins,
+    )
+    return {
+      ...transformed,
+      using: using === undefined || sources.from === undefined ? using : { ...using, tables: sources.from.froms },
+      joins: sources.joins,
+      where: withConditions(transformed.where, sources.conditions),
+    }
+  }
+
+  protected override transformMergeQuery(node: MergeQueryNode, queryId?: QueryId): MergeQueryNode {
+    const target = this.#ref(node.into)
+    if (target !== undefined && !this.#frame.hardDelete) {
+      const deletes = node.whens?.some(
+        (when) =>
+          when.result !== undefined && RawNode.is(when.result) && when.result.sqlFragments.join('').trim().toLowerCase() === 'delete',
+      )
+      if (deletes) throw new HardDeleteRefusedError(target.table.name, 'query')
+    }
+    const transformed = super.transformMergeQuery(node, queryId)
+    const using = transformed.using
+    if (using === undefined) return transformed
+    const source = this.#ref(using.table)
+    if (source === undefined) return transformed
+    // PostgreSQL picks the join type of MERGE's source from its WHEN clauses, so only a pre-filtered
+    // source keeps the meaning.
+    return { ...transformed, using: { ...using, table: this.#derivedOrPlain(source) } }
+  }
+
+  get #frame(): Frame {
+    const frame = this.#frames.at(-1)
+    if (frame === undefined) throw new Error('tombstone: transformer used outside of a query')
+    return frame
+  }
+
+  /**
+   * The soft-deletable table a FROM/JOIN item names, unless it is a CTE or not declared. A derived
+   * table this transformer wrote before counts as the table it wraps.
+   */
+  #ref(node: OperationNode): TableRef | undefined {
+    let tableNode: TableNode
+    let alias: string | undefined
+    if (TableNode.is(node)) {
+      tableNode = node
+    } else if (AliasNode.is(node) && IdentifierNode.is(node.alias) && TableNode.is(node.node)) {
+      tableNode = node.node
+      alias = node.alias.name
+    } else if (AliasNode.is(node) && IdentifierNode.is(node.alias) && isOwnDerivedTable(node.node)) {
+      tableNode = node.node.from.froms[0] as TableNode
+      alias = node.alias.name
+    } else {
+      return undefined
+    }
+    const identifier = tableNode.table.identifier.name
+    const schema = tableNode.table.schema?.name
+    if (schema === undefined && this.#frame.ctes.has(identifier)) return undefined
+    const table = this.#definition.match(identifier, schema)
+    return table === undefined ? undefined : { node: tableNode, alias, table }
+  }
+
+  #visibility(ref: TableRef): Visibility {
+    for (const scope of this.#frame.scopes) {
+      const visibility =
+        (ref.alias === undefined ? undefined : scope.get(ref.alias)) ??
+        scope.get(ref.table.identifier) ??
+        scope.get(ref.table.name) ??
+        scope.get('*')
+      if (visibility !== undefined) return visibility
+    }
+    return 'exclude'
+  }
+
+  /**
+   * The filter for one reference, qualified by its alias (or by the table itself when `qualifyByAlias`
+   * is false, for use inside a derived table). Undefined when the table is seen whole.
+   */
+  #condition(ref: TableRef, qualifyByAlias = true): OperationNode | undefined {
+    const visibility = this.#visibility(ref)
+    switch (visibility) {
+      case 'include':
+        return undefined
+      case 'exclude':
+      case 'only': {
+        const qualifier = qualifyByAlias && ref.alias !== undefined ? TableNode.create(ref.alias) : ref.node
+        return BinaryOperationNode.create(
+          ReferenceNode.create(ColumnNode.create(ref.table.columns.deletedAt), qualifier),
+          OperatorNode.create(visibility === 'exclude' ? 'is' : 'is not'),
+          RawNode.createWithSql(NULL_SQL),
+        )
+      }
+      default:
+        return visibility satisfies never
+    }
+  }
+
+  /** The table as written (`t` or `t as a`), or the derived table filtering it when it needs one. */
+  #derivedOrPlain(ref: TableRef): OperationNode {
+    const plain = ref.alias === undefined ? ref.node : AliasNode.create(ref.node, IdentifierNode.create(ref.alias))
+    const condition = this.#condition(ref, false)
+    if (condition === undefined) return plain
+    const select: SelectQueryNode = {
+      ...SelectQueryNode.createFrom([ref.node]),
+      selections: [SelectionNode.createSelectAll()],
+      where: WhereNode.create(condition),
+    }
+    return AliasNode.create(select, IdentifierNode.create(ref.alias ?? ref.table.identifier))
+  }
+
+  /** Filters the FROM items and joins of one query (after taking out the filters of a former pass). */
+  #filterSources(
+    from: FromNode | undefined,
+    joins: readonly JoinNode[] | undefined,
+  ): { from: FromNode | undefined; joins: readonly JoinNode[] | undefined; conditions: OperationNode[] } {
+    const conditions: OperationNode[] = []
+    const normalizedJoins = joins?.map(withoutOwnJoinFilter)
+    const preservedOnly = !(normalizedJoins ?? []).some((join) => join.joinType === 'RightJoin' || join.joinType === 'FullJoin')
+
+    const froms = from?.froms.map((item) => {
+      const ref = this.#ref(item)
+      if (ref === undefined) return item
+      if (!preservedOnly) return this.#derivedOrPlain(ref)
+      const condition = this.#condition(ref)
+      if (condition !== undefined) conditions.push(condition)
+      return plainTable(ref)
+    })
+
+    const newJoins = normalizedJoins?.map((join) => {
+      const ref = this.#ref(join.table)
+      if (ref === undefined) return join
+      const joinType: JoinType = join.joinType
+      switch (joinType) {
+        case 'InnerJoin':
+        case 'LeftJoin':
+        case 'LateralInnerJoin':
+        case 'LateralLeftJoin':
+        case 'CrossJoin':
+        case 'LateralCrossJoin': {
+          const condition = this.#condition(ref)
+          const table = plainTable(ref)
+          if (condition === undefined) return { ...join, table }
+          const on = join.on === undefined ? condition : AndNode.create(ParensNode.create(join.on.on), condition)
+          return JoinNode.createWithOn(crossToInner(joinType), table, on)
+        }
+        case 'RightJoin':
+        case 'FullJoin':
+        case 'Using':
+        case 'OuterApply':
+        case 'CrossApply':
+          return { ...join, table: this.#derivedOrPlain(ref) }
+        default:
+          return joinType satisfies never
+      }
+    })
+
+    return {
+      from: from === undefined || froms === undefined ? from : { kind: 'FromNode', froms },
+      joins: newJoins,
+      conditions,
+    }
+  }
+}
+
+function plainTable(ref: TableRef): OperationNode {
+  return ref.alias === undefined ? ref.node : AliasNode.create(ref.node, IdentifierNode.create(ref.alias))
+}
+
+function crossToInner(joinType: JoinType): JoinType {
+  return joinType === 'CrossJoin' ? 'InnerJoin' : joinType === 'LateralCrossJoin' ? 'LateralInnerJoin' : joinType
+}
+
+/** A filter this transformer wrote: `<qualifier>.<column> is [not] null` with its own null. */
+function isOwnCondition(node: OperationNode): boolean {
+  return (
+    BinaryOperationNode.is(node) &&
+    RawNode.is(node.rightOperand) &&
+    node.rightOperand.parameters.length === 0 &&
+    node.rightOperand.sqlFragments.length === 1 &&
+    node.rightOperand.sqlFragments[0] === NULL_SQL &&
+    OperatorNode.is(node.operator) &&
+    (node.operator.operator === 'is' || node.operator.operator === 'is not') &&
+    ReferenceNode.is(node.leftOperand) &&
+    node.leftOperand.table !== undefined
+  )
+}
+
+/**
+ * Takes out the filters a former pass appended: `(<user's>) and f1 and f2` gives back the user's
+ * expression, `f1 and f2` gives undefined, anything else is returned as is.
+ */
+function withoutOwnConditions(node: OperationNode | undefined): OperationNode | undefined {
+  let current = node
+  let peeled = false
+  while (current !== undefined) {
+    if (isOwnCondition(current)) return undefined
+    if (AndNode.is(current) && isOwnCondition(current.right)) {
+      current = current.left
+      peeled = true
+      continue
+    }
+    break
+  }
+  return peeled && current !== undefined && ParensNode.is(current) ? current.node : current
+}
+
+function withoutOwnJoinFilter(join: JoinNode): JoinNode {
+  if (join.on === undefined) return join
+  const on = withoutOwnConditions(join.on.on)
+  if (on === join.on.on) return join
+  if (on !== undefined) return { ...join, on: OnNode.create(on) }
+  // An inner join whose ON was only our filter was a cross join.
+  const joinType = join.joinType === 'InnerJoin' ? 'CrossJoin' : join.joinType === 'LateralInnerJoin' ? 'LateralCrossJoin' : join.joinType
+  return { kind: 'JoinNode', joinType, table: join.table }
+}
+
+/** `(select * from <table> [where <own filter>])`, as written by `#derivedOrPlain`. */
+function isOwnDerivedTable(node: OperationNode): node is SelectQueryNode & { from: FromNode } {
+  if (!SelectQueryNode.is(node)) return false
+  const keys = Object.keys(node).filter((key) => (node as unknown as Record<string, unknown>)[key] !== undefined)
+  const allowed = new Set(['kind', 'from', 'selections', 'where'])
+  if (keys.some((key) => !allowed.has(key))) return false
+  const selection = node.selections?.[0]
+  return (
+    node.from?.froms.length === 1 &&
+    TableNode.is(node.from.froms[0] as OperationNode) &&
+    node.selections?.length === 1 &&
+    selection !== undefined &&
+    SelectAllNode.is(selection.selection) &&
+    (node.where === undefined || isOwnCondition(node.where.where))
+  )
+}
+
+/** The user's WHERE (without filters of a former pass), in parentheses, and the filters. */
+function withConditions(where: WhereNode | undefined, conditions: readonly OperationNode[]): WhereNode | undefined {
+  const user = withoutOwnConditions(where?.where)
+  if (conditions.length === 0) return user === undefined ? undefined : user === where?.where ? where : WhereNode.create(user)
+  // Parenthesised so that an OR in it cannot escape the filters.
+  let combined: OperationNode = user === undefined ? (conditions[0] as OperationNode) : ParensNode.create(user)
+  for (const condition of user === undefined ? conditions.slice(1) : conditions) combined = AndNode.create(combined, condition)
+  return WhereNode.create(combined)
+}
+
+function cteName(node: { name: { table: TableNode } }): string {
+  return node.name.table.table.identifier.name
+}
+
+function union(set: ReadonlySet<string>, more: readonly string[]): ReadonlySet<string> {
+  if (more.length === 0) return set
+  const result = new Set(set)
+  for (const name of more) result.add(name)
+  return result
+}

@@ -1,0 +1,262 @@
+import { sql, type CreateTableBuilder, type Kysely } from 'kysely'
+import { DEFAULT_COLUMNS, type SoftDeleteColumns, type SoftDeleteDefinition, type TableDefinition } from '../definition.ts'
+import { InvalidArgumentError } from '../errors.ts'
+import { HARD_DELETE_SETTING } from '../operations/force-delete.ts'
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]*$/
+
+/** Options of {@link softDeleteColumns} and {@link addSoftDeleteColumns}. */
+export interface ColumnOptions {
+  /** Column names; each defaults to its entry in {@link DEFAULT_COLUMNS}. */
+  readonly columns?: Partial<SoftDeleteColumns>
+  /** SQL type of `deleted_by`. Defaults to `'text'`. */
+  readonly deletedByType?: 'text' | 'bigint' | 'integer' | 'uuid'
+}
+
+function columnsOf(options: ColumnOptions): SoftDeleteColumns {
+  const columns = { ...DEFAULT_COLUMNS, ...options.columns }
+  for (const name of Object.values(columns)) {
+    if (!IDENTIFIER.test(name)) throw new InvalidArgumentError(`Invalid column name "${name}"`)
+  }
+  return columns
+}
+
+/**
+ * Adds the five soft-delete columns to a `createTable` builder, for use with `$call`.
+ *
+ * @example
+ * ```ts
+ * await db.schema
+ *   .createTable('posts')
+ *   .addColumn('id', 'serial', (col) => col.primaryKey())
+ *   .addColumn('slug', 'text', (col) => col.notNull())
+ *   .$call(softDeleteColumns())
+ *   .execute()
+ * ```
+ */
+export function softDeleteColumns(options: ColumnOptions = {}) {
+  const columns = columnsOf(options)
+  const byType = options.deletedByType ?? 'text'
+  return <TB extends string, C extends string>(builder: CreateTableBuilder<TB, C>) =>
+    builder
+      .addColumn(columns.deletedAt, 'timestamptz')
+      .addColumn(columns.deletedBy, sql.raw(byType))
+      .addColumn(columns.deleteReason, 'text')
+      .addColumn(columns.deletionId, 'uuid')
+      .addColumn(columns.purgeAt, 'timestamptz') as CreateTableBuilder<TB, C>
+}
+
+/**
+ * Adds the five soft-delete columns to an existing table (those it lacks).
+ *
+ * @example
+ * ```ts
+ * await addSoftDeleteColumns(db, 'posts')
+ * ```
+ */
+export async function addSoftDeleteColumns(db: Kysely<any>, table: string, options: ColumnOptions = {}): Promise<void> {
+  const columns = columnsOf(options)
+  const byType = options.deletedByType ?? 'text'
+  await sql`alter table ${sql.table(table)}
+    add column if not exists ${sql.id(columns.deletedAt)} timestamptz,
+    add column if not exists ${sql.id(columns.deletedBy)} ${sql.raw(byType)},
+    add column if not exists ${sql.id(columns.deleteReason)} text,
+    add column if not exists ${sql.id(columns.deletionId)} uuid,
+    add column if not exists ${sql.id(columns.purgeAt)} timestamptz`.execute(db)
+}
+
+/** Options of the index helpers. */
+export interface IndexOptions {
+  /** The index name. Defaults to `<table>_<columns>_active_key` (unique) or `_active_idx`. */
+  readonly name?: string
+  /** The `deleted_at` column. Defaults to `'deleted_at'`. */
+  readonly deletedAt?: string
+}
+
+function indexName(table: string, columns: readonly string[], suffix: string, name: string | undefined): string {
+  const generated = `${table.replaceAll('.', '_')}_${columns.join('_')}_${suffix}`
+  return name ?? generated.slice(0, 63)
+}
+
+function checkColumns(columns: readonly string[]): void {
+  if (columns.length === 0) throw new InvalidArgumentError('An index needs at least one column')
+  for (const column of columns) {
+    if (!IDENTIFIER.test(column)) throw new InvalidArgumentError(`Invalid column name "${column}"`)
+  }
+}
+
+/**
+ * Creates a partial unique index over active rows only (`where deleted_at is null`): a deleted row
+ * no longer holds its values, so a deleted user's email can be registered again, and a restore that
+ * would collide fails with a {@link ConflictError}.
+ *
+ * @example
+ * ```ts
+ * await createActiveUniqueIndex(db, 'users', ['email'])
+ * // create unique index if not exists "users_email_active_key" on "users" ("email") where "deleted_at" is null
+ * ```
+ */
+export async function createActiveUniqueIndex(
+  db: Kysely<any>,
+  table: string,
+  columns: readonly string[],
+  options: IndexOptions = {},
+): Promise<string> {
+  checkColumns(columns)
+  const name = indexName(table, columns, 'active_key', options.name)
+  await sql`create unique index if not exists ${sql.id(name)} on ${sql.table(table)} (${sql.join(columns.map((c) => sql.id(c)))})
+    where ${sql.id(options.deletedAt ?? DEFAULT_COLUMNS.deletedAt)} is null`.execute(db)
+  return name
+}
+
+/**
+ * Creates a partial index over active rows only, for the lookups reads make (they always carry
+ * `deleted_at is null`, so PostgreSQL uses it and it holds no tombstones).
+ *
+ * @example
+ * ```ts
+ * await createActiveIndex(db, 'posts', ['author_id', 'created_at'])
+ * ```
+ */
+export async function createActiveIndex(
+  db: Kysely<any>,
+  table: string,
+  columns: readonly string[],
+  options: IndexOptions = {},
+): Promise<string> {
+  checkColumns(columns)
+  const name = indexName(table, columns, 'active_idx', options.name)
+  await sql`create index if not exists ${sql.id(name)} on ${sql.table(table)} (${sql.join(columns.map((c) => sql.id(c)))})
+    where ${sql.id(options.deletedAt ?? DEFAULT_COLUMNS.deletedAt)} is null`.execute(db)
+  return name
+}
+
+/**
+ * Creates the two indexes the toolkit's own statements use on a soft-deletable table: one on
+ * `purge_at` over deleted rows (purge), one on `deletion_id` (cascade and restore).
+ *
+ * @example
+ * ```ts
+ * await createSoftDeleteIndexes(db, definition.table('posts'))
+ * ```
+ */
+export async function createSoftDeleteIndexes(db: Kysely<any>, table: TableDefinition): Promise<void> {
+  const base = table.name.replaceAll('.', '_')
+  const { deletedAt, purgeAt, deletionId } = table.columns
+  await sql`create index if not exists ${sql.id(`${base}_purge_idx`.slice(0, 63))} on ${sql.table(table.name)}
+    (${sql.id(purgeAt)}, ${sql.id(deletedAt)}) where ${sql.id(deletedAt)} is not null`.execute(db)
+  await sql`create index if not exists ${sql.id(`${base}_deletion_idx`.slice(0, 63))} on ${sql.table(table.name)}
+    (${sql.id(deletionId)}) where ${sql.id(deletionId)} is not null`.execute(db)
+}
+
+/**
+ * Installs the database guard on tables: a statement trigger that makes any `DELETE` or
+ * `TRUNCATE` fail with SQLSTATE `TB001`, from any client, unless the transaction opted in with
+ * {@link allowHardDelete} (as {@link forceDelete} and {@link purge} do). Idempotent.
+ *
+ * @example
+ * ```ts
+ * await installHardDeleteGuard(db, ['users', 'posts', 'comments'])
+ * // psql: delete from posts;  ERROR:  hard DELETE on soft-deletable table public.posts refused
+ * ```
+ */
+export async function installHardDeleteGuard(db: Kysely<any>, tables: readonly string[]): Promise<void> {
+  await sql`create or replace function tombstone_refuse_hard_delete() returns trigger language plpgsql as $$
+    begin
+      if coalesce(current_setting(${sql.lit(HARD_DELETE_SETTING)}, true), '') <> 'on' then
+        raise exception 'hard % on soft-deletable table %.% refused', tg_op, tg_table_schema, tg_table_name
+          using errcode = 'TB001',
+                schema = tg_table_schema,
+                table = tg_table_name,
+                hint = 'Soft delete the rows instead, or remove them with the toolkit''s forceDelete(), which opts in with set_config(''tombstone.allow_hard_delete'', ''on'', true).';
+      end if;
+      return null;
+    end $$`.execute(db)
+  for (const table of tables) {
+    const trigger = sql.id(`tombstone_guard_${table.replaceAll('.', '_')}`.slice(0, 63))
+    const truncateTrigger = sql.id(`tombstone_guard_truncate_${table.replaceAll('.', '_')}`.slice(0, 63))
+    await sql`drop trigger if exists ${trigger} on ${sql.table(table)}`.execute(db)
+    await sql`create trigger ${trigger} before delete on ${sql.table(table)}
+      for each statement execute function tombstone_refuse_hard_delete()`.execute(db)
+    await sql`drop trigger if exists ${truncateTrigger} on ${sql.table(table)}`.execute(db)
+    await sql`create trigger ${truncateTrigger} before truncate on ${sql.table(table)}
+      for each statement execute function tombstone_refuse_hard_delete()`.execute(db)
+  }
+}
+
+/**
+ * Removes the database guard from a table.
+ *
+ * @example
+ * ```ts
+ * await removeHardDeleteGuard(db, 'posts')
+ * ```
+ */
+export async function removeHardDeleteGuard(db: Kysely<any>, table: string): Promise<void> {
+  await sql`drop trigger if exists ${sql.id(`tombstone_guard_${table.replaceAll('.', '_')}`.slice(0, 63))} on ${sql.table(table)}`.execute(db)
+  await sql`drop trigger if exists ${sql.id(`tombstone_guard_truncate_${table.replaceAll('.', '_')}`.slice(0, 63))} on ${sql.table(
+    table,
+  )}`.execute(db)
+}
+
+/**
+ * Creates the append-only audit table (default `tombstone_audit`) and the trigger that refuses
+ * `UPDATE`, `DELETE` and `TRUNCATE` on it (SQLSTATE `TB002`). It holds ids, never row content.
+ *
+ * @example
+ * ```ts
+ * await createAuditTable(db)
+ * ```
+ */
+export async function createAuditTable(db: Kysely<any>, table = 'tombstone_audit'): Promise<void> {
+  const base = table.replaceAll('.', '_')
+  await sql`create table if not exists ${sql.table(table)} (
+    id bigint generated always as identity primary key,
+    at timestamptz not null default now(),
+    action text not null check (action in ('soft_delete', 'restore', 'hard_delete', 'purge')),
+    entity text not null,
+    entity_id text not null,
+    actor text,
+    reason text,
+    deletion_id uuid
+  )`.execute(db)
+  await sql`create index if not exists ${sql.id(`${base}_entity_idx`)} on ${sql.table(table)} (entity, entity_id)`.execute(db)
+  await sql`create index if not exists ${sql.id(`${base}_actor_idx`)} on ${sql.table(table)} (actor)`.execute(db)
+  await sql`create or replace function tombstone_audit_append_only() returns trigger language plpgsql as $$
+    begin
+      raise exception 'the audit table %.% is append-only (% refused)', tg_table_schema, tg_table_name, tg_op
+        using errcode = 'TB002', schema = tg_table_schema, table = tg_table_name;
+    end $$`.execute(db)
+  await sql`drop trigger if exists ${sql.id(`${base}_append_only`)} on ${sql.table(table)}`.execute(db)
+  await sql`create trigger ${sql.id(`${base}_append_only`)} before update or delete on ${sql.table(table)}
+    for each row execute function tombstone_audit_append_only()`.execute(db)
+  await sql`drop trigger if exists ${sql.id(`${base}_append_only_truncate`)} on ${sql.table(table)}`.execute(db)
+  await sql`create trigger ${sql.id(`${base}_append_only_truncate`)} before truncate on ${sql.table(table)}
+    for each statement execute function tombstone_audit_append_only()`.execute(db)
+}
+
+/** Options of {@link installSoftDeletes}. */
+export interface InstallOptions {
+  /** Install the hard-delete guard on every declared table. Defaults to `true`. */
+  readonly guard?: boolean
+}
+
+/**
+ * Installs, for every table of a definition, what the toolkit relies on: the purge and deletion
+ * indexes, the hard-delete guard (unless `guard: false`), and the audit table when the definition has
+ * one. Idempotent; run it in a migration after the tables exist.
+ *
+ * @example
+ * ```ts
+ * await installSoftDeletes(db, softDeletes)
+ * ```
+ */
+export async function installSoftDeletes(
+  db: Kysely<any>,
+  definition: SoftDeleteDefinition<any>,
+  options: InstallOptions = {},
+): Promise<void> {
+  for (const table of definition.tables.values()) await createSoftDeleteIndexes(db, table)
+  if (options.guard !== false) await installHardDeleteGuard(db, [...definition.tables.keys()])
+  if (definition.auditTable !== undefined) await createAuditTable(db, definition.auditTable)
+}

@@ -1,0 +1,330 @@
+import { Kysely, sql } from 'kysely'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { databaseKinds } from '@tombstone/testing'
+import {
+  allowHardDelete,
+  classifyDatabaseError,
+  ConflictError,
+  forceDelete,
+  HardDeleteRefusedError,
+  InvalidArgumentError,
+  InvalidConfigurationError,
+  NotDeletedError,
+  NotFoundError,
+  ParentDeletedError,
+  restore,
+  softDelete,
+  SoftDeletePlugin,
+} from '../src/index.ts'
+import { createFixture, definition, type Database, type Fixture } from './support/fixture.ts'
+import { insertComment, insertPost, insertUser, numbers, stateOf, unique } from './support/data.ts'
+
+describe.each(databaseKinds())('operations on %s', (kind) => {
+  let fixture: Fixture
+  let db: Kysely<Database>
+  let raw: Kysely<Database>
+  beforeAll(async () => {
+    fixture = await createFixture(kind)
+    db = fixture.db
+    raw = fixture.raw
+  })
+  afterAll(async () => {
+    await fixture?.close()
+  })
+
+  async function auditOf(entity: string, id: number) {
+    return raw
+      .selectFrom('tombstone_audit' as any)
+      .select(['action', 'actor', 'reason', 'deletion_id'])
+      .where('entity', '=', entity)
+      .where('entity_id', '=', String(id))
+      .orderBy('id')
+      .execute()
+  }
+
+  test('soft delete stamps when (database clock), who, why, one deletion id and the purge date', async () => {
+    const user = await insertUser(db)
+    const post = await insertPost(db, user)
+    const comment = await insertComment(db, post, user)
+    const { rows } = await sql<{ now: Date }>`select now() as now`.execute(raw)
+    const before = new Date(rows[0]!.now).getTime()
+
+    const result = await softDelete(db, 'posts', { id: post }, { by: 'alice', reason: 'spam' })
+
+    expect(result.deleted).toEqual([post])
+    expect(result.tables.posts?.count).toBe(1)
+    expect(numbers(result.tables.comments?.ids ?? [])).toEqual([comment])
+    expect(result.count).toBe(2)
+    const postState = await stateOf(raw, 'posts', post)
+    const commentState = await stateOf(raw, 'comments', comment)
+    expect(postState?.deleted_by).toBe('alice')
+    expect(postState?.delete_reason).toBe('spam')
+    expect(postState?.deletion_id).toBe(result.deletionId)
+    expect(commentState?.deletion_id).toBe(result.deletionId)
+    const deletedAt = new Date(postState!.deleted_at!).getTime()
+    expect(deletedAt).toBeGreaterThanOrEqual(before)
+    expect(new Date(commentState!.deleted_at!).getTime()).toBe(deletedAt)
+    expect(new Date(postState!.purge_at!).getTime() - deletedAt).toBe(30 * 24 * 3600 * 1000)
+    expect(result.deletedAt?.getTime()).toBe(deletedAt)
+    expect(await db.selectFrom('posts').select('id').where('id', '=', post).execute()).toEqual([])
+  })
+
+  test('an already deleted row is never re-stamped', async () => {
+    const user = await insertUser(db)
+    const post = await insertPost(db, user)
+    const first = await softDelete(db, 'posts', { id: post }, { by: 'first', reason: 'one' })
+    const before = await stateOf(raw, 'posts', post)
+    const second = await softDelete(db, 'posts', { id: post }, { by: 'second', reason: 'two' })
+    expect(second.deleted).toEqual([])
+    expect(second.alreadyDeleted).toEqual([post])
+    expect(second.count).toBe(0)
+    expect(second.deletionId).toBeNull()
+    expect(await stateOf(raw, 'posts', post)).toEqual(before)
+    expect(before?.deletion_id).toBe(first.deletionId)
+    expect((await auditOf('posts', post)).filter((row) => row.action === 'soft_delete')).toHaveLength(1)
+  })
+
+  test('a list of ids reports deleted, already deleted and not found', async () => {
+    const user = await insertUser(db)
+    const [a, b] = [await insertPost(db, user), await insertPost(db, user)]
+    await softDelete(db, 'posts', { id: b })
+    const result = await softDelete(db, 'posts', { ids: [a, b, 999_999] })
+    expect(result.deleted).toEqual([a])
+    expect(result.alreadyDeleted).toEqual([b])
+    expect(result.notFound).toEqual([999_999])
+  })
+
+  test('a where target deletes the matching active rows in one statement', async () => {
+    const user = await insertUser(db)
+    const posts = [await insertPost(db, user), await insertPost(db, user), await insertPost(db, user)]
+    const result = await softDelete(db, 'posts', { where: (eb) => eb('author_id', '=', user) }, { cascade: false })
+    expect(numbers(result.deleted)).toEqual(posts)
+  })
+
+  test('cascade follows every relation to any depth, set-based, and restore brings back exactly that deletion', async () => {
+    const victim = await insertUser(db)
+    const other = await insertUser(db)
+    const ownPost = await insertPost(db, victim)
+    const otherPost = await insertPost(db, other)
+    const onOwnByOther = await insertComment(db, ownPost, other)
+    const onOtherByVictim = await insertComment(db, otherPost, victim)
+    const deletedEarlier = await insertComment(db, ownPost, other)
+    const earlier = await softDelete(db, 'comments', { id: deletedEarlier }, { reason: 'on its own' })
+
+    const result = await softDelete(db, 'users', { id: victim }, { by: 'admin' })
+    expect(result.tables.users?.ids).toEqual([victim])
+    expect(numbers(result.tables.posts?.ids ?? [])).toEqual([ownPost])
+    expect(numbers(result.tables.comments?.ids ?? [])).toEqual(numbers([onOwnByOther, onOtherByVictim]))
+    expect((await stateOf(raw, 'posts', otherPost))?.deleted_at).toBeNull()
+    expect((await stateOf(raw, 'comments', deletedEarlier))?.deletion_id).toBe(earlier.deletionId)
+
+    const restored = await restore(db, 'users', { id: victim }, { by: 'admin' })
+    expect(restored.restored).toEqual([victim])
+    expect(numbers(restored.tables.posts?.ids ?? [])).toEqual([ownPost])
+    expect(numbers(restored.tables.comments?.ids ?? [])).toEqual(numbers([onOwnByOther, onOtherByVictim]))
+    for (const [table, id] of [
+      ['users', victim],
+      ['posts', ownPost],
+      ['comments', onOwnByOther],
+      ['comments', onOtherByVictim],
+    ] as const) {
+      expect(await stateOf(raw, table, id)).toEqual({
+        deleted_at: null,
+        deleted_by: null,
+        delete_reason: null,
+        deletion_id: null,
+        purge_at: null,
+      })
+    }
+    const stillDeleted = await stateOf(raw, 'comments', deletedEarlier)
+    expect(stillDeleted?.deletion_id).toBe(earlier.deletionId)
+    expect(stillDeleted?.delete_reason).toBe('on its own')
+  })
+
+  test('restoring one root of a bulk deletion restores only that root and its descendants', async () => {
+    const user = await insertUser(db)
+    const [a, b] = [await insertPost(db, user), await insertPost(db, user)]
+    const [ca, cb] = [await insertComment(db, a, user), await insertComment(db, b, user)]
+    const bulk = await softDelete(db, 'posts', { ids: [a, b] })
+    expect(bulk.count).toBe(4)
+    const result = await restore(db, 'posts', { id: a })
+    expect(result.count).toBe(2)
+    expect((await stateOf(raw, 'comments', ca))?.deleted_at).toBeNull()
+    expect((await stateOf(raw, 'comments', cb))?.deletion_id).toBe(bulk.deletionId)
+    expect((await stateOf(raw, 'posts', b))?.deletion_id).toBe(bulk.deletionId)
+  })
+
+  test('the number of statements does not grow with the number of rows', async () => {
+    const count = async (posts: number) => {
+      const user = await insertUser(db)
+      for (let i = 0; i < posts; i++) {
+        const post = await insertPost(db, user)
+        await insertComment(db, post, user)
+      }
+      let statements = 0
+      const logged = new Kysely<Database>({
+        dialect: fixture.database.dialect(),
+        plugins: [new SoftDeletePlugin(definition)],
+        log: (event) => {
+          // Transaction control (and the PGlite dialect's commit probe) aside.
+          if (event.level === 'query' && !/^(begin|commit|select 1$|savepoint|release)/.test(event.query.sql)) statements += 1
+        },
+      })
+      try {
+        await softDelete(logged, 'users', { id: user })
+        const deleting = statements
+        statements = 0
+        await restore(logged, 'users', { id: user })
+        return { deleting, restoring: statements }
+      } finally {
+        await logged.destroy()
+      }
+    }
+    const small = await count(1)
+    const large = await count(12)
+    expect(large).toEqual(small)
+    // users, posts and comments updated, three audit inserts
+    expect(small.deleting).toBe(6)
+  })
+
+  test('restore of a row whose parent is deleted fails with a typed error and changes nothing', async () => {
+    const user = await insertUser(db)
+    const post = await insertPost(db, user)
+    const comment = await insertComment(db, post, user)
+    await softDelete(db, 'posts', { id: post })
+    const error = await restore(db, 'comments', { id: comment }).catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(ParentDeletedError)
+    expect(error).toMatchObject({ code: 'PARENT_DELETED', table: 'comments', parentTable: 'posts' })
+    expect(Number((error as ParentDeletedError).parentId)).toBe(post)
+    expect((await stateOf(raw, 'comments', comment))?.deleted_at).not.toBeNull()
+  })
+
+  test('restore of an active row, or a missing one, fails with a typed error', async () => {
+    const user = await insertUser(db)
+    const post = await insertPost(db, user)
+    await expect(restore(db, 'posts', { id: post })).rejects.toBeInstanceOf(NotDeletedError)
+    await expect(restore(db, 'posts', { id: 987_654 })).rejects.toBeInstanceOf(NotFoundError)
+  })
+
+  test('uniqueness holds among active rows only, and a colliding restore is a typed conflict that changes nothing', async () => {
+    const user = await insertUser(db)
+    const slug = unique('slug')
+    const old = await insertPost(db, user, slug)
+    const comment = await insertComment(db, old, user)
+    await softDelete(db, 'posts', { id: old })
+    const taken = await insertPost(db, user, slug)
+
+    const error = await restore(db, 'posts', { id: old }).catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(ConflictError)
+    const conflict = error as ConflictError
+    expect(conflict.code).toBe('CONFLICT')
+    expect(conflict.table).toBe('posts')
+    expect(conflict.constraint).toBe('posts_slug_active_key')
+    expect(conflict.columns).toEqual(['slug'])
+    expect(Number(conflict.id)).toBe(old)
+    expect(Number(conflict.conflictingId)).toBe(taken)
+    expect((await stateOf(raw, 'posts', old))?.deleted_at).not.toBeNull()
+    expect((await stateOf(raw, 'comments', comment))?.deleted_at).not.toBeNull()
+  })
+
+  test('restore with onFailure skip restores what it can and reports the rest', async () => {
+    const user = await insertUser(db)
+    const slug = unique('slug')
+    const clashing = await insertPost(db, user, slug)
+    const fine = await insertPost(db, user)
+    const active = await insertPost(db, user)
+    await softDelete(db, 'posts', { ids: [clashing, fine] })
+    await insertPost(db, user, slug)
+    const result = await restore(db, 'posts', { ids: [clashing, fine, active, 876_543] }, { onFailure: 'skip' })
+    expect(result.restored).toEqual([fine])
+    expect(result.conflicts.map((conflict) => Number(conflict.id))).toEqual([clashing])
+    expect(result.notDeleted).toEqual([active])
+    expect(result.notFound).toEqual([876_543])
+  })
+
+  test('a deleted user frees their email for a new account', async () => {
+    const name = unique('reuse')
+    const first = await insertUser(db, name)
+    await softDelete(db, 'users', { id: first })
+    const second = await insertUser(db, name)
+    expect(second).not.toBe(first)
+    await expect(restore(db, 'users', { id: first })).rejects.toMatchObject({ code: 'CONFLICT', constraint: expect.stringMatching(/^users_/) })
+  })
+
+  test('force delete removes descendants first, deleted or not, and is audited', async () => {
+    const user = await insertUser(db)
+    const post = await insertPost(db, user)
+    const active = await insertComment(db, post, user)
+    const deleted = await insertComment(db, post, user)
+    await softDelete(db, 'comments', { id: deleted })
+    const result = await forceDelete(db, 'posts', { id: post }, { by: 'admin', reason: 'gdpr' })
+    expect(result.deleted).toEqual([post])
+    expect(numbers(result.tables.comments?.ids ?? [])).toEqual(numbers([active, deleted]))
+    expect(await raw.selectFrom('comments').select('id').where('post_id', '=', post).execute()).toEqual([])
+    expect(await auditOf('comments', deleted)).toEqual([
+      expect.objectContaining({ action: 'soft_delete' }),
+      expect.objectContaining({ action: 'hard_delete', actor: 'admin', reason: 'gdpr' }),
+    ])
+    const missing = await forceDelete(db, 'posts', { ids: [765_432] })
+    expect(missing.notFound).toEqual([765_432])
+  })
+
+  test('the database guard refuses DELETE and TRUNCATE from any client unless the transaction opts in', async () => {
+    const user = await insertUser(db)
+    const post = await insertPost(db, user)
+    const error = await sql`delete from posts where id = ${post}`.execute(raw).catch((caught: unknown) => caught)
+    expect((error as { code?: string }).code).toBe('TB001')
+    expect(classifyDatabaseError(error)).toBeInstanceOf(HardDeleteRefusedError)
+    expect(classifyDatabaseError(error)).toMatchObject({ source: 'database', table: 'posts' })
+    await expect(sql`truncate comments`.execute(raw)).rejects.toMatchObject({ code: 'TB001' })
+    await raw.transaction().execute(async (trx) => {
+      await allowHardDelete(trx)
+      await sql`delete from posts where id = ${post}`.execute(trx)
+    })
+    expect(await raw.selectFrom('posts').where('id', '=', post).select('id').execute()).toEqual([])
+    // The opt-in ended with its transaction.
+    await expect(sql`delete from posts where id = -1`.execute(raw)).rejects.toMatchObject({ code: 'TB001' })
+  })
+
+  test('the audit trail is append-only', async () => {
+    await expect(sql`update tombstone_audit set reason = 'x'`.execute(raw)).rejects.toMatchObject({ code: 'TB002' })
+    await expect(sql`delete from tombstone_audit`.execute(raw)).rejects.toMatchObject({ code: 'TB002' })
+    await expect(sql`truncate tombstone_audit`.execute(raw)).rejects.toMatchObject({ code: 'TB002' })
+  })
+
+  test('operations refuse a Kysely instance without the plugin, an undeclared table, and bad keys', async () => {
+    await expect(softDelete(raw, 'posts', { id: 1 })).rejects.toBeInstanceOf(InvalidConfigurationError)
+    await expect(softDelete(db, 'categories', { id: 1 })).rejects.toBeInstanceOf(InvalidConfigurationError)
+    await expect(softDelete(db, 'posts', { id: Number.NaN })).rejects.toBeInstanceOf(InvalidArgumentError)
+    await expect(softDelete(db, 'posts', {} as never)).rejects.toBeInstanceOf(InvalidArgumentError)
+    await expect(softDelete(db, 'posts', { id: 1 }, { retention: { days: -1 } })).rejects.toBeInstanceOf(InvalidArgumentError)
+    const empty = await softDelete(db, 'posts', { ids: [] })
+    expect(empty.count).toBe(0)
+  })
+
+  test('operations join the caller’s transaction and roll back with it', async () => {
+    const user = await insertUser(db)
+    const post = await insertPost(db, user)
+    await expect(
+      db.transaction().execute(async (trx) => {
+        await softDelete(trx, 'posts', { id: post })
+        throw new Error('abort')
+      }),
+    ).rejects.toThrow('abort')
+    expect((await stateOf(raw, 'posts', post))?.deleted_at).toBeNull()
+  })
+
+  test('two concurrent soft deletes of one row: exactly one stamps it', async () => {
+    for (let round = 0; round < 5; round++) {
+      const user = await insertUser(db)
+      const post = await insertPost(db, user)
+      const results = await Promise.all([
+        softDelete(db, 'posts', { id: post }, { by: 'a' }),
+        softDelete(db, 'posts', { id: post }, { by: 'b' }),
+      ])
+      expect(results.map((result) => result.deleted.length).sort()).toEqual([0, 1])
+      expect(results.map((result) => result.alreadyDeleted.length).sort()).toEqual([0, 1])
+      expect((await auditOf('posts', post)).filter((row) => row.action === 'soft_delete')).toHaveLength(1)
+    }
+  })
+})
