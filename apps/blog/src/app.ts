@@ -1,0 +1,94 @@
+import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import Fastify from 'fastify'
+import formbody from '@fastify/formbody'
+import fp from 'fastify-plugin'
+import { Ajv } from 'ajv'
+import addFormatsModule from 'ajv-formats'
+import { problemDetails } from '@tombstone/fastify'
+import type { Config } from './config.ts'
+import { authPlugin } from './plugins/auth.ts'
+import { databasePlugin } from './plugins/database.ts'
+import { openapiPlugin } from './plugins/openapi.ts'
+import { adminRoutes } from './routes/admin.ts'
+import { authRoutes } from './routes/auth.ts'
+import { commentRoutes } from './routes/comments.ts'
+import { healthRoutes } from './routes/health.ts'
+import { postRoutes } from './routes/posts.ts'
+import { userRoutes } from './routes/users.ts'
+import { CommentView, PostView, UserView } from './views.ts'
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
+
+/** Options of the {@link app} plugin. */
+export interface AppOptions {
+  readonly config: Config
+}
+
+/** Body limit: the largest legitimate body is a 100,000-character post. */
+const BODY_LIMIT = 1024 * 1024
+
+/**
+ * Fastify's own options for this service: logger, limits, and how the request id is taken.
+ * The launcher and the tests build the server with the same ones.
+ */
+export function serverOptions(config: Config, logger: FastifyServerOptions['logger'] = { level: config.logLevel }): FastifyServerOptions {
+  return {
+    logger,
+    bodyLimit: BODY_LIMIT,
+    requestIdHeader: 'x-request-id',
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+  }
+}
+
+/**
+ * Bodies are validated as sent (no coercion: `"title": 123` is a 422; unknown fields are rejected,
+ * not dropped); query strings, path and headers are text on the wire, so they are coerced.
+ */
+function validators() {
+  const options = { allErrors: true, useDefaults: true, removeAdditional: false as const, strict: false }
+  const body = addFormats(new Ajv({ ...options, coerceTypes: false }))
+  const text = addFormats(new Ajv({ ...options, coerceTypes: 'array' }))
+  return ({ schema, httpPart }: { schema: object; httpPart?: string }) => (httpPart === 'body' ? body : text).compile(schema)
+}
+
+/**
+ * The service, as a Fastify plugin: problem+json errors, OpenAPI, the database (migrated), auth,
+ * and every route of the contract.
+ */
+export const app = fp<AppOptions>(
+  async (fastify: FastifyInstance, { config }) => {
+    fastify.setValidatorCompiler(validators())
+    await fastify.register(problemDetails)
+    await fastify.register(formbody, { bodyLimit: BODY_LIMIT })
+    await fastify.register(openapiPlugin)
+    fastify.addSchema(UserView)
+    fastify.addSchema(PostView)
+    fastify.addSchema(CommentView)
+    await fastify.register(databasePlugin, { config })
+    await fastify.register(authPlugin)
+    await fastify.register(healthRoutes)
+    await fastify.register(authRoutes, { maxFailures: config.loginMaxFailures, tokenTtlSeconds: config.tokenTtlSeconds })
+    await fastify.register(userRoutes)
+    await fastify.register(postRoutes)
+    await fastify.register(commentRoutes)
+    await fastify.register(adminRoutes)
+  },
+  { name: 'tombstone-blog', fastify: '5.x' },
+)
+
+/**
+ * Builds the service (not listening): what the launcher starts and the tests inject into.
+ *
+ * @example
+ * ```ts
+ * const server = await buildApp(loadConfig({ DATABASE_URL: 'memory://' }))
+ * const response = await server.inject({ method: 'GET', url: '/healthz' })
+ * ```
+ */
+export async function buildApp(config: Config, logger?: FastifyServerOptions['logger']): Promise<FastifyInstance> {
+  const fastify = Fastify(serverOptions(config, logger))
+  await fastify.register(app, { config })
+  await fastify.ready()
+  return fastify
+}

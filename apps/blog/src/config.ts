@@ -1,0 +1,73 @@
+/**
+ * The service's environment, parsed once at start. A bad value is a {@link ConfigError} naming the
+ * variable: the service refuses to start rather than run with a guess.
+ */
+export interface Config {
+  readonly host: string
+  readonly port: number
+  /** Undefined: embedded PGlite under `./.data`; `memory://`: in-memory PGlite; `postgres://…`: a server. */
+  readonly databaseUrl: string | undefined
+  readonly adminPassword: string | undefined
+  readonly demoData: boolean
+  readonly retentionDays: number
+  /** 0 turns the periodic purge off. */
+  readonly purgeIntervalMinutes: number
+  readonly logLevel: string
+  readonly loginMaxFailures: number
+  /** Lifetime of an access token, in seconds. */
+  readonly tokenTtlSeconds: number
+}
+
+/** A variable of the environment has a value the service cannot use. */
+export class ConfigError extends Error {
+  readonly variable: string
+  constructor(variable: string, message: string) {
+    super(`${variable}: ${message}`)
+    this.name = 'ConfigError'
+    this.variable = variable
+  }
+}
+
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw.trim() === '') return fallback
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `"${raw}" is not a whole number`)
+  const value = Number(raw)
+  if (value < min || value > max) throw new ConfigError(name, `${value} is outside ${min}–${max}`)
+  return value
+}
+
+/**
+ * Reads the configuration from an environment (defaults as in the HTTP contract).
+ *
+ * @example
+ * ```ts
+ * const config = loadConfig({ ...process.env, DATABASE_URL: 'memory://' })
+ * ```
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const demo = (env.DEMO_DATA ?? 'on').trim().toLowerCase()
+  if (!['on', 'off'].includes(demo)) throw new ConfigError('DEMO_DATA', `"${env.DEMO_DATA}" is neither on nor off`)
+  const logLevel = (env.LOG_LEVEL ?? 'info').trim().toLowerCase()
+  if (!LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `"${env.LOG_LEVEL}" is not one of ${LEVELS.join(', ')}`)
+  const databaseUrl = env.DATABASE_URL === undefined || env.DATABASE_URL.trim() === '' ? undefined : env.DATABASE_URL.trim()
+  if (databaseUrl !== undefined && !/^(memory:\/\/|postgres(ql)?:\/\/|file:)/.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL', 'expected memory://, postgres://… or file:<folder>')
+  }
+  const adminPassword = env.ADMIN_PASSWORD === undefined || env.ADMIN_PASSWORD === '' ? undefined : env.ADMIN_PASSWORD
+  if (adminPassword !== undefined && adminPassword.length < 8) throw new ConfigError('ADMIN_PASSWORD', 'must be at least 8 characters')
+  return {
+    host: env.HOST?.trim() || '127.0.0.1',
+    port: integer(env, 'PORT', 3000, 0, 65_535),
+    databaseUrl,
+    adminPassword,
+    demoData: demo === 'on',
+    retentionDays: integer(env, 'RETENTION_DAYS', 30, 0, 36_500),
+    purgeIntervalMinutes: integer(env, 'PURGE_INTERVAL_MINUTES', 60, 0, 525_600),
+    logLevel,
+    loginMaxFailures: integer(env, 'LOGIN_MAX_FAILURES', 10, 1, 1_000_000),
+    tokenTtlSeconds: integer(env, 'TOKEN_TTL_SECONDS', 86_400, 60, 31_536_000),
+  }
+}

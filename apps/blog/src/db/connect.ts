@@ -1,0 +1,60 @@
+import { mkdir } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { PGlite } from '@electric-sql/pglite'
+import { Kysely, PostgresDialect, type Dialect } from 'kysely'
+import pg from 'pg'
+import { SoftDeletePlugin, type SoftDeleteDefinition } from '@tombstone/kysely'
+import { PGliteDialect } from '@tombstone/kysely/pglite'
+import type { Database } from './schema.ts'
+
+/** An open database: the plugin-equipped Kysely instance and what it is. */
+export interface DatabaseHandle {
+  readonly db: Kysely<Database>
+  readonly kind: 'pglite' | 'postgres'
+  /** Where the data is, for humans (a folder, `memory`, or the server without password). */
+  readonly location: string
+  close(): Promise<void>
+}
+
+/** The folder of the embedded database when `DATABASE_URL` is unset. */
+export const DEFAULT_DATA_DIR = '.data'
+
+/**
+ * Opens the database a `DATABASE_URL` names: unset, embedded PGlite in `./.data`; `memory://`, an
+ * in-memory PGlite; `file:<folder>`, PGlite in that folder; `postgres://…`, a PostgreSQL server.
+ *
+ * @example
+ * ```ts
+ * const { db, close } = await connect('memory://', softDeletes)
+ * ```
+ */
+export async function connect(
+  url: string | undefined,
+  softDeletes: SoftDeleteDefinition<Database>,
+  options: { poolSize?: number } = {},
+): Promise<DatabaseHandle> {
+  const plugins = [new SoftDeletePlugin(softDeletes)]
+  if (url !== undefined && /^postgres(ql)?:\/\//.test(url)) {
+    const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 })
+    // An idle client losing its server must not crash the process; the next query reports it.
+    pool.on('error', () => {})
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins })
+    const parsed = new URL(url)
+    parsed.password = ''
+    return { db, kind: 'postgres', location: parsed.toString(), close: () => db.destroy() }
+  }
+  let pglite: PGlite
+  let location: string
+  if (url === 'memory://') {
+    pglite = await PGlite.create()
+    location = 'memory'
+  } else {
+    const folder = resolve(url?.startsWith('file:') ? url.slice('file:'.length).replace(/^\/\//, '') : DEFAULT_DATA_DIR)
+    await mkdir(folder, { recursive: true })
+    pglite = await PGlite.create(folder)
+    location = folder
+  }
+  const dialect: Dialect = new PGliteDialect({ pglite })
+  const db = new Kysely<Database>({ dialect, plugins })
+  return { db, kind: 'pglite', location, close: () => db.destroy() }
+}

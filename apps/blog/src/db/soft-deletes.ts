@@ -1,0 +1,19 @@
+import { defineSoftDeletes, type SoftDeleteDefinition } from '@tombstone/kysely'
+import type { Database } from './schema.ts'
+
+/**
+ * The blog's soft-delete declaration: users own posts and comments, posts own comments; deleted
+ * rows are kept `retentionDays` before they may be purged; every operation is audited.
+ */
+export function blogSoftDeletes(retentionDays: number): SoftDeleteDefinition<Database> {
+  const retention = { days: retentionDays }
+  return defineSoftDeletes<Database>()({
+    tables: { users: { retention }, posts: { retention }, comments: { retention } },
+    relations: [
+      { parent: 'users', child: 'posts', foreignKey: 'author_id' },
+      { parent: 'users', child: 'comments', foreignKey: 'author_id' },
+      { parent: 'posts', child: 'comments', foreignKey: 'post_id' },
+    ],
+    audit: true,
+  })
+}

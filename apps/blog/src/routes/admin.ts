@@ -1,0 +1,217 @@
+import type { FastifyInstance } from 'fastify'
+import { sql, type Expression, type SelectQueryBuilder, type SqlBool } from 'kysely'
+import { Type } from 'typebox'
+import { decodeCursor, encodeCursor, HttpProblem, ListSchema, PageQuery, problemResponses } from '@tombstone/fastify'
+import { withDeleted } from '@tombstone/kysely'
+import { requireActor } from '../plugins/auth.ts'
+import { iso } from '../views.ts'
+import { likePattern } from './shared.ts'
+
+export const ENTITY_TYPES = ['post', 'comment', 'user'] as const
+export type EntityType = (typeof ENTITY_TYPES)[number]
+/** The table of each entity type. */
+export const TABLE_OF = { post: 'posts', comment: 'comments', user: 'users' } as const satisfies Record<EntityType, string>
+
+const Timestamp = Type.String({ format: 'date-time' })
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()])
+
+export const TrashItem = Type.Object(
+  {
+    type: Type.Union(ENTITY_TYPES.map((type) => Type.Literal(type))),
+    id: Type.Integer(),
+    label: Type.String({ description: 'Post title, comment excerpt, or username' }),
+    deleted_at: Timestamp,
+    deleted_by: Nullable(Type.Integer()),
+    deleted_by_username: Nullable(Type.String({ description: 'Who deleted it, by name (even if since deleted)' })),
+    delete_reason: Nullable(Type.String()),
+    deletion_id: Nullable(Type.String({ format: 'uuid' })),
+    purge_at: Nullable(Timestamp),
+    parent: Nullable(Type.Object({ type: Type.String(), id: Type.Integer(), deleted: Type.Boolean() }, { description: "A comment's post" })),
+    dependents: Type.Object(
+      { posts: Type.Integer(), comments: Type.Integer() },
+      { description: 'What a permanent delete removes with it (active or deleted)' },
+    ),
+  },
+  { $id: 'TrashItem' },
+)
+
+/** One row of the union the trash reads. */
+interface TrashRow {
+  type: EntityType
+  id: number
+  label: string
+  deleted_at: Date | null
+  deleted_by: string | null
+  delete_reason: string | null
+  deletion_id: string | null
+  purge_at: Date | null
+  parent_id: number | null
+  parent_deleted: boolean | null
+  dependent_posts: number | null
+  dependent_comments: number | null
+}
+
+const SORTS = { deleted_desc: ['deleted_at', 'desc'], deleted_asc: ['deleted_at', 'asc'], purge_asc: ['purge_at', 'asc'], purge_desc: ['purge_at', 'desc'] } as const
+
+function requireAdmin(actor: Parameters<typeof requireActor>[0]) {
+  const caller = requireActor(actor)
+  if (!caller.isAdmin) throw new HttpProblem('forbidden', 'Only an admin may do this')
+  return caller
+}
+
+export async function adminRoutes(app: FastifyInstance): Promise<void> {
+  app.addSchema(TrashItem)
+
+  app.get(
+    '/admin/trash',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Every deleted post, comment and user, most recently deleted first (admin)',
+        security: [{ bearer: [] }],
+        querystring: Type.Object({
+          type: Type.Optional(Type.Union(ENTITY_TYPES.map((type) => Type.Literal(type)))),
+          q: Type.Optional(Type.String({ maxLength: 200, description: 'Case-insensitive match on the label' })),
+          sort: Type.Optional(Type.Union(Object.keys(SORTS).map((key) => Type.Literal(key)), { default: 'deleted_desc' })),
+          ...PageQuery,
+        }),
+        response: { 200: ListSchema(Type.Ref('TrashItem')), ...problemResponses(401, 403, 422) },
+      },
+    },
+    async (request) => {
+      requireAdmin(request.actor)
+      const query = request.query as { type?: EntityType; q?: string; sort?: keyof typeof SORTS; limit?: number; cursor?: string }
+      const limit = query.limit ?? 20
+      const [column, direction] = SORTS[query.sort ?? 'deleted_desc']
+      const db = app.db
+      const types = query.type === undefined ? ENTITY_TYPES : [query.type]
+      const parts = types.map((type): SelectQueryBuilder<any, any, TrashRow> => {
+        switch (type) {
+          case 'post':
+            return db
+              .selectFrom('posts')
+              .select((eb) => [
+                sql<EntityType>`'post'`.as('type'),
+                'posts.id',
+                'posts.title as label',
+                'posts.deleted_at',
+                'posts.deleted_by',
+                'posts.delete_reason',
+                'posts.deletion_id',
+                'posts.purge_at',
+                sql<null>`null::int`.as('parent_id'),
+                sql<null>`null::boolean`.as('parent_deleted'),
+                sql<number>`0`.as('dependent_posts'),
+                eb.selectFrom('comments as c').select(sql<number>`count(*)::int`.as('n')).whereRef('c.post_id', '=', 'posts.id').as('dependent_comments'),
+              ])
+              .$call(withDeleted({ posts: 'only', c: 'include' }))
+          case 'comment':
+            return db
+              .selectFrom('comments')
+              .select((eb) => [
+                sql<EntityType>`'comment'`.as('type'),
+                'comments.id',
+                sql<string>`left(comments.body, 80)`.as('label'),
+                'comments.deleted_at',
+                'comments.deleted_by',
+                'comments.delete_reason',
+                'comments.deletion_id',
+                'comments.purge_at',
+                'comments.post_id as parent_id',
+                eb
+                  .selectFrom('posts as p')
+                  .select(sql<boolean>`p.deleted_at is not null`.as('d'))
+                  .whereRef('p.id', '=', 'comments.post_id')
+                  .as('parent_deleted'),
+                sql<number>`0`.as('dependent_posts'),
+                sql<number>`0`.as('dependent_comments'),
+              ])
+              .$call(withDeleted({ comments: 'only', p: 'include' }))
+          case 'user':
+            return db
+              .selectFrom('users')
+              .select((eb) => [
+                sql<EntityType>`'user'`.as('type'),
+                'users.id',
+                'users.username as label',
+                'users.deleted_at',
+                'users.deleted_by',
+                'users.delete_reason',
+                'users.deletion_id',
+                'users.purge_at',
+                sql<null>`null::int`.as('parent_id'),
+                sql<null>`null::boolean`.as('parent_deleted'),
+                eb.selectFrom('posts as up').select(sql<number>`count(*)::int`.as('n')).whereRef('up.author_id', '=', 'users.id').as('dependent_posts'),
+                eb
+                  .selectFrom('comments as uc')
+                  .select(sql<number>`count(*)::int`.as('n'))
+                  .where((inner) =>
+                    inner.or([
+                      inner('uc.author_id', '=', inner.ref('users.id')),
+                      inner('uc.post_id', 'in', inner.selectFrom('posts as ucp').select('ucp.id').whereRef('ucp.author_id', '=', 'users.id')),
+                    ]),
+                  )
+                  .as('dependent_comments'),
+              ])
+              .$call(withDeleted({ users: 'only', up: 'include', uc: 'include', ucp: 'include' }))
+          default:
+            return type satisfies never
+        }
+      })
+      const union = parts.slice(1).reduce((all, part) => all.unionAll(part), parts[0] as SelectQueryBuilder<any, any, TrashRow>)
+      const sortValue = column === 'purge_at' ? sql`coalesce(trash.purge_at, 'infinity'::timestamptz)` : sql`trash.deleted_at`
+      let select = db
+        .selectFrom(union.as('trash'))
+        .leftJoin('users as actor', (join) => join.on(sql<boolean>`actor.id::text = trash.deleted_by`))
+        .selectAll('trash')
+        .select('actor.username as deleted_by_username')
+        .$call(withDeleted({ actor: 'include' }))
+        .orderBy(sortValue, direction)
+        .orderBy('trash.type', direction)
+        .orderBy('trash.id', direction)
+        .limit(limit + 1)
+      if (query.q !== undefined && query.q !== '') select = select.where(sql<boolean>`trash.label ilike ${likePattern(query.q)} escape '\\'`)
+      if (query.cursor !== undefined) {
+        const [at, type, id] = decodeCursor(query.cursor, ['string', 'string', 'number'])
+        if (Number.isNaN(Date.parse(at)) && at !== 'infinity') {
+          throw new HttpProblem('validation-failed', 'Bad cursor', { extensions: { errors: [{ pointer: '/query/cursor', detail: 'is not a valid cursor' }] } })
+        }
+        const comparison: Expression<SqlBool> =
+          direction === 'desc'
+            ? sql<boolean>`(${sortValue}, trash.type, trash.id) < (${at}::timestamptz, ${type}, ${id})`
+            : sql<boolean>`(${sortValue}, trash.type, trash.id) > (${at}::timestamptz, ${type}, ${id})`
+        select = select.where(comparison)
+      }
+      const rows = await select.execute()
+      const page = rows.slice(0, limit)
+      const last = page.at(-1)
+      const byId = (value: string | null) => {
+        const id = value === null ? Number.NaN : Number(value)
+        return Number.isSafeInteger(id) ? id : null
+      }
+      return {
+        items: page.map((row) => ({
+          type: row.type,
+          id: Number(row.id),
+          label: row.label,
+          deleted_at: iso(row.deleted_at as Date),
+          deleted_by: byId(row.deleted_by),
+          deleted_by_username: row.deleted_by_username ?? null,
+          delete_reason: row.delete_reason,
+          deletion_id: row.deletion_id,
+          purge_at: row.purge_at === null ? null : iso(row.purge_at),
+          parent: row.parent_id === null ? null : { type: 'post', id: Number(row.parent_id), deleted: row.parent_deleted === true },
+          dependents: { posts: Number(row.dependent_posts), comments: Number(row.dependent_comments) },
+        })),
+        next_cursor:
+          rows.length > limit && last !== undefined
+            ? encodeCursor([
+                column === 'purge_at' ? (last.purge_at === null ? 'infinity' : iso(last.purge_at)) : iso(last.deleted_at as Date),
+                last.type,
+                Number(last.id),
+              ])
+            : null,
+      }
+    },
+  )
+}

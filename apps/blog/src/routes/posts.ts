@@ -1,0 +1,329 @@
+import type { FastifyInstance } from 'fastify'
+import { sql, type Kysely } from 'kysely'
+import { Type } from 'typebox'
+import {
+  checkIfMatch,
+  decodeCursor,
+  encodeCursor,
+  HttpProblem,
+  IdParams,
+  ListSchema,
+  PageQuery,
+  problemResponses,
+  softDeleteRoutes,
+} from '@tombstone/fastify'
+import { SQLSTATE, sqlStateOf, withDeleted } from '@tombstone/kysely'
+import type { Database, Post } from '../db/schema.ts'
+import { requireActor } from '../plugins/auth.ts'
+import type { Actor } from '../services/tokens.ts'
+import { commentView, iso, postView, rowEtag } from '../views.ts'
+import { conflictOnUniqueViolation, likePattern, visibilityFor } from './shared.ts'
+
+const PostRef = Type.Ref('Post')
+const CommentRef = Type.Ref('Comment')
+
+const SLUG = '^[a-z0-9]+(?:-[a-z0-9]+)*$'
+const Title = Type.String({ minLength: 1, maxLength: 200 })
+const Content = Type.String({ maxLength: 100_000 })
+const Slug = Type.String({ pattern: SLUG, maxLength: 200, description: 'Lowercase words joined by hyphens; unique among active posts' })
+
+const NewPost = Type.Object(
+  { title: Title, content: Content, slug: Type.Optional(Slug), published: Type.Optional(Type.Boolean({ default: true })) },
+  { additionalProperties: false },
+)
+const PostChanges = Type.Object(
+  { title: Type.Optional(Title), content: Type.Optional(Content), slug: Type.Optional(Slug), published: Type.Optional(Type.Boolean()) },
+  { additionalProperties: false, minProperties: 1 },
+)
+const NewComment = Type.Object({ body: Type.String({ minLength: 1, maxLength: 10_000 }) }, { additionalProperties: false })
+
+const ListQuery = Type.Object({
+  author_id: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647 })),
+  published: Type.Optional(Type.Boolean()),
+  q: Type.Optional(Type.String({ maxLength: 200, description: 'Case-insensitive match on title or content; % _ \\ are literal' })),
+  include_deleted: Type.Optional(Type.Boolean({ description: 'Admins: deleted posts too' })),
+  only_deleted: Type.Optional(Type.Boolean({ description: 'Admins: deleted posts only (wins over include_deleted)' })),
+  ...PageQuery,
+})
+
+/** A slug from a title: ASCII words joined by hyphens. */
+export function slugify(title: string): string {
+  const slug = title
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 80)
+    .replace(/-+$/, '')
+  return slug === '' ? 'post' : slug
+}
+
+/** Drafts are visible to their author and admins only. */
+function canSee(actor: Actor | undefined, post: Post): boolean {
+  return post.published || (actor !== undefined && (actor.isAdmin || actor.id === post.author_id))
+}
+
+/** An active post the caller may see, or 404. */
+export async function visiblePost(db: Kysely<Database>, actor: Actor | undefined, id: number): Promise<Post> {
+  const post = await db.selectFrom('posts').selectAll().where('id', '=', id).executeTakeFirst()
+  if (post === undefined || !canSee(actor, post)) throw new HttpProblem('not-found', `Post ${id} does not exist`)
+  return post
+}
+
+export async function postRoutes(app: FastifyInstance): Promise<void> {
+  app.get(
+    '/posts',
+    {
+      schema: {
+        tags: ['posts'],
+        summary: 'Posts, newest first',
+        querystring: ListQuery,
+        response: { 200: ListSchema(PostRef), ...problemResponses(401, 403, 422) },
+      },
+    },
+    async (request) => {
+      const query = request.query as {
+        author_id?: number
+        published?: boolean
+        q?: string
+        include_deleted?: boolean
+        only_deleted?: boolean
+        limit?: number
+        cursor?: string
+      }
+      const actor = request.actor
+      const visibility = visibilityFor(actor?.isAdmin === true, query)
+      const limit = query.limit ?? 20
+      let select = app.db
+        .selectFrom('posts')
+        .selectAll()
+        .$call(withDeleted({ posts: visibility }))
+        .orderBy('created_at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(limit + 1)
+      if (query.author_id !== undefined) select = select.where('author_id', '=', query.author_id)
+      if (query.published !== undefined) select = select.where('published', '=', query.published)
+      if (query.q !== undefined && query.q !== '') {
+        const pattern = likePattern(query.q)
+        select = select.where(sql<boolean>`(title ilike ${pattern} escape '\\' or content ilike ${pattern} escape '\\')`)
+      }
+      if (actor === undefined) select = select.where('published', '=', true)
+      else if (!actor.isAdmin) select = select.where((eb) => eb.or([eb('published', '=', true), eb('author_id', '=', actor.id)]))
+      if (query.cursor !== undefined) {
+        const [createdAt, id] = decodeCursor(query.cursor, ['string', 'number'])
+        if (Number.isNaN(Date.parse(createdAt))) {
+          throw new HttpProblem('validation-failed', 'Bad cursor', { extensions: { errors: [{ pointer: '/query/cursor', detail: 'is not a valid cursor' }] } })
+        }
+        select = select.where(sql<boolean>`(created_at, id) < (${createdAt}::timestamptz, ${id})`)
+      }
+      const rows = await select.execute()
+      const page = rows.slice(0, limit)
+      const last = page.at(-1)
+      return {
+        items: page.map((post) => postView(post, visibility !== 'exclude')),
+        next_cursor: rows.length > limit && last !== undefined ? encodeCursor([iso(last.created_at), last.id]) : null,
+      }
+    },
+  )
+
+  app.get(
+    '/posts/:id',
+    {
+      schema: {
+        tags: ['posts'],
+        summary: 'A post (missing or deleted: 404; admins see deleted ones with include_deleted=true)',
+        params: IdParams,
+        querystring: Type.Object({ include_deleted: Type.Optional(Type.Boolean()) }),
+        response: { 200: PostRef, ...problemResponses(401, 403, 404, 422) },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params as { id: number }
+      const visibility = visibilityFor(request.actor?.isAdmin === true, request.query as { include_deleted?: boolean })
+      const post =
+        visibility === 'exclude'
+          ? await visiblePost(app.db, request.actor, id)
+          : await app.db.selectFrom('posts').selectAll().where('id', '=', id).$call(withDeleted({ posts: visibility })).executeTakeFirst()
+      if (post === undefined) throw new HttpProblem('not-found', `Post ${id} does not exist`)
+      reply.header('etag', rowEtag('posts', post))
+      return postView(post, visibility !== 'exclude')
+    },
+  )
+
+  app.post(
+    '/posts',
+    {
+      schema: {
+        tags: ['posts'],
+        summary: 'Write a post (slug derived from the title when not given)',
+        security: [{ bearer: [] }],
+        body: NewPost,
+        response: { 201: PostRef, ...problemResponses(400, 401, 409, 413, 415, 422) },
+      },
+    },
+    async (request, reply) => {
+      const actor = requireActor(request.actor)
+      const body = request.body as { title: string; content: string; slug?: string; published?: boolean }
+      const values = { author_id: actor.id, title: body.title, content: body.content, published: body.published ?? true }
+      let post: Post
+      if (body.slug !== undefined) {
+        post = await app.db
+          .insertInto('posts')
+          .values({ ...values, slug: body.slug })
+          .returningAll()
+          .executeTakeFirstOrThrow()
+          .catch((error: unknown) => conflictOnUniqueViolation(error, () => `The slug "${body.slug}" is used by an active post`))
+      } else {
+        post = await insertWithDerivedSlug(app.db, values, slugify(body.title))
+      }
+      reply.code(201).header('location', `/posts/${post.id}`).header('etag', rowEtag('posts', post))
+      return postView(post)
+    },
+  )
+
+  app.patch(
+    '/posts/:id',
+    {
+      schema: {
+        tags: ['posts'],
+        summary: 'Edit a post (author or admin; honours If-Match)',
+        security: [{ bearer: [] }],
+        params: IdParams,
+        body: PostChanges,
+        response: { 200: PostRef, ...problemResponses(400, 401, 403, 404, 409, 412, 413, 415, 422) },
+      },
+    },
+    async (request, reply) => {
+      const actor = requireActor(request.actor)
+      const { id } = request.params as { id: number }
+      const changes = request.body as { title?: string; content?: string; slug?: string; published?: boolean }
+      const updated = await app.db.transaction().execute(async (trx) => {
+        // Locked from the check to the write: a concurrent edit or delete waits, then sees this one.
+        const post = await trx.selectFrom('posts').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()
+        if (post === undefined || !canSee(actor, post)) throw new HttpProblem('not-found', `Post ${id} does not exist`)
+        if (!(actor.isAdmin || actor.id === post.author_id)) throw new HttpProblem('forbidden', `You may not edit post ${id}`)
+        checkIfMatch(request, rowEtag('posts', post))
+        return trx
+          .updateTable('posts')
+          // At least a millisecond later, so that the ETag changes with every edit.
+          .set({ ...changes, updated_at: sql<Date>`greatest(now(), updated_at + interval '1 millisecond')` })
+          .where('id', '=', id)
+          .returningAll()
+          .executeTakeFirstOrThrow()
+          .catch((error: unknown) => conflictOnUniqueViolation(error, () => `The slug "${changes.slug}" is used by an active post`))
+      })
+      reply.header('etag', rowEtag('posts', updated))
+      return postView(updated)
+    },
+  )
+
+  softDeleteRoutes<Post>(app, {
+    table: 'posts',
+    prefix: '/posts',
+    noun: 'post',
+    tags: ['posts'],
+    db: () => app.db,
+    actor: (request) => request.actor,
+    canDelete: (actor, post) => actor.id === post.author_id,
+    isOwner: (actor, post) => actor.id === post.author_id,
+    adminView: { schema: PostRef, map: (post) => postView(post, true) },
+    etag: (post) => rowEtag('posts', post),
+    routes: { softAlias: true, trash: true, bulk: true },
+    bulkIdsField: 'post_ids',
+    describeConflict: (error) =>
+      `The slug of post ${String(error.id ?? '')} is now used by post #${String(error.conflictingId ?? '?')}; rename one of them first`,
+    describeParentDeleted: (error) => `Its author (user #${String(error.parentId)}) is deleted; restore the user first`,
+  })
+
+  app.get(
+    '/posts/:id/comments',
+    {
+      schema: {
+        tags: ['comments'],
+        summary: "A post's comments, newest first (post missing or deleted: 404)",
+        params: IdParams,
+        querystring: Type.Object(PageQuery),
+        response: { 200: ListSchema(CommentRef), ...problemResponses(401, 404, 422) },
+      },
+    },
+    async (request) => {
+      const { id } = request.params as { id: number }
+      const { limit = 20, cursor } = request.query as { limit?: number; cursor?: string }
+      await visiblePost(app.db, request.actor, id)
+      let select = app.db
+        .selectFrom('comments')
+        .selectAll()
+        .where('post_id', '=', id)
+        .orderBy('created_at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(limit + 1)
+      if (cursor !== undefined) {
+        const [createdAt, last] = decodeCursor(cursor, ['string', 'number'])
+        if (Number.isNaN(Date.parse(createdAt))) {
+          throw new HttpProblem('validation-failed', 'Bad cursor', { extensions: { errors: [{ pointer: '/query/cursor', detail: 'is not a valid cursor' }] } })
+        }
+        select = select.where(sql<boolean>`(created_at, id) < (${createdAt}::timestamptz, ${last})`)
+      }
+      const rows = await select.execute()
+      const page = rows.slice(0, limit)
+      const last = page.at(-1)
+      return {
+        items: page.map((comment) => commentView(comment)),
+        next_cursor: rows.length > limit && last !== undefined ? encodeCursor([iso(last.created_at), last.id]) : null,
+      }
+    },
+  )
+
+  app.post(
+    '/posts/:id/comments',
+    {
+      schema: {
+        tags: ['comments'],
+        summary: 'Comment on a post (post missing or deleted: 404)',
+        security: [{ bearer: [] }],
+        params: IdParams,
+        body: NewComment,
+        response: { 201: CommentRef, ...problemResponses(400, 401, 404, 413, 415, 422) },
+      },
+    },
+    async (request, reply) => {
+      const actor = requireActor(request.actor)
+      const { id } = request.params as { id: number }
+      const { body } = request.body as { body: string }
+      const comment = await app.db.transaction().execute(async (trx) => {
+        // Lock the post so that it cannot be deleted between the check and the insert.
+        const post = await trx.selectFrom('posts').selectAll().where('id', '=', id).forShare().executeTakeFirst()
+        if (post === undefined || !canSee(actor, post)) throw new HttpProblem('not-found', `Post ${id} does not exist`)
+        return trx.insertInto('comments').values({ post_id: id, author_id: actor.id, body }).returningAll().executeTakeFirstOrThrow()
+      })
+      reply.code(201).header('location', `/comments/${comment.id}`).header('etag', rowEtag('comments', comment))
+      return commentView(comment)
+    },
+  )
+}
+
+/** Inserts a post whose slug is derived: `slug`, else `slug-2`, `slug-3`, … among active posts. */
+async function insertWithDerivedSlug(
+  db: Kysely<Database>,
+  values: { author_id: number; title: string; content: string; published: boolean },
+  base: string,
+): Promise<Post> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const taken = await db
+      .selectFrom('posts')
+      .select('slug')
+      .where((eb) => eb.or([eb('slug', '=', base), eb('slug', 'like', `${base}-%`)]))
+      .execute()
+    const used = new Set(taken.map((row) => row.slug))
+    let slug = base
+    for (let n = 2; used.has(slug); n++) slug = `${base}-${n}`
+    try {
+      return await db.insertInto('posts').values({ ...values, slug }).returningAll().executeTakeFirstOrThrow()
+    } catch (error) {
+      // Another request took it meanwhile: look again.
+      if (sqlStateOf(error) !== SQLSTATE.uniqueViolation) throw error
+    }
+  }
+  throw new HttpProblem('conflict', 'Could not find a free slug; give one explicitly')
+}

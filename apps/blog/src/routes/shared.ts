@@ -1,0 +1,42 @@
+import { HttpProblem } from '@tombstone/fastify'
+import { SQLSTATE, sqlStateOf } from '@tombstone/kysely'
+
+/** Human names of the unique indexes a write can hit. */
+const UNIQUE_FIELDS: Readonly<Record<string, string>> = {
+  users_username_active_key: 'username',
+  users_email_active_key: 'email',
+  posts_slug_active_key: 'slug',
+}
+
+/**
+ * Turns a unique violation (SQLSTATE 23505) on insert or update into a 409 problem naming the field;
+ * anything else is rethrown.
+ */
+export function conflictOnUniqueViolation(error: unknown, describe: (field: string) => string): never {
+  if (sqlStateOf(error) === SQLSTATE.uniqueViolation) {
+    const constraint = (error as { constraint?: string }).constraint ?? ''
+    const field = UNIQUE_FIELDS[constraint] ?? 'value'
+    throw new HttpProblem('conflict', describe(field), { cause: error, extensions: { constraint, fields: [field] } })
+  }
+  throw error
+}
+
+/** The field a unique index covers, for conflict messages. */
+export function fieldOfConstraint(constraint: string | undefined): string {
+  return (constraint !== undefined && UNIQUE_FIELDS[constraint]) || 'value'
+}
+
+/** `include_deleted` / `only_deleted` are for admins; others get 403 whatever the target. */
+export function visibilityFor(
+  isAdmin: boolean,
+  query: { include_deleted?: boolean; only_deleted?: boolean },
+): 'exclude' | 'include' | 'only' {
+  if (query.include_deleted !== true && query.only_deleted !== true) return 'exclude'
+  if (!isAdmin) throw new HttpProblem('forbidden', 'include_deleted and only_deleted are for admins')
+  return query.only_deleted === true ? 'only' : 'include'
+}
+
+/** Escapes `%`, `_` and `\` so that a search term matches literally in `ILIKE … ESCAPE '\'`. */
+export function likePattern(term: string): string {
+  return `%${term.replace(/[\\%_]/g, (char) => `\\${char}`)}%`
+}

@@ -1,0 +1,117 @@
+import type { FastifyInstance } from 'fastify'
+import { Type } from 'typebox'
+import { HttpProblem, IdParams, problemResponses, softDeleteRoutes } from '@tombstone/fastify'
+import { withDeleted } from '@tombstone/kysely'
+import type { User } from '../db/schema.ts'
+import { requireActor } from '../plugins/auth.ts'
+import { hashPassword } from '../services/passwords.ts'
+import { revokeTokens } from '../services/tokens.ts'
+import { rowEtag, userView } from '../views.ts'
+import { conflictOnUniqueViolation, fieldOfConstraint, visibilityFor } from './shared.ts'
+
+const UserRef = Type.Ref('User')
+
+const NewUser = Type.Object(
+  {
+    username: Type.String({ pattern: '^[a-z0-9_]{3,32}$', description: '3–32 of a-z, 0-9, _' }),
+    email: Type.String({ format: 'email', maxLength: 254 }),
+    password: Type.String({ minLength: 8, maxLength: 1024 }),
+  },
+  { additionalProperties: false },
+)
+
+export async function userRoutes(app: FastifyInstance): Promise<void> {
+  app.post(
+    '/users',
+    {
+      schema: {
+        tags: ['users'],
+        summary: 'Register',
+        body: NewUser,
+        response: { 201: UserRef, ...problemResponses(400, 401, 409, 413, 415, 422) },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as { username: string; email: string; password: string }
+      const password_hash = await hashPassword(body.password)
+      const user = await app.db
+        .insertInto('users')
+        .values({ username: body.username, email: body.email.toLowerCase(), password_hash })
+        .returningAll()
+        .executeTakeFirstOrThrow()
+        .catch((error: unknown) =>
+          conflictOnUniqueViolation(error, (field) =>
+            field === 'email' ? 'This email is already used by an active account' : `The ${field} "${body.username}" is taken`,
+          ),
+        )
+      reply.code(201).header('location', `/users/${user.id}`).header('etag', rowEtag('users', user))
+      return userView(user, 'self')
+    },
+  )
+
+  app.get(
+    '/users/me',
+    {
+      schema: {
+        tags: ['users'],
+        summary: 'The caller',
+        security: [{ bearer: [] }],
+        response: { 200: UserRef, ...problemResponses(401) },
+      },
+    },
+    async (request, reply) => {
+      const actor = requireActor(request.actor)
+      const user = await app.db.selectFrom('users').selectAll().where('id', '=', actor.id).executeTakeFirst()
+      if (user === undefined) throw new HttpProblem('not-found', 'Your account does not exist any more')
+      reply.header('etag', rowEtag('users', user))
+      return userView(user, 'self')
+    },
+  )
+
+  app.get(
+    '/users/:id',
+    {
+      schema: {
+        tags: ['users'],
+        summary: 'A user (deleted: 404, unless an admin asks with include_deleted=true)',
+        params: IdParams,
+        querystring: Type.Object({ include_deleted: Type.Optional(Type.Boolean()) }),
+        response: { 200: UserRef, ...problemResponses(401, 403, 404, 422) },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params as { id: number }
+      const actor = request.actor
+      const visibility = visibilityFor(actor?.isAdmin === true, request.query as { include_deleted?: boolean })
+      const user = await app.db
+        .selectFrom('users')
+        .selectAll()
+        .where('id', '=', id)
+        .$call(withDeleted({ users: visibility }))
+        .executeTakeFirst()
+      if (user === undefined) throw new HttpProblem('not-found', `User ${id} does not exist`)
+      reply.header('etag', rowEtag('users', user))
+      if (visibility !== 'exclude') return userView(user, 'admin')
+      return userView(user, actor !== undefined && (actor.isAdmin || actor.id === user.id) ? 'self' : 'public')
+    },
+  )
+
+  softDeleteRoutes<User>(app, {
+    table: 'users',
+    prefix: '/users',
+    noun: 'user',
+    tags: ['users'],
+    db: () => app.db,
+    actor: (request) => request.actor,
+    canDelete: (actor, user) => actor.id === user.id,
+    isOwner: (actor, user) => actor.id === user.id,
+    adminView: { schema: UserRef, map: (user) => userView(user, 'admin') },
+    etag: (user) => rowEtag('users', user),
+    describeConflict: (error) => {
+      const field = fieldOfConstraint(error.constraint)
+      return `The ${field} of user ${String(error.id ?? '')} is now used by user #${String(error.conflictingId ?? '?')}`
+    },
+    // The account's tokens stop working with it, and stay revoked if it is restored.
+    onSoftDeleted: async (trx, tables) => revokeTokens(trx, (tables.users ?? []).map(Number)),
+  })
+}

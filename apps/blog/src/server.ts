@@ -1,0 +1,59 @@
+/**
+ * The launcher: reads the environment, builds the service, bootstraps an empty database, listens,
+ * prints where everything is, and shuts down cleanly on SIGTERM/SIGINT.
+ */
+import { buildApp } from './app.ts'
+import { ConfigError, loadConfig, type Config } from './config.ts'
+import { bootstrap } from './db/seed.ts'
+
+export async function serve(config: Config): Promise<void> {
+  const server = await buildApp(config)
+  const result = await bootstrap(server.db, { adminPassword: config.adminPassword, demoData: config.demoData })
+  // The first lines printed are ours (where everything is), not the framework's "listening" log.
+  const level = server.log.level
+  server.log.level = 'warn'
+  const address = await server.listen({ host: config.host, port: config.port })
+  server.log.level = level
+  const base = address.replace('://[::1]', '://localhost')
+  const lines = [
+    `Tombstone blog API: ${base}`,
+    `OpenAPI (Swagger UI): ${base}/docs   (document: ${base}/openapi.json)`,
+    `Admin page: ${base}/admin`,
+    `Database: ${server.databaseInfo.kind} (${server.databaseInfo.location})`,
+  ]
+  if (result.generatedAdminPassword !== undefined) {
+    lines.push(`Created the admin user: username "admin", password "${result.generatedAdminPassword}" (shown once; set ADMIN_PASSWORD to choose it)`)
+  } else if (result.createdAdmin) {
+    lines.push('Created the admin user "admin" with the password from ADMIN_PASSWORD')
+  }
+  if (result.demoData) lines.push('Loaded the demo data set (DEMO_DATA=off to start empty)')
+  process.stdout.write(`${lines.join('\n')}\n`)
+
+  let closing = false
+  const shutdown = (signal: string) => {
+    if (closing) return
+    closing = true
+    server.log.info({ signal }, 'shutting down')
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        server.log.error({ err: error }, 'shutdown failed')
+        process.exit(1)
+      },
+    )
+  }
+  process.once('SIGTERM', () => shutdown('SIGTERM'))
+  process.once('SIGINT', () => shutdown('SIGINT'))
+}
+
+if (import.meta.main) {
+  try {
+    await serve(loadConfig())
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`Configuration error: ${error.message}\n`)
+      process.exit(2)
+    }
+    throw error
+  }
+}

@@ -1,0 +1,73 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { sql, type Kysely } from 'kysely'
+import type { Database, Role } from '../db/schema.ts'
+
+/** A bearer token as handed to a client once; only its hash is stored. */
+export interface IssuedToken {
+  readonly token: string
+  readonly expiresIn: number
+}
+
+/** The caller a valid token stands for. */
+export interface Actor {
+  readonly id: number
+  readonly username: string
+  readonly role: Role
+  readonly isAdmin: boolean
+}
+
+const PREFIX = 'tsb_'
+
+function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('base64url')
+}
+
+/**
+ * Issues a bearer token for a user: 32 random bytes, stored as a SHA-256 hash, expiring after `ttl`
+ * seconds.
+ *
+ * @example
+ * ```ts
+ * const { token } = await issueToken(db, user.id, 86_400)
+ * ```
+ */
+export async function issueToken(db: Kysely<Database>, userId: number, ttlSeconds: number): Promise<IssuedToken> {
+  const token = PREFIX + randomBytes(32).toString('base64url')
+  await db
+    .insertInto('tokens')
+    .values({
+      user_id: userId,
+      token_hash: hashToken(token),
+      expires_at: sql<Date>`now() + make_interval(secs => ${ttlSeconds})`,
+    })
+    .execute()
+  return { token, expiresIn: ttlSeconds }
+}
+
+/**
+ * The actor of a token, or undefined when it is malformed, unknown, expired, revoked, or its user is
+ * deleted (the read filter hides deleted users, so a deleted account's tokens stop working at once).
+ */
+export async function verifyToken(db: Kysely<Database>, token: string): Promise<Actor | undefined> {
+  if (!token.startsWith(PREFIX) || token.length > 200) return undefined
+  const row = await db
+    .selectFrom('tokens')
+    .innerJoin('users', 'users.id', 'tokens.user_id')
+    .select(['users.id', 'users.username', 'users.role'])
+    .where('tokens.token_hash', '=', hashToken(token))
+    .where('tokens.revoked_at', 'is', null)
+    .where('tokens.expires_at', '>', sql<Date>`now()`)
+    .executeTakeFirst()
+  return row === undefined ? undefined : { id: row.id, username: row.username, role: row.role, isAdmin: row.role === 'admin' }
+}
+
+/** Revokes every live token of the given users (in the caller's transaction). */
+export async function revokeTokens(db: Kysely<Database>, userIds: readonly number[]): Promise<void> {
+  if (userIds.length === 0) return
+  await db
+    .updateTable('tokens')
+    .set({ revoked_at: sql<Date>`now()` })
+    .where('user_id', 'in', userIds)
+    .where('revoked_at', 'is', null)
+    .execute()
+}

@@ -1,0 +1,112 @@
+import { createHash } from 'node:crypto'
+import type { FastifyRequest } from 'fastify'
+import { Type, type TSchema } from 'typebox'
+import { HttpProblem } from './problems.ts'
+
+/**
+ * A strong ETag for a version of a resource, from the values that change when it changes
+ * (key, `updated_at`, `deleted_at`, ...). The same whatever view of the resource is sent.
+ *
+ * @example
+ * ```ts
+ * reply.header('etag', etagOf(['posts', post.id, post.updated_at, post.deleted_at]))
+ * ```
+ */
+export function etagOf(parts: readonly unknown[]): string {
+  const text = JSON.stringify(parts.map((part) => (part instanceof Date ? part.toISOString() : part)))
+  return `"${createHash('sha256').update(text).digest('base64url').slice(0, 27)}"`
+}
+
+/**
+ * Enforces `If-Match` against the resource's current ETag: absent passes, `*` passes (the resource
+ * exists), otherwise one of the listed tags must equal it (strong comparison), else `412`.
+ * Call it after authentication, authorization and existence are settled.
+ *
+ * @example
+ * ```ts
+ * checkIfMatch(request, etagOf([...]))
+ * ```
+ */
+export function checkIfMatch(request: FastifyRequest, current: string): void {
+  const header = request.headers['if-match']
+  if (header === undefined) return
+  const value = Array.isArray(header) ? header.join(',') : header
+  if (value.trim() === '*') return
+  const tags = value.split(',').map((tag) => tag.trim())
+  if (!tags.includes(current)) {
+    throw new HttpProblem('precondition-failed', `If-Match ${value} does not match the current ETag ${current}`)
+  }
+}
+
+/** Encodes a keyset position as an opaque cursor. */
+export function encodeCursor(values: readonly (string | number)[]): string {
+  return Buffer.from(JSON.stringify(values)).toString('base64url')
+}
+
+/**
+ * Decodes a cursor made by {@link encodeCursor}, checking the shape; a bad cursor is a
+ * `validation-failed` problem pointing at `/query/cursor`, never a 5xx.
+ *
+ * @example
+ * ```ts
+ * const [createdAt, id] = decodeCursor(query.cursor, ['string', 'number'])
+ * ```
+ */
+export function decodeCursor<const T extends readonly ('string' | 'number')[]>(
+  cursor: string,
+  shape: T,
+): { [K in keyof T]: T[K] extends 'string' ? string : number } {
+  const invalid = () =>
+    new HttpProblem('validation-failed', 'The cursor is not one this API gave out', {
+      extensions: { errors: [{ pointer: '/query/cursor', detail: 'is not a valid cursor' }] },
+    })
+  let values: unknown
+  try {
+    values = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
+  } catch {
+    throw invalid()
+  }
+  if (!Array.isArray(values) || values.length !== shape.length) throw invalid()
+  shape.forEach((kind, index) => {
+    const value = values[index]
+    if (kind === 'number' ? !Number.isSafeInteger(value) : typeof value !== 'string' || value.length > 200) throw invalid()
+  })
+  return values as never
+}
+
+/** `{ items, next_cursor }`: the shape of every list. */
+export function ListSchema<T extends TSchema>(item: T, description?: string) {
+  return Type.Object(
+    {
+      items: Type.Array(item),
+      next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as `cursor` for the next page; null on the last one' }),
+    },
+    description === undefined ? {} : { description },
+  )
+}
+
+/** `limit` (1–100, default 20) and `cursor`: the query of every list. */
+export const PageQuery = {
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size, 1–100' })),
+  cursor: Type.Optional(Type.String({ maxLength: 512, description: 'From `next_cursor` of the previous page' })),
+}
+
+/** A positive 32-bit integer id, as in every `/{id}` path. */
+export const IdParams = Type.Object({
+  id: Type.Integer({ minimum: 1, maximum: 2_147_483_647, description: 'A positive integer id' }),
+})
+
+/** Reusable reference to the shared problem schema, for response maps. */
+export const ProblemRef = Type.Ref('Problem')
+
+/**
+ * Response schemas for the given error statuses, all the shared problem schema.
+ *
+ * @example
+ * ```ts
+ * response: { 200: PostView, ...problemResponses(401, 403, 404, 422) }
+ * ```
+ */
+export function problemResponses<const S extends readonly number[]>(...statuses: S): { [K in S[number]]: typeof ProblemRef } {
+  return Object.fromEntries(statuses.map((status) => [status, ProblemRef])) as never
+}

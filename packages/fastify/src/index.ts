@@ -1,0 +1,46 @@
+/**
+ * @tombstone/fastify: what any Fastify app needs to serve soft-deletable resources.
+ *
+ * - {@link problemDetails}: every error as RFC 9457 problem+json, the toolkit's coded errors mapped;
+ * - {@link softDeleteRoutes}: delete / restore / permanent delete / trash / bulk routes for a table;
+ * - small HTTP helpers: ETags and `If-Match`, opaque cursors, list and id schemas.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify'
+ * import { problemDetails, softDeleteRoutes } from '@tombstone/fastify'
+ *
+ * const app = Fastify()
+ * await app.register(problemDetails)
+ * softDeleteRoutes(app, { table: 'posts', prefix: '/posts', noun: 'post', ... })
+ * ```
+ *
+ * @module
+ */
+export {
+  PROBLEM_TYPES,
+  ProblemSchema,
+  ValidationErrorSchema,
+  HttpProblem,
+  unauthorized,
+  type Problem,
+  type ProblemSlug,
+} from './problems.ts'
+export { problemDetails, problemFromTombstoneError, sendProblem, type ProblemDetailsOptions } from './problem-details.ts'
+export {
+  etagOf,
+  checkIfMatch,
+  encodeCursor,
+  decodeCursor,
+  ListSchema,
+  PageQuery,
+  IdParams,
+  ProblemRef,
+  problemResponses,
+} from './http.ts'
+export {
+  softDeleteRoutes,
+  type SoftDeleteActor,
+  type SoftDeleteRouteSet,
+  type SoftDeleteRoutesOptions,
+} from './soft-delete-routes.ts'

@@ -1,0 +1,224 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import FindMyWay from 'find-my-way'
+import { Type } from 'typebox'
+import { isTombstoneError, type AnyTombstoneError } from '@tombstone/kysely'
+import { HttpProblem, PROBLEM_TYPES, ProblemSchema, type Problem, type ProblemSlug } from './problems.ts'
+
+/** Options of {@link problemDetails}. */
+export interface ProblemDetailsOptions {
+  /**
+   * The base of problem `type` URIs. Defaults to the request's own origin, so that `type` is
+   * `<origin>/problems/<slug>` and resolvable on this server.
+   */
+  readonly typeBase?: string
+  /** Serve `GET /problems/<slug>` descriptions. Defaults to `true`. */
+  readonly describeRoutes?: boolean
+}
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
+
+/**
+ * Maps a toolkit coded error to a problem: the one mapping from codes to statuses.
+ *
+ * @example
+ * ```ts
+ * problemFromTombstoneError(new NotDeletedError('posts', [1])) // HttpProblem 400 not-deleted
+ * ```
+ */
+export function problemFromTombstoneError(error: AnyTombstoneError): HttpProblem {
+  switch (error.code) {
+    case 'NOT_FOUND':
+      return new HttpProblem('not-found', error.message, { cause: error })
+    case 'NOT_DELETED':
+      return new HttpProblem('not-deleted', error.message, { cause: error })
+    case 'CONFLICT':
+      return new HttpProblem('conflict', error.message, {
+        cause: error,
+        extensions: {
+          constraint: error.constraint ?? null,
+          fields: error.columns,
+          ...(error.conflictingId === undefined ? {} : { conflicting_id: Number(error.conflictingId) }),
+        },
+      })
+    case 'PARENT_DELETED':
+      return new HttpProblem('parent-deleted', error.message, {
+        cause: error,
+        extensions: { parent_table: error.parentTable, parent_id: Number(error.parentId) },
+      })
+    case 'REFERENCED':
+      return new HttpProblem('conflict', error.message, { cause: error })
+    case 'HARD_DELETE_REFUSED':
+    case 'AUDIT_APPEND_ONLY':
+    case 'INVALID_CONFIGURATION':
+      // A programming error of the service, not of the caller.
+      return new HttpProblem('internal', 'Internal Server Error', { cause: error })
+    case 'INVALID_ARGUMENT':
+      return new HttpProblem('validation-failed', error.message, { cause: error, extensions: { errors: [] } })
+    default:
+      return error satisfies never
+  }
+}
+
+interface AjvError {
+  instancePath?: string
+  message?: string
+  keyword?: string
+  params?: Record<string, unknown>
+}
+
+const CONTEXTS: Record<string, string> = { body: 'body', querystring: 'query', params: 'params', headers: 'headers' }
+
+function validationErrors(error: FastifyError): { pointer: string; detail: string }[] {
+  const context = CONTEXTS[(error as { validationContext?: string }).validationContext ?? 'body'] ?? 'body'
+  return ((error.validation ?? []) as AjvError[]).map((item) => {
+    let path = item.instancePath ?? ''
+    const params = item.params ?? {}
+    if (item.keyword === 'required' && typeof params.missingProperty === 'string') path += `/${params.missingProperty}`
+    if (item.keyword === 'additionalProperties' && typeof params.additionalProperty === 'string') {
+      path += `/${params.additionalProperty}`
+      return { pointer: `/${context}${path}`, detail: 'is not a known field' }
+    }
+    return { pointer: `/${context}${path}`, detail: item.message ?? 'is invalid' }
+  })
+}
+
+/** The problem for any error that reached the handler. @internal */
+export function toProblem(error: unknown): HttpProblem {
+  if (error instanceof HttpProblem) return error
+  if (isTombstoneError(error)) return problemFromTombstoneError(error)
+  const fastifyError = error as FastifyError
+  if (Array.isArray(fastifyError.validation)) {
+    return new HttpProblem('validation-failed', 'The request is not valid', {
+      extensions: { errors: validationErrors(fastifyError) },
+      cause: error,
+    })
+  }
+  const status = fastifyError.statusCode
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    switch (status) {
+      case 400:
+      case 413:
+      case 415:
+        return new HttpProblem('validation-failed', fastifyError.message, {
+          status,
+          extensions: { errors: [{ pointer: '/body', detail: fastifyError.message }] },
+          cause: error,
+        })
+      case 401:
+        return new HttpProblem('unauthorized', fastifyError.message, { cause: error, headers: { 'www-authenticate': 'Bearer realm="api"' } })
+      case 403:
+        return new HttpProblem('forbidden', fastifyError.message, { cause: error })
+      case 404:
+        return new HttpProblem('not-found', fastifyError.message, { cause: error })
+      case 409:
+        return new HttpProblem('conflict', fastifyError.message, { cause: error })
+      case 412:
+        return new HttpProblem('precondition-failed', fastifyError.message, { cause: error })
+      case 429:
+        return new HttpProblem('too-many-requests', fastifyError.message, { cause: error })
+      default:
+        return new HttpProblem('validation-failed', fastifyError.message, { status, cause: error })
+    }
+  }
+  return new HttpProblem('internal', 'An internal error occurred; it has been logged.', { cause: error })
+}
+
+function typeUri(options: ProblemDetailsOptions, request: FastifyRequest, slug: ProblemSlug): string {
+  const base = options.typeBase ?? `${request.protocol}://${request.host}`
+  return `${base.replace(/\/$/, '')}/problems/${slug}`
+}
+
+/** Sends a problem as `application/problem+json`. */
+export function sendProblem(
+  reply: FastifyReply,
+  problem: HttpProblem,
+  options: ProblemDetailsOptions = {},
+): FastifyReply {
+  const request = reply.request
+  const body: Problem = {
+    type: typeUri(options, request, problem.slug),
+    title: PROBLEM_TYPES[problem.slug].title,
+    status: problem.status,
+    detail: problem.detail,
+    instance: request.url.split('?')[0] ?? request.url,
+    ...problem.extensions,
+  }
+  for (const [name, value] of Object.entries(problem.headers)) reply.header(name, value)
+  return reply.code(problem.status).type('application/problem+json; charset=utf-8').send(body)
+}
+
+/**
+ * Makes every error of the app an RFC 9457 problem (`application/problem+json`): validation (422
+ * with `errors[]`), malformed JSON (400), unknown routes (404), wrong methods (405 with `Allow`),
+ * 401 with `WWW-Authenticate`, the toolkit's coded errors, and 5xx with internals hidden and
+ * logged. Registers the shared `Problem` schema and `GET /problems/<slug>`. Register it first.
+ *
+ * @example
+ * ```ts
+ * await app.register(problemDetails)
+ * app.get('/things/:id', { schema: { response: { 404: Type.Ref('Problem') } } }, async () => {
+ *   throw new HttpProblem('not-found', 'No such thing')
+ * })
+ * ```
+ */
+export const problemDetails = fp<ProblemDetailsOptions>(
+  async (app: FastifyInstance, options: ProblemDetailsOptions) => {
+    const known = FindMyWay()
+    app.addSchema(ProblemSchema)
+
+    app.addHook('onRoute', (route) => {
+      const methods = Array.isArray(route.method) ? route.method : [route.method]
+      for (const method of methods) {
+        try {
+          known.on(method as 'GET', route.url, () => undefined)
+        } catch {
+          // Registered twice (HEAD for GET): already known.
+        }
+      }
+    })
+
+    app.setErrorHandler((error, request, reply) => {
+      const problem = toProblem(error)
+      if (problem.status >= 500) request.log.error({ err: error }, 'request failed')
+      else request.log.info({ status: problem.status, slug: problem.slug, detail: problem.detail }, 'request refused')
+      return sendProblem(reply, problem, options)
+    })
+
+    app.setNotFoundHandler((request, reply) => {
+      const path = request.url.split('?')[0] ?? '/'
+      const allowed = METHODS.filter((method) => known.find(method, path) !== null)
+      if (allowed.length > 0) {
+        reply.header('allow', allowed.join(', '))
+        return sendProblem(reply, new HttpProblem('method-not-allowed', `${request.method} is not allowed on ${path}`), options)
+      }
+      return sendProblem(reply, new HttpProblem('not-found', `No route ${request.method} ${path}`), options)
+    })
+
+    if (options.describeRoutes !== false) {
+      const slugs = Object.keys(PROBLEM_TYPES) as ProblemSlug[]
+      app.get(
+        '/problems/:slug',
+        {
+          schema: {
+            tags: ['problems'],
+            summary: 'Describe a problem type',
+            params: Type.Object({ slug: Type.String({ maxLength: 64 }) }),
+            response: {
+              200: Type.Object({ type: Type.String(), slug: Type.String(), title: Type.String(), status: Type.Integer(), description: Type.String() }),
+              404: Type.Ref('Problem'),
+              422: Type.Ref('Problem'),
+            },
+          },
+        },
+        async (request) => {
+          const slug = (request.params as { slug: string }).slug as ProblemSlug
+          if (!slugs.includes(slug)) throw new HttpProblem('not-found', `No problem type "${slug}"`)
+          const entry = PROBLEM_TYPES[slug]
+          return { type: typeUri(options, request, slug), slug, title: entry.title, status: entry.status, description: entry.description }
+        },
+      )
+    }
+  },
+  { name: '@tombstone/fastify/problem-details', fastify: '5.x' },
+)

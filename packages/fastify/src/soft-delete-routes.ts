@@ -1,0 +1,427 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { sql, type Kysely } from 'kysely'
+import { Type, type TSchema } from 'typebox'
+import {
+  forceDelete,
+  restore,
+  softDelete,
+  withDeleted,
+  type ConflictError,
+  type ParentDeletedError,
+  type RestoreResult,
+  type RowKey,
+} from '@tombstone/kysely'
+import { checkIfMatch, decodeCursor, encodeCursor, IdParams, ListSchema, PageQuery, problemResponses } from './http.ts'
+import { HttpProblem, unauthorized } from './problems.ts'
+
+/** Who is calling, as the soft-delete routes need to know. */
+export interface SoftDeleteActor {
+  readonly id: string | number
+  readonly isAdmin: boolean
+}
+
+/** Which routes {@link softDeleteRoutes} adds. */
+export interface SoftDeleteRouteSet {
+  /** `DELETE <prefix>/:id/soft`, an alias of `DELETE <prefix>/:id`. Defaults to `false`. */
+  readonly softAlias?: boolean
+  /** `POST <prefix>/:id/restore` (admin). Defaults to `true`. */
+  readonly restore?: boolean
+  /** `DELETE <prefix>/:id/permanent` (admin). Defaults to `true`. */
+  readonly permanent?: boolean
+  /** `GET <prefix>/deleted`, the table's trash (admin). Defaults to `false`. */
+  readonly trash?: boolean
+  /** `DELETE <prefix>/bulk`, `POST <prefix>/bulk-delete`, `POST <prefix>/bulk-restore` (admin). Defaults to `false`. */
+  readonly bulk?: boolean
+}
+
+/** Options of {@link softDeleteRoutes}. */
+export interface SoftDeleteRoutesOptions<Row extends Record<string, unknown>> {
+  /** The declared soft-deletable table. */
+  readonly table: string
+  /** The route prefix, e.g. `'/posts'`. */
+  readonly prefix: string
+  /** The resource's name in messages, e.g. `'post'`. */
+  readonly noun: string
+  /** OpenAPI tags. */
+  readonly tags?: readonly string[]
+  /** The plugin-equipped Kysely instance for a request. */
+  readonly db: (request: FastifyRequest) => Kysely<any>
+  /** The caller, or undefined when anonymous (then the routes answer 401). */
+  readonly actor: (request: FastifyRequest) => SoftDeleteActor | undefined
+  /** May this (non-admin) caller soft-delete this active row? Admins always may. */
+  readonly canDelete: (actor: SoftDeleteActor, row: Row) => boolean | Promise<boolean>
+  /** Is the caller the row's owner? Deleting an already deleted row answers 204 to its owner or an admin, 404 to others. */
+  readonly isOwner: (actor: SoftDeleteActor, row: Row) => boolean
+  /** The admin view (all five deletion fields): its schema and how a row maps to it. */
+  readonly adminView: { readonly schema: TSchema; readonly map: (row: Row) => unknown }
+  /** The row's ETag; `If-Match` is checked against it. */
+  readonly etag: (row: Row) => string
+  readonly routes?: SoftDeleteRouteSet
+  /** The field of bulk bodies holding the ids. Defaults to `<noun>_ids`. */
+  readonly bulkIdsField?: string
+  /** The most ids a bulk body may hold. Defaults to 1,000. */
+  readonly maxBulk?: number
+  /** Words for a restore conflict, e.g. "the slug is now used by post #12". */
+  readonly describeConflict?: (error: ConflictError) => string
+  /** Words for a restore refused because a parent is deleted. */
+  readonly describeParentDeleted?: (error: ParentDeletedError) => string
+  /** Runs in the soft delete's transaction, with the keys of every row it stamped per table. */
+  readonly onSoftDeleted?: (trx: Kysely<any>, tables: Readonly<Record<string, readonly RowKey[]>>) => Promise<void>
+}
+
+const DeleteQuery = Type.Object({
+  reason: Type.Optional(Type.String({ maxLength: 500, description: 'Why; kept with the deleted row and in the audit trail' })),
+})
+
+const Deleted = Type.Null({ description: 'Done; no body' })
+
+/** Keys as sorted numbers, for stable answers. */
+function sortedIds(keys: readonly RowKey[]): number[] {
+  return keys.map(Number).sort((a, b) => a - b)
+}
+
+function requireActor(actor: SoftDeleteActor | undefined): SoftDeleteActor {
+  if (actor === undefined) throw unauthorized('This endpoint needs a bearer token')
+  return actor
+}
+
+function requireAdmin(actor: SoftDeleteActor | undefined): SoftDeleteActor {
+  const caller = requireActor(actor)
+  if (!caller.isAdmin) throw new HttpProblem('forbidden', 'Only an admin may do this')
+  return caller
+}
+
+/**
+ * Adds the soft-delete endpoints of one declared table to a Fastify app, with the deleting rules of
+ * the reference contract, so that every table gets the same behaviour from one piece:
+ *
+ * 1. missing id: 404; 2. active and the caller may delete it: soft delete, 204; 3. active and the
+ * caller may not: 403; 4. already deleted and the caller is its owner or an admin: 204, nothing
+ * re-stamped; 5. already deleted, any other caller: 404; 6. concurrent deletes: both 204, one stamp.
+ *
+ * Restore, permanent delete, the trash and the bulk routes are admin-only: 401 without a token, 403
+ * for a non-admin whether or not the target exists. `If-Match` is checked after authentication,
+ * authorization and existence.
+ *
+ * @example
+ * ```ts
+ * await app.register(async (scope) => softDeleteRoutes(scope, {
+ *   table: 'posts', prefix: '/posts', noun: 'post',
+ *   db: () => app.db,
+ *   actor: (request) => request.actor,
+ *   canDelete: (actor, post) => post.author_id === actor.id,
+ *   isOwner: (actor, post) => post.author_id === actor.id,
+ *   adminView: { schema: PostAdminView, map: toPostAdminView },
+ *   etag: (post) => etagOf(['posts', post.id, post.updated_at, post.deleted_at]),
+ *   routes: { softAlias: true, trash: true, bulk: true },
+ * }))
+ * ```
+ */
+export function softDeleteRoutes<Row extends Record<string, unknown>>(app: FastifyInstance, options: SoftDeleteRoutesOptions<Row>): void {
+  const { table, prefix, noun } = options
+  const routes = { softAlias: false, restore: true, permanent: true, trash: false, bulk: false, ...options.routes }
+  const tags = options.tags === undefined ? undefined : [...options.tags]
+  const idsField = options.bulkIdsField ?? `${noun}_ids`
+  const maxBulk = options.maxBulk ?? 1000
+  const Noun = noun.charAt(0).toUpperCase() + noun.slice(1)
+
+  async function load(db: Kysely<any>, id: number): Promise<Row | undefined> {
+    return (await db
+      .selectFrom(table)
+      .selectAll()
+      .where('id', '=', id)
+      .$call(withDeleted({ [table]: 'include' }))
+      .executeTakeFirst()) as Row | undefined
+  }
+
+  async function loadOrFail(db: Kysely<any>, id: number): Promise<Row> {
+    const row = await load(db, id)
+    if (row === undefined) throw new HttpProblem('not-found', `${Noun} ${id} does not exist`)
+    return row
+  }
+
+  const deleteHandler = async (request: FastifyRequest) => {
+    const actor = requireActor(options.actor(request))
+    const { id } = request.params as { id: number }
+    const { reason } = request.query as { reason?: string }
+    const db = options.db(request)
+    const row = await loadOrFail(db, id)
+    const deleted = row.deleted_at !== null && row.deleted_at !== undefined
+    if (deleted) {
+      // Rules 4 and 5: nothing is re-stamped; strangers cannot tell a deleted row from a missing one.
+      if (!(actor.isAdmin || options.isOwner(actor, row))) throw new HttpProblem('not-found', `${Noun} ${id} does not exist`)
+      checkIfMatch(request, options.etag(row))
+      return null
+    }
+    if (!(actor.isAdmin || (await options.canDelete(actor, row)))) {
+      throw new HttpProblem('forbidden', `You may not delete ${noun} ${id}`)
+    }
+    checkIfMatch(request, options.etag(row))
+    await db.transaction().execute(async (trx) => {
+      const result = await softDelete(trx, table, { id }, { by: actor.id, reason: reason ?? null })
+      if (options.onSoftDeleted !== undefined && result.count > 0) {
+        await options.onSoftDeleted(trx, Object.fromEntries(Object.entries(result.tables).map(([name, entry]) => [name, entry.ids])))
+      }
+    })
+    return null
+  }
+
+  const deleteSchema = (summary: string) => ({
+    tags,
+    summary,
+    params: IdParams,
+    querystring: DeleteQuery,
+    response: { 204: Deleted, ...problemResponses(401, 403, 404, 412, 422) },
+  })
+
+  app.delete(`${prefix}/:id`, { schema: deleteSchema(`Delete a ${noun} (soft; restorable by an admin)`) }, async (request, reply) => {
+    await deleteHandler(request)
+    return reply.code(204).send()
+  })
+  if (routes.softAlias) {
+    app.delete(`${prefix}/:id/soft`, { schema: deleteSchema(`Delete a ${noun} (alias of DELETE ${prefix}/{id})`) }, async (request, reply) => {
+      await deleteHandler(request)
+      return reply.code(204).send()
+    })
+  }
+
+  if (routes.restore) {
+    app.post(
+      `${prefix}/:id/restore`,
+      {
+        schema: {
+          tags,
+          summary: `Restore a deleted ${noun} and what was deleted with it (admin)`,
+          params: IdParams,
+          response: { 200: options.adminView.schema, ...problemResponses(400, 401, 403, 404, 409, 412, 422) },
+        },
+      },
+      async (request) => {
+        const actor = requireAdmin(options.actor(request))
+        const { id } = request.params as { id: number }
+        const db = options.db(request)
+        const row = await loadOrFail(db, id)
+        checkIfMatch(request, options.etag(row))
+        if (row.deleted_at === null) throw new HttpProblem('not-deleted', `${Noun} ${id} is not deleted`)
+        try {
+          await restore(db, table, { id }, { by: actor.id })
+        } catch (error) {
+          throw restoreProblem(error)
+        }
+        return options.adminView.map(await loadOrFail(db, id))
+      },
+    )
+  }
+
+  function restoreProblem(error: unknown): unknown {
+    const coded = error as { code?: string }
+    if (coded.code === 'CONFLICT' && options.describeConflict !== undefined) {
+      const conflict = error as ConflictError
+      return new HttpProblem('conflict', options.describeConflict(conflict), {
+        cause: error,
+        extensions: {
+          constraint: conflict.constraint ?? null,
+          fields: conflict.columns,
+          ...(conflict.conflictingId === undefined ? {} : { conflicting_id: Number(conflict.conflictingId) }),
+        },
+      })
+    }
+    if (coded.code === 'PARENT_DELETED' && options.describeParentDeleted !== undefined) {
+      const parent = error as ParentDeletedError
+      return new HttpProblem('parent-deleted', options.describeParentDeleted(parent), {
+        cause: error,
+        extensions: { parent_table: parent.parentTable, parent_id: Number(parent.parentId) },
+      })
+    }
+    return error
+  }
+
+  if (routes.permanent) {
+    app.delete(
+      `${prefix}/:id/permanent`,
+      {
+        schema: {
+          tags,
+          summary: `Delete a ${noun} for good, with everything that belongs to it, active or deleted (admin)`,
+          params: IdParams,
+          response: { 204: Deleted, ...problemResponses(401, 403, 404, 412, 422) },
+        },
+      },
+      async (request, reply) => {
+        const actor = requireAdmin(options.actor(request))
+        const { id } = request.params as { id: number }
+        const db = options.db(request)
+        const row = await loadOrFail(db, id)
+        checkIfMatch(request, options.etag(row))
+        const result = await forceDelete(db, table, { id }, { by: actor.id })
+        if (result.deleted.length === 0) throw new HttpProblem('not-found', `${Noun} ${id} does not exist`)
+        return reply.code(204).send()
+      },
+    )
+  }
+
+  if (routes.trash) {
+    app.get(
+      `${prefix}/deleted`,
+      {
+        schema: {
+          tags,
+          summary: `The ${noun} trash: deleted ${noun}s, most recently deleted first (admin)`,
+          querystring: Type.Object(PageQuery),
+          response: { 200: ListSchema(options.adminView.schema), ...problemResponses(401, 403, 422) },
+        },
+      },
+      async (request) => {
+        requireAdmin(options.actor(request))
+        const { limit = 20, cursor } = request.query as { limit?: number; cursor?: string }
+        const db = options.db(request)
+        let query = db
+          .selectFrom(table)
+          .selectAll()
+          .$call(withDeleted({ [table]: 'only' }))
+          .orderBy('deleted_at', 'desc')
+          .orderBy('id', 'desc')
+          .limit(limit + 1)
+        if (cursor !== undefined) {
+          const [deletedAt, id] = decodeCursor(cursor, ['string', 'number'])
+          if (Number.isNaN(Date.parse(deletedAt))) throw new HttpProblem('validation-failed', 'Bad cursor', { extensions: { errors: [{ pointer: '/query/cursor', detail: 'is not a valid cursor' }] } })
+          query = query.where(sql<boolean>`(deleted_at, id) < (${deletedAt}::timestamptz, ${id})`)
+        }
+        const rows = (await query.execute()) as Row[]
+        const page = rows.slice(0, limit)
+        const last = page.at(-1)
+        return {
+          items: page.map(options.adminView.map),
+          next_cursor:
+            rows.length > limit && last !== undefined
+              ? encodeCursor([new Date(last.deleted_at as Date).toISOString(), Number(last.id)])
+              : null,
+        }
+      },
+    )
+  }
+
+  if (routes.bulk) {
+    const Ids = Type.Array(Type.Integer({ minimum: 1, maximum: 2_147_483_647 }), {
+      minItems: 1,
+      maxItems: maxBulk,
+      description: `1–${maxBulk} ids; unknown ids are ignored`,
+    })
+    const BulkDelete = Type.Object(
+      {
+        [idsField]: Ids,
+        hard_delete: Type.Optional(Type.Boolean({ description: 'Delete for good instead of soft-deleting' })),
+        reason: Type.Optional(Type.String({ maxLength: 500 })),
+      },
+      { additionalProperties: false },
+    )
+    const idsOf = (request: FastifyRequest) => [...new Set((request.body as Record<string, number[]>)[idsField] ?? [])]
+
+    async function bulkDelete(request: FastifyRequest) {
+      const actor = requireAdmin(options.actor(request))
+      const body = request.body as { hard_delete?: boolean; reason?: string }
+      const ids = idsOf(request)
+      const db = options.db(request)
+      if (body.hard_delete === true) {
+        const result = await forceDelete(db, table, { ids }, { by: actor.id, reason: body.reason ?? null })
+        return { deleted: sortedIds(result.deleted), already_deleted: [] as number[], not_found: sortedIds(result.notFound) }
+      }
+      return db.transaction().execute(async (trx) => {
+        const result = await softDelete(trx, table, { ids }, { by: actor.id, reason: body.reason ?? null })
+        if (options.onSoftDeleted !== undefined && result.count > 0) {
+          await options.onSoftDeleted(trx, Object.fromEntries(Object.entries(result.tables).map(([name, entry]) => [name, entry.ids])))
+        }
+        return {
+          deleted: sortedIds(result.deleted),
+          already_deleted: sortedIds(result.alreadyDeleted),
+          not_found: sortedIds(result.notFound),
+        }
+      })
+    }
+
+    app.delete(
+      `${prefix}/bulk`,
+      {
+        schema: {
+          tags,
+          summary: `Delete many ${noun}s in one transaction (admin)`,
+          body: BulkDelete,
+          response: { 204: Deleted, ...problemResponses(400, 401, 403, 413, 415, 422) },
+        },
+      },
+      async (request, reply) => {
+        await bulkDelete(request)
+        return reply.code(204).send()
+      },
+    )
+
+    const IdList = Type.Array(Type.Integer())
+    app.post(
+      `${prefix}/bulk-delete`,
+      {
+        schema: {
+          tags,
+          summary: `Delete many ${noun}s in one transaction and say what happened to each (admin)`,
+          body: BulkDelete,
+          response: {
+            200: Type.Object({ deleted: IdList, already_deleted: IdList, not_found: IdList }),
+            ...problemResponses(400, 401, 403, 413, 415, 422),
+          },
+        },
+      },
+      async (request) => bulkDelete(request),
+    )
+
+    const ConflictDetail = Type.Object({
+      id: Type.Integer(),
+      reason: Type.Union([Type.Literal('conflict'), Type.Literal('parent-deleted')]),
+      detail: Type.String(),
+      conflicting_id: Type.Optional(Type.Integer()),
+    })
+    app.post(
+      `${prefix}/bulk-restore`,
+      {
+        schema: {
+          tags,
+          summary: `Restore many ${noun}s; one that collides or whose parent is deleted is skipped (admin)`,
+          body: Type.Object({ [idsField]: Ids }, { additionalProperties: false }),
+          response: {
+            200: Type.Object({
+              restored: IdList,
+              not_deleted: IdList,
+              not_found: IdList,
+              conflicts: IdList,
+              conflict_details: Type.Array(ConflictDetail),
+            }),
+            ...problemResponses(400, 401, 403, 413, 415, 422),
+          },
+        },
+      },
+      async (request) => {
+        const actor = requireAdmin(options.actor(request))
+        const ids = idsOf(request)
+        const result: RestoreResult = await restore(options.db(request), table, { ids }, { by: actor.id, onFailure: 'skip' })
+        const details = [
+          ...result.conflicts.map((conflict) => ({
+            id: Number(conflict.id),
+            reason: 'conflict' as const,
+            detail: options.describeConflict?.(conflict) ?? conflict.message,
+            ...(conflict.conflictingId === undefined ? {} : { conflicting_id: Number(conflict.conflictingId) }),
+          })),
+          ...result.parentDeleted.map((entry) => ({
+            id: Number(entry.id),
+            reason: 'parent-deleted' as const,
+            detail: `Its ${entry.parentTable.replace(/s$/, '')} ${String(entry.parentId)} is deleted`,
+          })),
+        ]
+        return {
+          restored: sortedIds(result.restored),
+          not_deleted: sortedIds(result.notDeleted),
+          not_found: sortedIds(result.notFound),
+          conflicts: sortedIds(details.map((detail) => detail.id)),
+          conflict_details: details,
+        }
+      },
+    )
+  }
+}
