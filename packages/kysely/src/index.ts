@@ -99,3 +99,11 @@ export {
   type IndexOptions,
   type InstallOptions,
 } from './schema/migrations.ts'
+export {
+  purge,
+  type PurgeOptions,
+  type PurgeProgress,
+  type PurgeResult,
+  type PurgeTableResult,
+} from './purge/purge.ts'
+export { readAudit, type AuditEntry, type AuditQuery } from './audit/audit.ts'

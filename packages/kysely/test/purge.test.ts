@@ -1,0 +1,238 @@
+import { sql, type Kysely } from 'kysely'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { databaseKinds } from '@tombstone/testing'
+import { purge, readAudit, restore, softDelete, type PurgeProgress } from '../src/index.ts'
+import { createFixture, type Database, type Fixture } from './support/fixture.ts'
+import { insertComment, insertPost, insertUser, numbers } from './support/data.ts'
+
+/** Marks rows as deleted long ago and due for purge, bypassing the API (as time would). */
+async function age(raw: Kysely<Database>, table: 'users' | 'posts' | 'comments', ids: number[], days = 60): Promise<void> {
+  await sql`update ${sql.table(table)} set deleted_at = now() - make_interval(days => ${days}), purge_at = now() - make_interval(days => ${days - 30})
+    where id = any(${ids}) and deleted_at is not null`.execute(raw)
+}
+
+async function exists(raw: Kysely<Database>, table: 'users' | 'posts' | 'comments', id: number): Promise<boolean> {
+  return (await raw.selectFrom(table).select('id').where('id', '=', id).executeTakeFirst()) !== undefined
+}
+
+describe.each(databaseKinds())('purge on %s', (kind) => {
+  let fixture: Fixture
+  let db: Kysely<Database>
+  let raw: Kysely<Database>
+  beforeAll(async () => {
+    fixture = await createFixture(kind)
+    db = fixture.db
+    raw = fixture.raw
+  })
+  afterAll(async () => {
+    await fixture?.close()
+  })
+
+  test('removes due rows for good, children first, leaves the rest, audits each row', async () => {
+    const user = await insertUser(db)
+    const duePost = await insertPost(db, user)
+    const dueComment = await insertComment(db, duePost, user)
+    const freshPost = await insertPost(db, user)
+    const activePost = await insertPost(db, user)
+    await softDelete(db, 'posts', { ids: [duePost, freshPost] })
+    await age(raw, 'posts', [duePost])
+    await age(raw, 'comments', [dueComment])
+
+    const result = await purge(db, { by: 'nightly' })
+    expect(result.dryRun).toBe(false)
+    expect(result.tables.posts?.count).toBeGreaterThanOrEqual(1)
+    expect(await exists(raw, 'posts', duePost)).toBe(false)
+    expect(await exists(raw, 'comments', dueComment)).toBe(false)
+    expect(await exists(raw, 'posts', freshPost)).toBe(true)
+    expect(await exists(raw, 'posts', activePost)).toBe(true)
+    const audit = await readAudit(db, { entity: 'posts', entityId: duePost })
+    expect(audit.map((entry) => entry.action)).toEqual(['purge', 'soft_delete'])
+    expect(audit[0]).toMatchObject({ actor: 'nightly', entityId: String(duePost) })
+    expect((await readAudit(db, { entity: 'comments', entityId: dueComment }))[0]?.action).toBe('purge')
+  })
+
+  test('a due parent takes its not-yet-due descendants with it; nothing is left orphaned', async () => {
+    const user = await insertUser(db)
+    const post = await insertPost(db, user)
+    const laterComment = await insertComment(db, post, user)
+    await softDelete(db, 'posts', { id: post })
+    await age(raw, 'posts', [post])
+    // The comment was deleted with the post but is not due yet (as with a longer retention).
+    await sql`update comments set purge_at = now() + interval '10 days' where id = ${laterComment}`.execute(raw)
+    await purge(db)
+    expect(await exists(raw, 'posts', post)).toBe(false)
+    expect(await exists(raw, 'comments', laterComment)).toBe(false)
+    const orphans = await sql<{ n: number }>`select count(*)::int as n from comments c left join posts p on p.id = c.post_id where p.id is null`.execute(raw)
+    expect(orphans.rows[0]?.n).toBe(0)
+  })
+
+  test('a cutoff purges rows deleted before it, whatever their purge_at', async () => {
+    const user = await insertUser(db)
+    const [old, recent] = [await insertPost(db, user), await insertPost(db, user)]
+    await softDelete(db, 'posts', { ids: [old, recent] })
+    await sql`update posts set deleted_at = now() - interval '40 days', purge_at = now() + interval '1 day' where id = ${old}`.execute(raw)
+    const result = await purge(db, { before: new Date(Date.now() - 30 * 86_400_000), tables: ['posts'] })
+    expect(result.tables.posts?.count).toBe(1)
+    expect(await exists(raw, 'posts', old)).toBe(false)
+    expect(await exists(raw, 'posts', recent)).toBe(true)
+  })
+
+  test('a dry run counts and samples (up to 100) what would go, and changes nothing', async () => {
+    const user = await insertUser(db)
+    const posts: number[] = []
+    for (let i = 0; i < 120; i++) posts.push(await insertPost(db, user))
+    await softDelete(db, 'posts', { ids: posts })
+    await age(raw, 'posts', posts)
+    const digest = async () =>
+      (await sql<{ d: string }>`select md5(coalesce((select json_agg(p order by id)::text from posts p), '') || (select count(*)::text from tombstone_audit)) as d`.execute(raw)).rows[0]?.d
+    const before = await digest()
+    const preview = await purge(db, { dryRun: true, tables: ['posts'] })
+    expect(preview.dryRun).toBe(true)
+    expect(preview.tables.posts?.count).toBeGreaterThanOrEqual(120)
+    expect(preview.sample).toHaveLength(100)
+    expect(preview.sample.every((entry) => entry.table === 'posts')).toBe(true)
+    expect(await digest()).toBe(before)
+    const real = await purge(db, { tables: ['posts'] })
+    expect(real.count).toBe(preview.count)
+  })
+
+  test('works in batches (each its own transaction) and reports progress', async () => {
+    const user = await insertUser(db)
+    const ids: number[] = []
+    for (let i = 0; i < 35; i++) ids.push(await insertPost(db, user))
+    await softDelete(db, 'posts', { ids })
+    await age(raw, 'posts', ids)
+    const progress: PurgeProgress[] = []
+    const result = await purge(db, { tables: ['posts'], batchSize: 10, onProgress: (p) => progress.push(p) })
+    expect(result.count).toBe(35)
+    expect(result.batches).toBe(4)
+    expect(progress.map((p) => p.done)).toEqual([10, 20, 30, 35])
+    expect(progress.every((p) => p.total === 35 && p.rowsPerSecond > 0)).toBe(true)
+    expect(result.longestBatchMs).toBeGreaterThan(0)
+  })
+
+  test('stops between batches when aborted; the next run finishes', async () => {
+    const user = await insertUser(db)
+    const ids: number[] = []
+    for (let i = 0; i < 30; i++) ids.push(await insertPost(db, user))
+    await softDelete(db, 'posts', { ids })
+    await age(raw, 'posts', ids)
+    const controller = new AbortController()
+    const first = await purge(db, { tables: ['posts'], batchSize: 10, signal: controller.signal, onProgress: () => controller.abort() })
+    expect(first).toMatchObject({ aborted: true, count: 10 })
+    const second = await purge(db, { tables: ['posts'], batchSize: 10 })
+    expect(second.count).toBe(20)
+  })
+
+  test('rejects a bad batch size or cutoff with a coded error', async () => {
+    await expect(purge(db, { batchSize: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+    await expect(purge(db, { before: new Date('nope') })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+    await expect(purge(db, { tables: ['categories'] })).rejects.toMatchObject({ code: 'INVALID_CONFIGURATION' })
+  })
+
+  test('a restore and a purge racing: a restore that succeeded is never undone', async () => {
+    const iterations = kind === 'postgres' ? 1000 : 100
+    const user = await insertUser(db)
+    const post = await insertPost(db, user)
+    const outcome = await race(fixture, user, post, iterations, false)
+    expect({ lost: outcome.lost, both: outcome.both }).toEqual({ lost: 0, both: 0 })
+    // Both sides won some rounds: the race was real, not one side always first.
+    expect(outcome.restoreWon).toBeGreaterThan(0)
+    expect(outcome.purgeWon).toBeGreaterThan(0)
+  })
+})
+
+/**
+ * Runs restore against purge `iterations` times on a due comment; counts restores that succeeded
+ * but whose row is gone (`lost`), and rows both kept and reported purged (`both`).
+ */
+async function race(fixture: Fixture, user: number, post: number, iterations: number, skipRecheck: boolean) {
+  const { purgeWithHooks } = await import('../src/purge/purge.ts')
+  const { db, raw } = fixture
+  let lost = 0
+  let both = 0
+  let restoreWon = 0
+  let purgeWon = 0
+  for (let i = 0; i < iterations; i++) {
+    const comment = await insertComment(db, post, user)
+    await softDelete(db, 'comments', { id: comment })
+    await age(raw, 'comments', [comment])
+    const delay = Math.random() * (skipRecheck ? 6 : 2)
+    const restoring = () =>
+      restore(db, 'comments', { id: comment }).then(
+        () => true,
+        () => false,
+      )
+    const purging = () =>
+      purgeWithHooks(db, { tables: ['comments'] }, { skipRecheck, afterSelect: () => new Promise((done) => setTimeout(done, delay)) })
+    // Either may start first, and a little later.
+    const later = <T,>(work: () => Promise<T>) => new Promise<T>((done, fail) => setTimeout(() => work().then(done, fail), Math.random() * 4))
+    const [restored, purged] = await Promise.all([later(restoring), later(purging)])
+    const present = await exists(raw, 'comments', comment)
+    if (restored && !present) lost += 1
+    if (present && purged.count > 0 && !restored) both += 1
+    if (restored && present) restoreWon += 1
+    if (!present) purgeWon += 1
+  }
+  return { lost, both, restoreWon, purgeWon }
+}
+
+describe.runIf(databaseKinds().includes('postgres'))('purge on postgres, concurrency', () => {
+  let fixture: Fixture
+  beforeAll(async () => {
+    fixture = await createFixture('postgres', { poolSize: 12 })
+  })
+  afterAll(async () => {
+    await fixture?.close()
+  })
+
+  test('the race test fails when the re-check under lock is taken out', async () => {
+    const user = await insertUser(fixture.db)
+    const post = await insertPost(fixture.db, user)
+    const violations = await race(fixture, user, post, 300, true)
+    expect(violations.lost).toBeGreaterThan(0)
+  })
+
+  test('two runs never purge the same table at once: one holding the lock makes the other leave it', async () => {
+    const { db, raw } = fixture
+    const user = await insertUser(db)
+    const post = await insertPost(db, user)
+    const ids = [await insertComment(db, post, user), await insertComment(db, post, user)]
+    await softDelete(db, 'comments', { ids })
+    await age(raw, 'comments', ids)
+    let release!: () => void
+    const held = new Promise<void>((done) => (release = done))
+    let locked!: () => void
+    const isLocked = new Promise<void>((done) => (locked = done))
+    const holder = raw.transaction().execute(async (trx) => {
+      await sql`select pg_advisory_xact_lock(hashtext('tombstone:purge:comments'))`.execute(trx)
+      locked()
+      await held
+    })
+    await isLocked
+    const blocked = await purge(db, { tables: ['comments'] })
+    expect(blocked.tables.comments).toMatchObject({ count: 0, skipped: 'busy' })
+    expect(numbers((await raw.selectFrom('comments').select('id').where('id', 'in', ids).execute()).map((row) => row.id))).toEqual(numbers(ids))
+    release()
+    await holder
+    const after = await purge(db, { tables: ['comments'] })
+    expect(after.tables.comments?.count).toBeGreaterThanOrEqual(2)
+  })
+
+  test('concurrent runs together purge everything exactly once', async () => {
+    const { db, raw } = fixture
+    const user = await insertUser(db)
+    const posts: number[] = []
+    for (let i = 0; i < 200; i++) posts.push(await insertPost(db, user))
+    await softDelete(db, 'posts', { ids: posts })
+    await age(raw, 'posts', posts)
+    const runs = await Promise.all([1, 2, 3].map(() => purge(db, { tables: ['posts'], batchSize: 20 })))
+    const left = await raw.selectFrom('posts').select('id').where('id', 'in', posts).execute()
+    const followUp = await purge(db, { tables: ['posts'], batchSize: 20 })
+    const total = runs.reduce((sum, run) => sum + run.count, 0) + followUp.count
+    expect(left.length === 0 || followUp.count === left.length).toBe(true)
+    expect(total).toBe(200)
+    const audited = await sql<{ n: number }>`select count(*)::int as n from tombstone_audit where action = 'purge' and entity = 'posts' and entity_id = any(${posts.map(String)})`.execute(raw)
+    expect(audited.rows[0]?.n).toBe(200)
+  })
+})
