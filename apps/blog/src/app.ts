@@ -9,6 +9,7 @@ import type { Config } from './config.ts'
 import { authPlugin } from './plugins/auth.ts'
 import { databasePlugin } from './plugins/database.ts'
 import { openapiPlugin } from './plugins/openapi.ts'
+import { purgeScheduler } from './plugins/purge-scheduler.ts'
 import { adminRoutes } from './routes/admin.ts'
 import { authRoutes } from './routes/auth.ts'
 import { commentRoutes } from './routes/comments.ts'
@@ -72,7 +73,8 @@ export const app = fp<AppOptions>(
     await fastify.register(userRoutes)
     await fastify.register(postRoutes)
     await fastify.register(commentRoutes)
-    await fastify.register(adminRoutes)
+    await fastify.register(adminRoutes, { retentionDays: config.retentionDays })
+    await fastify.register(purgeScheduler, { intervalMinutes: config.purgeIntervalMinutes })
   },
   { name: 'tombstone-blog', fastify: '5.x' },
 )

@@ -1,6 +1,7 @@
 /**
  * The HTTP contract (../shared/spec/http-api.md), row by row, on every database kind.
  */
+import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { databaseKinds } from '@tombstone/testing'
 import { build, createComment, createPost, DELETION_FIELDS, problem, type TestApp, type TestUser } from './helper.ts'
@@ -117,7 +118,7 @@ describe.each(databaseKinds())('contract on %s', (kind) => {
     test('GET /openapi.json is OpenAPI 3.1 of every route; /docs is Swagger UI; /healthz answers', async () => {
       const doc = (await t.request({ method: 'GET', url: '/openapi.json' })).json<{ openapi: string; paths: Record<string, unknown> }>()
       expect(doc.openapi).toBe('3.1.0')
-      for (const path of ['/users', '/auth/token', '/users/me', '/users/{id}', '/users/{id}/restore', '/users/{id}/permanent', '/posts', '/posts/deleted', '/posts/{id}', '/posts/{id}/soft', '/posts/{id}/restore', '/posts/{id}/permanent', '/posts/bulk', '/posts/bulk-delete', '/posts/bulk-restore', '/posts/{id}/comments', '/comments/{id}', '/comments/{id}/restore', '/comments/{id}/permanent', '/admin/trash', '/healthz']) {
+      for (const path of ['/users', '/auth/token', '/users/me', '/users/{id}', '/users/{id}/restore', '/users/{id}/permanent', '/posts', '/posts/deleted', '/posts/{id}', '/posts/{id}/soft', '/posts/{id}/restore', '/posts/{id}/permanent', '/posts/bulk', '/posts/bulk-delete', '/posts/bulk-restore', '/posts/{id}/comments', '/comments/{id}', '/comments/{id}/restore', '/comments/{id}/permanent', '/admin/trash', '/admin/purge', '/admin/audit', '/healthz']) {
         expect(doc.paths, path).toHaveProperty([path])
       }
       const docs = await t.request({ method: 'GET', url: '/docs/' })
@@ -487,6 +488,56 @@ describe.each(databaseKinds())('contract on %s', (kind) => {
       expect([...deletedAts].sort().reverse()).toEqual(deletedAts)
       problem(await t.request({ method: 'GET', url: '/admin/trash', token: bob.token }), 403, 'forbidden')
       problem(await t.request({ method: 'GET', url: '/admin/trash' }), 401, 'unauthorized')
+    })
+
+    test('POST /admin/purge: a dry run without force (count, sample, cutoff), then for good with force', async () => {
+      const writer = await t.user('purged')
+      const old = await createPost(t, writer)
+      const comment = await createComment(t, bob, old)
+      const recent = await createPost(t, writer)
+      await t.request({ method: 'DELETE', url: `/posts/${old}`, token: writer.token })
+      await t.request({ method: 'DELETE', url: `/posts/${recent}`, token: writer.token })
+      await sql`update posts set deleted_at = now() - interval '40 days' where id = ${old}`.execute(t.app.db)
+      await sql`update comments set deleted_at = now() - interval '40 days' where id = ${comment}`.execute(t.app.db)
+      const preview = await t.request({ method: 'POST', url: '/admin/purge', token: t.admin.token, payload: {} })
+      expect(preview.statusCode).toBe(200)
+      const body = preview.json<{ purge_count: number; purge_sample: { type: string; id: number }[]; cutoff: string }>()
+      expect(body.purge_sample).toEqual(expect.arrayContaining([{ type: 'post', id: old }, { type: 'comment', id: comment }]))
+      expect(body.purge_sample).not.toContainEqual({ type: 'post', id: recent })
+      expect(body.purge_count).toBeGreaterThanOrEqual(2)
+      expect(Date.parse(body.cutoff)).toBeLessThan(Date.now() - 29 * 86_400_000)
+      expect((await t.request({ method: 'GET', url: `/posts/${old}?include_deleted=true`, token: t.admin.token })).statusCode).toBe(200)
+      const onlyComments = (await t.request({ method: 'POST', url: '/admin/purge', token: t.admin.token, payload: { type: 'comment' } })).json<{ purge_sample: { type: string }[] }>()
+      expect(onlyComments.purge_sample.every((entry) => entry.type === 'comment')).toBe(true)
+      const purged = await t.request({ method: 'POST', url: '/admin/purge', token: t.admin.token, payload: { force: true } })
+      expect(purged.json()).toMatchObject({ purged_count: body.purge_count, cutoff: expect.any(String) })
+      problem(await t.request({ method: 'GET', url: `/posts/${old}?include_deleted=true`, token: t.admin.token }), 404, 'not-found')
+      expect((await t.request({ method: 'GET', url: `/posts/${recent}?include_deleted=true`, token: t.admin.token })).statusCode).toBe(200)
+      const everything = await t.request({ method: 'POST', url: '/admin/purge', token: t.admin.token, payload: { older_than_days: 0, type: 'post' } })
+      expect(everything.json<{ purge_sample: { id: number }[] }>().purge_sample).toContainEqual({ type: 'post', id: recent })
+      problem(await t.request({ method: 'POST', url: '/admin/purge', token: bob.token, payload: {} }), 403, 'forbidden')
+      problem(await t.request({ method: 'POST', url: '/admin/purge', token: t.admin.token, payload: { older_than_days: -1 } }), 422, 'validation-failed')
+    })
+
+    test('GET /admin/audit: every action, filterable; finds rows a cascade or bulk operation reached', async () => {
+      const writer = await t.user('audited')
+      const post = await createPost(t, writer)
+      const comment = await createComment(t, bob, post)
+      await t.request({ method: 'DELETE', url: `/posts/${post}?reason=why`, token: writer.token })
+      await t.request({ method: 'POST', url: `/posts/${post}/restore`, token: t.admin.token })
+      await t.request({ method: 'POST', url: '/posts/bulk-delete', token: t.admin.token, payload: { post_ids: [post] } })
+      await t.request({ method: 'DELETE', url: `/posts/${post}/permanent`, token: t.admin.token })
+      const forComment = (await t.request({ method: 'GET', url: `/admin/audit?entity=comment&entity_id=${comment}`, token: t.admin.token })).json<{ items: Record<string, unknown>[] }>()
+      expect(forComment.items.map((item) => item.action)).toEqual(['hard_delete', 'soft_delete', 'restore', 'soft_delete'])
+      expect(forComment.items[3]).toMatchObject({ entity: 'comment', entity_id: comment, actor_id: writer.id, reason: 'why', deletion_id: expect.any(String), at: expect.stringMatching(/Z$/) })
+      const restores = (await t.request({ method: 'GET', url: `/admin/audit?action=restore&actor_id=${t.admin.id}&limit=100`, token: t.admin.token })).json<{ items: Record<string, unknown>[] }>()
+      expect(restores.items.every((item) => item.action === 'restore' && item.actor_id === t.admin.id)).toBe(true)
+      expect(restores.items.some((item) => item.entity_id === post)).toBe(true)
+      const page = (await t.request({ method: 'GET', url: '/admin/audit?limit=2', token: t.admin.token })).json<{ items: { id: number }[]; next_cursor: string }>()
+      const next = (await t.request({ method: 'GET', url: `/admin/audit?limit=2&cursor=${page.next_cursor}`, token: t.admin.token })).json<{ items: { id: number }[] }>()
+      expect(next.items[0]?.id).toBeLessThan(page.items[1]?.id as number)
+      problem(await t.request({ method: 'GET', url: '/admin/audit', token: bob.token }), 403, 'forbidden')
+      problem(await t.request({ method: 'GET', url: '/admin/audit?action=delete', token: t.admin.token }), 422, 'validation-failed')
     })
   })
 })

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { sql, type Expression, type SelectQueryBuilder, type SqlBool } from 'kysely'
 import { Type } from 'typebox'
 import { decodeCursor, encodeCursor, HttpProblem, ListSchema, PageQuery, problemResponses } from '@tombstone/fastify'
-import { withDeleted } from '@tombstone/kysely'
+import { purge, readAudit, withDeleted, type AuditAction } from '@tombstone/kysely'
 import { requireActor } from '../plugins/auth.ts'
 import { iso } from '../views.ts'
 import { likePattern } from './shared.ts'
@@ -59,8 +59,128 @@ function requireAdmin(actor: Parameters<typeof requireActor>[0]) {
   return caller
 }
 
-export async function adminRoutes(app: FastifyInstance): Promise<void> {
+/** The entity type of a table, for the audit's answers. */
+const TYPE_OF: Readonly<Record<string, EntityType>> = { posts: 'post', comments: 'comment', users: 'user' }
+
+const AuditItem = Type.Object(
+  {
+    id: Type.Integer(),
+    at: Timestamp,
+    action: Type.Union(['soft_delete', 'restore', 'hard_delete', 'purge'].map((action) => Type.Literal(action))),
+    entity: Type.Union(ENTITY_TYPES.map((type) => Type.Literal(type))),
+    entity_id: Type.Integer(),
+    actor_id: Nullable(Type.Integer({ description: 'The user who acted; null for the service itself (the periodic purge)' })),
+    deletion_id: Nullable(Type.String({ format: 'uuid' })),
+    reason: Nullable(Type.String()),
+  },
+  { $id: 'AuditItem' },
+)
+
+export async function adminRoutes(app: FastifyInstance, options: { retentionDays: number }): Promise<void> {
   app.addSchema(TrashItem)
+  app.addSchema(AuditItem)
+
+  app.post(
+    '/admin/purge',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Purge deleted rows older than a cutoff: a dry run unless force is true (admin)',
+        security: [{ bearer: [] }],
+        body: Type.Object(
+          {
+            older_than_days: Type.Optional(Type.Integer({ minimum: 0, maximum: 36_500, description: 'Defaults to RETENTION_DAYS' })),
+            type: Type.Optional(Type.Union(ENTITY_TYPES.map((type) => Type.Literal(type)))),
+            force: Type.Optional(Type.Boolean({ description: 'Without it, nothing changes: the answer says what would go' })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Union([
+            Type.Object({
+              purge_count: Type.Integer(),
+              purge_sample: Type.Array(Type.Object({ type: Type.String(), id: Type.Integer() }), { maxItems: 100 }),
+              cutoff: Timestamp,
+            }),
+            Type.Object({ purged_count: Type.Integer(), cutoff: Timestamp }),
+          ]),
+          ...problemResponses(400, 401, 403, 413, 415, 422),
+        },
+      },
+    },
+    async (request) => {
+      const actor = requireAdmin(request.actor)
+      const body = (request.body ?? {}) as { older_than_days?: number; type?: EntityType; force?: boolean }
+      const days = body.older_than_days ?? options.retentionDays
+      const cutoff = new Date(Date.now() - days * 86_400_000)
+      const tables = body.type === undefined ? undefined : [TABLE_OF[body.type]]
+      const common = { before: cutoff, by: actor.id, ...(tables === undefined ? {} : { tables }) }
+      if (body.force !== true) {
+        const preview = await purge(app.db, { ...common, dryRun: true, sampleSize: 100 })
+        return {
+          purge_count: preview.count,
+          purge_sample: preview.sample.map((entry) => ({ type: TYPE_OF[entry.table] ?? entry.table, id: Number(entry.id) })),
+          cutoff: cutoff.toISOString(),
+        }
+      }
+      const result = await purge(app.db, { ...common, reason: `admin purge of rows deleted before ${cutoff.toISOString()}` })
+      request.log.info({ purged: result.count, tables: result.tables }, 'admin purge')
+      return { purged_count: result.count, cutoff: cutoff.toISOString() }
+    },
+  )
+
+  app.get(
+    '/admin/audit',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'The audit trail, newest first: every delete, restore, hard delete and purge, row by row (admin)',
+        security: [{ bearer: [] }],
+        querystring: Type.Object({
+          entity: Type.Optional(Type.Union(ENTITY_TYPES.map((type) => Type.Literal(type)))),
+          entity_id: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647 })),
+          action: Type.Optional(Type.Union(['soft_delete', 'restore', 'hard_delete', 'purge'].map((action) => Type.Literal(action)))),
+          actor_id: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647 })),
+          ...PageQuery,
+        }),
+        response: { 200: ListSchema(Type.Ref('AuditItem')), ...problemResponses(401, 403, 422) },
+      },
+    },
+    async (request) => {
+      requireAdmin(request.actor)
+      const query = request.query as { entity?: EntityType; entity_id?: number; action?: AuditAction; actor_id?: number; limit?: number; cursor?: string }
+      const limit = query.limit ?? 20
+      const beforeId = query.cursor === undefined ? undefined : decodeCursor(query.cursor, ['number'])[0]
+      const entries = await readAudit(app.db, {
+        ...(query.entity === undefined ? {} : { entity: TABLE_OF[query.entity] }),
+        ...(query.entity_id === undefined ? {} : { entityId: query.entity_id }),
+        ...(query.action === undefined ? {} : { action: query.action }),
+        ...(query.actor_id === undefined ? {} : { actor: query.actor_id }),
+        ...(beforeId === undefined ? {} : { beforeId }),
+        limit: limit + 1,
+      })
+      const page = entries.slice(0, limit)
+      const last = page.at(-1)
+      const asId = (value: string | null) => {
+        const id = value === null ? Number.NaN : Number(value)
+        return Number.isSafeInteger(id) ? id : null
+      }
+      return {
+        items: page.map((entry) => ({
+          id: entry.id,
+          at: entry.at.toISOString(),
+          action: entry.action,
+          entity: TYPE_OF[entry.entity] ?? entry.entity,
+          entity_id: Number(entry.entityId),
+          actor_id: asId(entry.actor),
+          deletion_id: entry.deletionId,
+          reason: entry.reason,
+        })),
+        next_cursor: entries.length > limit && last !== undefined ? encodeCursor([last.id]) : null,
+      }
+    },
+  )
+
 
   app.get(
     '/admin/trash',

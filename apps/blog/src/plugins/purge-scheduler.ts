@@ -1,0 +1,36 @@
+import fp from 'fastify-plugin'
+import { purge } from '@tombstone/kysely'
+
+/**
+ * Purges expired rows (`purge_at` passed) every `intervalMinutes`; 0 turns it off. Safe with several
+ * instances on one database: the purge takes an advisory lock per table, and an instance that finds
+ * a table busy leaves it to the other. Closing the app stops a run between batches and waits for it.
+ */
+export const purgeScheduler = fp<{ intervalMinutes: number }>(
+  async (app, { intervalMinutes }) => {
+    if (intervalMinutes <= 0) return
+    const controller = new AbortController()
+    let running: Promise<void> | undefined
+    const run = () => {
+      if (running !== undefined) return
+      running = purge(app.db, { by: 'system', reason: 'retention expired', signal: controller.signal })
+        .then((result) => {
+          if (result.count > 0 || Object.values(result.tables).some((table) => table.skipped !== undefined)) {
+            app.log.info({ purged: result.count, tables: result.tables, longestBatchMs: Math.round(result.longestBatchMs) }, 'periodic purge')
+          }
+        })
+        .catch((error: unknown) => app.log.error({ err: error }, 'periodic purge failed'))
+        .finally(() => {
+          running = undefined
+        })
+    }
+    const timer = setInterval(run, intervalMinutes * 60_000)
+    timer.unref()
+    app.addHook('onClose', async () => {
+      clearInterval(timer)
+      controller.abort()
+      await running
+    })
+  },
+  { name: 'purge-scheduler', dependencies: ['database'], fastify: '5.x' },
+)
