@@ -1,0 +1,62 @@
+import type { Command } from 'commander'
+import { purge } from '@tombstone/kysely'
+import { entity, ENTITY_TABLES, parseDuration, positiveInteger, print, usingDatabase, type CliIO, type CommonOptions, type EntityName } from '../io.ts'
+import { progressBar } from '../progress.ts'
+
+interface PurgeCommandOptions extends CommonOptions {
+  readonly dryRun?: boolean
+  readonly olderThan?: number
+  readonly type?: EntityName
+  readonly batchSize?: number
+}
+
+export function purgeCommand(program: Command, io: CliIO): void {
+  program
+    .command('purge')
+    .description('Remove for good the deleted rows that are due (purge_at passed), or deleted before --older-than')
+    .option('--dry-run', 'count and sample what would go; change nothing')
+    .option('--older-than <duration>', 'rows deleted longer ago than this: 30d, 12h, 90m, 45s', parseDuration)
+    .option('--type <type>', 'only posts, comments or users (post, comment, user); children go first', entity)
+    .option('--batch-size <n>', 'rows per transaction (default 1000)', positiveInteger(100_000))
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ tombstone-blog purge --dry-run\n  $ tombstone-blog purge --older-than 90d --type post\n  $ tombstone-blog purge --batch-size 5000 --json',
+    )
+    .action(async (options: PurgeCommandOptions) => {
+      await usingDatabase(io, options, async ({ db }) => {
+        const before = options.olderThan === undefined ? undefined : new Date(Date.now() - options.olderThan)
+        const tables = options.type === undefined ? undefined : [ENTITY_TABLES[options.type]]
+        const bar = options.dryRun === true ? undefined : progressBar(io, 'purging')
+        const result = await purge(db, {
+          by: 'cli',
+          reason: before === undefined ? 'retention expired' : `deleted before ${before.toISOString()}`,
+          dryRun: options.dryRun === true,
+          ...(before === undefined ? {} : { before }),
+          ...(tables === undefined ? {} : { tables }),
+          ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+          ...(bar === undefined ? {} : { onProgress: (progress) => bar.update(progress.done, progress.total) }),
+        }).finally(() => bar?.stop())
+        const summary = {
+          dry_run: result.dryRun,
+          count: result.count,
+          cutoff: before?.toISOString() ?? null,
+          tables: result.tables,
+          batches: result.batches,
+          duration_ms: Math.round(result.durationMs),
+          longest_batch_ms: Math.round(result.longestBatchMs),
+          rows_per_second: result.durationMs > 0 ? Math.round((result.count * 1000) / result.durationMs) : 0,
+          ...(result.dryRun ? { sample: result.sample.map((entry) => ({ table: entry.table, id: Number(entry.id) })) } : {}),
+        }
+        print(io, options, summary, () => {
+          const perTable = Object.entries(result.tables)
+            .map(([name, table]) => `  ${name}: ${table.count}${table.skipped === 'busy' ? ' (skipped: another purge holds it)' : ''}`)
+            .join('\n')
+          if (result.dryRun) {
+            const sample = result.sample.slice(0, 10).map((entry) => `${entry.table}#${String(entry.id)}`).join(', ')
+            return `Would purge ${result.count} rows${before === undefined ? '' : ` deleted before ${before.toISOString()}`}:\n${perTable}${sample === '' ? '' : `\n  e.g. ${sample}`}`
+          }
+          return `Purged ${result.count} rows in ${result.batches} batches, ${summary.duration_ms} ms (${summary.rows_per_second} rows/s, longest batch ${summary.longest_batch_ms} ms):\n${perTable}`
+        })
+      })
+    })
+}

@@ -1,0 +1,107 @@
+import { InvalidArgumentError } from 'commander'
+import { loadConfig, type Config } from '../config.ts'
+import { connect, type DatabaseHandle } from '../db/connect.ts'
+import { migrate } from '../db/migrate.ts'
+import { blogSoftDeletes } from '../db/soft-deletes.ts'
+
+/** Where a command writes, and the environment it reads: the process's, or a test's. */
+export interface CliIO {
+  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean }
+  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean }
+  readonly env: NodeJS.ProcessEnv
+}
+
+/** Options every command takes. */
+export interface CommonOptions {
+  readonly json?: boolean
+  readonly databaseUrl?: string
+}
+
+/** A failure to report in one line, with exit code 1 (2 is for bad arguments, from commander). */
+export class CliError extends Error {
+  readonly exitCode: number
+  constructor(message: string, exitCode = 1) {
+    super(message)
+    this.name = 'CliError'
+    this.exitCode = exitCode
+  }
+}
+
+/** The configuration from the environment, with `--database-url` winning over `DATABASE_URL`. */
+export function configOf(io: CliIO, options: CommonOptions): Config {
+  return loadConfig({ ...io.env, ...(options.databaseUrl === undefined ? {} : { DATABASE_URL: options.databaseUrl }) })
+}
+
+/**
+ * Opens the database (migrated), runs `work`, and always closes it.
+ *
+ * @example
+ * ```ts
+ * await usingDatabase(io, options, async ({ db }) => db.selectFrom('posts').selectAll().execute())
+ * ```
+ */
+export async function usingDatabase<T>(io: CliIO, options: CommonOptions, work: (handle: DatabaseHandle, config: Config) => Promise<T>): Promise<T> {
+  const config = configOf(io, options)
+  let handle: DatabaseHandle
+  try {
+    handle = await connect(config.databaseUrl, blogSoftDeletes(config.retentionDays), { poolSize: 4 })
+  } catch (error) {
+    throw new CliError(`Cannot open the database: ${(error as Error).message}`)
+  }
+  try {
+    await migrate(handle.db)
+    return await work(handle, config)
+  } finally {
+    await handle.close()
+  }
+}
+
+/** Writes a result: JSON on stdout with `--json`, else the human text. */
+export function print(io: CliIO, options: CommonOptions, data: unknown, text: () => string): void {
+  io.stdout.write(options.json === true ? `${JSON.stringify(data, null, 2)}\n` : `${text()}\n`)
+}
+
+/** Parses `30d`, `12h`, `90m`, `45s` (or a bare number of days) into milliseconds. */
+export function parseDuration(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([dhms]?)$/.exec(value.trim())
+  if (match === null) throw new InvalidArgumentError('expected a duration such as 30d, 12h, 90m or 45s')
+  const amount = Number(match[1])
+  const unit = match[2] === '' ? 'd' : match[2]
+  const factor = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 }[unit as 'd' | 'h' | 'm' | 's']
+  return amount * factor
+}
+
+/** A positive integer argument. */
+export function positiveInteger(max: number) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError('expected a whole number')
+    const number = Number(value)
+    if (number < 1 || number > max) throw new InvalidArgumentError(`expected 1 to ${max}`)
+    return number
+  }
+}
+
+/** A non-negative integer argument. */
+export function count(max: number) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError('expected a whole number')
+    const number = Number(value)
+    if (number > max) throw new InvalidArgumentError(`expected at most ${max}`)
+    return number
+  }
+}
+
+/** A share between 0 and 1. */
+export function share(value: string): number {
+  const number = Number(value)
+  if (value.trim() === '' || !Number.isFinite(number) || number < 0 || number > 1) throw new InvalidArgumentError('expected a number between 0 and 1')
+  return number
+}
+
+export const ENTITY_TABLES = { post: 'posts', comment: 'comments', user: 'users' } as const
+export type EntityName = keyof typeof ENTITY_TABLES
+
+export function entity(value: string): EntityName {
+  if (!(value in ENTITY_TABLES)) throw new InvalidArgumentError('expected post, comment or user')
+  return value as EntityName
+}

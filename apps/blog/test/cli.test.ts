@@ -1,0 +1,116 @@
+/**
+ * The CLI in-process (each command, --json, --help, bad arguments) and once as a real process.
+ */
+import { spawnSync } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { PassThrough } from 'node:stream'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { databaseKinds, freshDatabase, type FreshDatabase } from '@tombstone/testing'
+import { run } from '../src/cli/main.ts'
+
+const ROOT = resolve(import.meta.dirname, '../../..')
+
+async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  const stdout = new PassThrough()
+  const stderr = new PassThrough()
+  let out = ''
+  let err = ''
+  stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
+  stderr.on('data', (chunk: Buffer) => (err += chunk.toString()))
+  const code = await run(args, { stdout, stderr, env: { LOG_LEVEL: 'silent', ...env } })
+  return { code, stdout: out, stderr: err }
+}
+
+describe.each(databaseKinds())('cli on %s', (kind) => {
+  let database: FreshDatabase | undefined
+  let folder: string
+  let env: Record<string, string>
+  beforeAll(async () => {
+    folder = await mkdtemp(join(tmpdir(), 'tombstone-cli-'))
+    database = kind === 'postgres' ? await freshDatabase('postgres') : undefined
+    env = { DATABASE_URL: database?.url ?? `file:${folder}` }
+  })
+  afterAll(async () => {
+    await database?.drop()
+    await rm(folder, { recursive: true, force: true })
+  })
+
+  test('migrate, then seed (set-based, with the share deleted), then stats', async () => {
+    const migrated = await cli(['migrate', '--json'], env)
+    expect(migrated.code).toBe(0)
+    expect(JSON.parse(migrated.stdout).applied).toEqual(['001-initial'])
+    expect(JSON.parse((await cli(['migrate', '--json'], env)).stdout).applied).toEqual([])
+
+    const seeded = await cli(['seed', '--users', '40', '--posts-per-user', '5', '--comments-per-post', '3', '--deleted-share', '0.5', '--json'], env)
+    expect(seeded.code).toBe(0)
+    const summary = JSON.parse(seeded.stdout)
+    expect(summary.inserted).toEqual({ users: 40, posts: 200, comments: 600, total: 840 })
+    expect(summary.soft_deleted.users).toBeGreaterThan(5)
+    expect(summary.soft_deleted.users).toBeLessThan(35)
+
+    const stats = JSON.parse((await cli(['stats', '--json'], env)).stdout) as { tables: { table: string; active: number; deleted: number }[] }
+    const users = stats.tables.find((entry) => entry.table === 'users')
+    expect(users).toMatchObject({ active: 40 - summary.soft_deleted.users, deleted: summary.soft_deleted.users })
+    const human = await cli(['stats'], env)
+    expect(human.stdout).toMatch(/^table\s+active\s+deleted\s+purgeable now\s+oldest deleted/)
+  })
+
+  test('purge: --dry-run changes nothing, then the real run removes what it said', async () => {
+    const dry = JSON.parse((await cli(['purge', '--dry-run', '--older-than', '0s', '--type', 'comment', '--json'], env)).stdout)
+    expect(dry.dry_run).toBe(true)
+    expect(dry.count).toBeGreaterThan(0)
+    expect(dry.sample.length).toBeLessThanOrEqual(100)
+    expect(dry.sample.every((entry: { table: string }) => entry.table === 'comments')).toBe(true)
+    const again = JSON.parse((await cli(['purge', '--dry-run', '--older-than', '0s', '--type', 'comment', '--json'], env)).stdout)
+    expect(again.count).toBe(dry.count)
+    const real = await cli(['purge', '--older-than', '0s', '--type', 'comment', '--batch-size', '7', '--json'], env)
+    expect(real.code).toBe(0)
+    const result = JSON.parse(real.stdout)
+    expect(result).toMatchObject({ dry_run: false, count: dry.count, tables: { comments: { count: dry.count } } })
+    expect(result.batches).toBe(Math.ceil(dry.count / 7))
+    const human = await cli(['purge', '--older-than', '0s'], env)
+    expect(human.stdout).toMatch(/^Purged \d+ rows in \d+ batches/)
+    const stats = JSON.parse((await cli(['stats', '--json'], env)).stdout) as { tables: { deleted: number }[] }
+    expect(stats.tables.every((table) => table.deleted === 0)).toBe(true)
+  })
+
+  test('--help with examples; bad arguments exit 2 with a clear message', async () => {
+    for (const command of ['migrate', 'serve', 'seed', 'purge', 'stats']) {
+      const help = await cli([command, '--help'], env)
+      expect(help.code).toBe(0)
+      expect(help.stdout).toContain('Examples:')
+    }
+    const cases: [string[], RegExp][] = [
+      [['purge', '--older-than', 'yesterday'], /duration/],
+      [['purge', '--type', 'posts'], /post, comment or user/],
+      [['purge', '--batch-size', '0'], /1 to/],
+      [['seed', '--deleted-share', '2'], /between 0 and 1/],
+      [['seed', '--users', 'many'], /whole number/],
+      [['seed', '--password', 'short'], /at least 8/],
+      [['frobnicate'], /unknown command/],
+      [['stats', '--database-url', 'mysql://x'], /DATABASE_URL/],
+    ]
+    for (const [args, message] of cases) {
+      const result = await cli(args, env)
+      expect({ args, code: result.code }).toEqual({ args, code: 2 })
+      expect(result.stderr).toMatch(message)
+    }
+  })
+
+  test('as a real process: npm run cli -- stats --json', () => {
+    const result = spawnSync('npm', ['run', '--silent', 'cli', '--', 'stats', '--json'], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8' })
+    expect(result.status).toBe(0)
+    expect(JSON.parse(result.stdout).tables).toHaveLength(3)
+    const bad = spawnSync(join(ROOT, 'apps/blog/bin/tombstone-blog.js'), ['purge', '--type', 'nope'], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8' })
+    expect(bad.status).toBe(2)
+  })
+
+  test('an unreachable database is exit code 1 with one line, not a stack trace', async () => {
+    const result = await cli(['stats'], { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' })
+    expect(result.code).toBe(1)
+    expect(result.stderr.trim().split('\n')).toHaveLength(1)
+  })
+})
+
