@@ -6,6 +6,7 @@ import { Ajv } from 'ajv'
 import addFormatsModule from 'ajv-formats'
 import { problemDetails } from '@tombstone/fastify'
 import type { Config } from './config.ts'
+import { adminPagePlugin } from './plugins/admin-page.ts'
 import { authPlugin } from './plugins/auth.ts'
 import { databasePlugin } from './plugins/database.ts'
 import { openapiPlugin } from './plugins/openapi.ts'
@@ -74,6 +75,7 @@ export const app = fp<AppOptions>(
     await fastify.register(postRoutes)
     await fastify.register(commentRoutes)
     await fastify.register(adminRoutes, { retentionDays: config.retentionDays })
+    await fastify.register(adminPagePlugin)
     await fastify.register(purgeScheduler, { intervalMinutes: config.purgeIntervalMinutes })
   },
   { name: 'tombstone-blog', fastify: '5.x' },

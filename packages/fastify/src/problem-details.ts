@@ -187,7 +187,8 @@ export const problemDetails = fp<ProblemDetailsOptions>(
 
     app.setNotFoundHandler((request, reply) => {
       const path = request.url.split('?')[0] ?? '/'
-      const allowed = METHODS.filter((method) => known.find(method, path) !== null)
+      const bare = path.length > 1 ? path.replace(/\/+$/, '') : path
+      const allowed = METHODS.filter((method) => known.find(method, path) !== null || known.find(method, bare) !== null)
       if (allowed.length > 0) {
         reply.header('allow', allowed.join(', '))
         return sendProblem(reply, new HttpProblem('method-not-allowed', `${request.method} is not allowed on ${path}`), options)

@@ -1,0 +1,198 @@
+/// <reference lib="dom" />
+/**
+ * The admin trash page in a real browser (Debian's Chromium driven by playwright-core; never a
+ * browser download). Screenshots of each view go to test-results/screenshots (git-ignored).
+ */
+import { existsSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { sql } from 'kysely'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { databaseKinds } from '@tombstone/testing'
+import { ADMIN_PAGE_DIR } from '../../src/plugins/admin-page.ts'
+import { ADMIN_PASSWORD, build, createComment, createPost, type TestApp, type TestUser } from '../helper.ts'
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const available = existsSync(CHROMIUM)
+if (!available && process.env.REQUIRE_BROWSER === '1') throw new Error(`REQUIRE_BROWSER=1 but there is no Chromium at ${CHROMIUM}`)
+const SHOTS = resolve(import.meta.dirname, '../../../../test-results/screenshots')
+
+describe.runIf(available).each(databaseKinds())('admin page in Chromium on %s', (kind) => {
+  let t: TestApp
+  let base: string
+  let browser: Browser
+  let page: Page
+  let author: TestUser
+  let reader: TestUser
+
+  beforeAll(async () => {
+    if (!existsSync(resolve(ADMIN_PAGE_DIR, 'index.html'))) throw new Error('the admin page is not built: npm run build:web')
+    await mkdir(SHOTS, { recursive: true })
+    t = await build(kind)
+    author = await t.user('author')
+    reader = await t.user('reader')
+    base = await t.app.listen({ host: '127.0.0.1', port: 0 })
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    })
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
+  }, 120_000)
+  afterAll(async () => {
+    await browser?.close()
+    await t?.close()
+  })
+
+  const shot = (name: string) => page.screenshot({ path: resolve(SHOTS, `${kind}-${name}.png`), fullPage: true })
+  const api = (method: string, url: string, token: string, payload?: unknown) =>
+    t.request({ method: method as 'GET', url, token, ...(payload === undefined ? {} : { payload: payload as object }) })
+  const row = (type: string, id: number) => page.getByTestId(`trash-${type}:${id}`)
+
+  /** The page, freshly loaded (the session stays in sessionStorage). */
+  async function open() {
+    await page.goto(`${base}/admin/`)
+    await page.locator('header, form').first().waitFor()
+  }
+
+  async function signIn(username: string, password: string) {
+    await page.goto(`${base}/admin`)
+    await page.evaluate(() => sessionStorage.clear())
+    await page.goto(`${base}/admin/`)
+    await page.getByLabel('Username').fill(username)
+    await page.getByLabel('Password').fill(password)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+  }
+
+  test('a non-admin is told plainly that the page is not for them; wrong passwords are said in words', async () => {
+    await signIn(reader.username, 'not the password')
+    await expect.poll(() => page.getByRole('alert').textContent()).toContain('Wrong username or password')
+    await shot('signin-error')
+    await signIn(reader.username, `password-${reader.username}`)
+    await expect.poll(() => page.getByRole('alert').textContent()).toContain('not an admin')
+    await shot('not-admin')
+  })
+
+  test('trash: a post deleted through the API is there with who, when, why; restore brings it back', async () => {
+    const post = await createPost(t, author, { title: 'Browser restore post' })
+    await createComment(t, reader, post)
+    expect((await api('DELETE', `/posts/${post}?reason=spring%20cleaning`, author.token)).statusCode).toBe(204)
+    await signIn('admin', ADMIN_PASSWORD)
+    const entry = row('post', post)
+    await entry.waitFor()
+    expect(await entry.textContent()).toContain('Browser restore post')
+    expect(await entry.textContent()).toContain(author.username)
+    expect(await entry.textContent()).toContain('spring cleaning')
+    expect(await entry.locator('time').first().getAttribute('title')).toMatch(/\d{4}/)
+    await shot('trash')
+    await entry.getByRole('button', { name: 'Restore' }).click()
+    await expect.poll(() => page.locator('.outcomes').textContent()).toContain(`Post #${post} “Browser restore post” is restored.`)
+    await shot('trash-restored')
+    expect((await t.request({ method: 'GET', url: `/posts/${post}` })).statusCode).toBe(200)
+    expect(await row('post', post).count()).toBe(0)
+  })
+
+  test('restore of many at once, each outcome in words; a conflict is explained', async () => {
+    const clashing = await createPost(t, author, { title: 'Clashing slug', slug: `clash-${kind}` })
+    const fine = await createPost(t, author, { title: 'Fine to restore' })
+    await api('DELETE', `/posts/${clashing}`, author.token)
+    await api('DELETE', `/posts/${fine}`, author.token)
+    const squatter = await createPost(t, reader, { title: 'The squatter', slug: `clash-${kind}` })
+    await open()
+    await row('post', clashing).waitFor()
+    await row('post', clashing).getByRole('checkbox').check()
+    await row('post', fine).getByRole('checkbox').check()
+    await page.getByRole('button', { name: /Restore selected \(2\)/ }).click()
+    const outcomes = page.locator('.outcomes')
+    await expect.poll(() => outcomes.textContent()).toContain(`its slug is now used by post #${squatter}`)
+    expect(await outcomes.textContent()).toContain(`Post #${fine} “Fine to restore” is restored.`)
+    await shot('restore-conflict')
+  })
+
+  test('delete permanently asks first, naming what goes with it', async () => {
+    const post = await createPost(t, author, { title: 'Going for good' })
+    await createComment(t, reader, post)
+    await createComment(t, reader, post)
+    await api('DELETE', `/posts/${post}`, author.token)
+    await open()
+    await row('post', post).getByRole('button', { name: 'Delete permanently' }).click()
+    const dialog = page.getByRole('dialog')
+    await dialog.waitFor()
+    expect(await page.getByTestId('confirm-text').textContent()).toBe(`Post #${post} “Going for good” and 2 comments will be erased. This cannot be undone.`)
+    await shot('confirm-permanent')
+    await dialog.getByRole('button', { name: 'Cancel' }).click()
+    expect((await api('GET', `/posts/${post}?include_deleted=true`, t.admin.token)).statusCode).toBe(200)
+    await row('post', post).getByRole('button', { name: 'Delete permanently' }).click()
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete permanently' }).click()
+    await expect.poll(() => page.locator('.outcomes').textContent()).toContain('is deleted for good, with 2 comments')
+    expect((await api('GET', `/posts/${post}?include_deleted=true`, t.admin.token)).statusCode).toBe(404)
+  })
+
+  test('filter, search, empty state', async () => {
+    await open()
+    await page.getByLabel('Type').selectOption('user')
+    await expect.poll(() => page.locator('table.trash tbody tr, .empty').first().textContent()).toBeTruthy()
+    await page.getByLabel('Type').selectOption('')
+    await page.getByRole('searchbox').fill('no such thing anywhere')
+    await page.getByRole('button', { name: 'Search' }).click()
+    await expect.poll(() => page.locator('.empty').textContent()).toContain('Nothing in the trash matches')
+    await shot('trash-empty-search')
+    await page.getByRole('searchbox').fill('')
+    await page.getByRole('button', { name: 'Search' }).click()
+  })
+
+  test('purge: a dry run with count and sample, then the purge after confirming', async () => {
+    const post = await createPost(t, author, { title: 'Old enough to purge' })
+    await api('DELETE', `/posts/${post}`, author.token)
+    await sql`update posts set deleted_at = now() - interval '400 days' where id = ${post}`.execute(t.app.db)
+    await open()
+    await page.getByRole('tab', { name: 'Purge' }).click()
+    await page.getByLabel(/Deleted more than/).fill('365')
+    await page.getByRole('button', { name: 'Preview (dry run)' }).click()
+    await expect.poll(() => page.getByTestId('purge-count').textContent()).toMatch(/1 row\b/)
+    expect(await page.locator('.preview').textContent()).toContain(`post #${post}`)
+    await shot('purge-preview')
+    expect((await api('GET', `/posts/${post}?include_deleted=true`, t.admin.token)).statusCode).toBe(200)
+    await page.getByRole('button', { name: /Purge 1 row/ }).click()
+    await page.getByRole('button', { name: /Yes, purge 1 row/ }).click()
+    await expect.poll(() => page.getByRole('status').last().textContent()).toContain('Purged 1 row')
+    await shot('purge-done')
+    expect((await api('GET', `/posts/${post}?include_deleted=true`, t.admin.token)).statusCode).toBe(404)
+  })
+
+  test('audit: a timeline of deletes, restores and purges, filterable', async () => {
+    await open()
+    await page.getByRole('tab', { name: 'Audit' }).click()
+    await expect.poll(() => page.locator('.timeline li').count()).toBeGreaterThan(3)
+    const text = await page.locator('.timeline').textContent()
+    expect(text).toContain('restored')
+    expect(text).toContain('purged')
+    await shot('audit')
+    await page.getByLabel('Action').selectOption('purge')
+    await page.getByRole('button', { name: 'Filter' }).click()
+    await expect.poll(async () => (await page.locator('.timeline li').allTextContents()).every((line) => line.includes('purged'))).toBe(true)
+  })
+
+  test('usable at phone width, and by keyboard', async () => {
+    await page.setViewportSize({ width: 390, height: 844 })
+    await open()
+    await page.getByRole('tab', { name: 'Trash' }).click()
+    await page.locator('table.trash, .empty').first().waitFor()
+    await shot('phone-trash')
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
+    expect(overflow).toBeLessThanOrEqual(1)
+    await page.setViewportSize({ width: 1280, height: 800 })
+    // Every control is reachable with Tab and has an accessible name.
+    const unnamed = await page.evaluate(() =>
+      [...document.querySelectorAll('button, input, select')].filter((element) => {
+        const el = element as HTMLElement
+        const label = el.getAttribute('aria-label') ?? (el as HTMLInputElement).labels?.[0]?.textContent ?? el.textContent
+        return (label ?? '').trim() === ''
+      }).length,
+    )
+    expect(unnamed).toBe(0)
+    await page.keyboard.press('Tab')
+    expect(await page.evaluate(() => document.activeElement?.tagName)).not.toBe('BODY')
+  })
+})

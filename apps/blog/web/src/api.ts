@@ -1,0 +1,129 @@
+/** The service's API, as the admin page uses it. Every error arrives as problem details. */
+
+export type EntityType = 'post' | 'comment' | 'user'
+
+export interface TrashItem {
+  type: EntityType
+  id: number
+  label: string
+  deleted_at: string
+  deleted_by: number | null
+  deleted_by_username: string | null
+  delete_reason: string | null
+  deletion_id: string | null
+  purge_at: string | null
+  parent: { type: string; id: number; deleted: boolean } | null
+  dependents: { posts: number; comments: number }
+}
+
+export interface AuditItem {
+  id: number
+  at: string
+  action: 'soft_delete' | 'restore' | 'hard_delete' | 'purge'
+  entity: EntityType
+  entity_id: number
+  actor_id: number | null
+  deletion_id: string | null
+  reason: string | null
+}
+
+export interface Page<T> {
+  items: T[]
+  next_cursor: string | null
+}
+
+export interface Me {
+  id: number
+  username: string
+  role: 'user' | 'admin'
+}
+
+/** A failed request, with the problem the service answered. */
+export class ApiError extends Error {
+  readonly status: number
+  readonly slug: string
+  readonly problem: Record<string, unknown>
+  constructor(status: number, problem: Record<string, unknown>) {
+    super(typeof problem.detail === 'string' ? problem.detail : `HTTP ${status}`)
+    this.status = status
+    this.problem = problem
+    this.slug = typeof problem.type === 'string' ? (problem.type.split('/problems/')[1] ?? '') : ''
+  }
+}
+
+const TOKEN_KEY = 'tombstone.admin.token'
+
+export const session = {
+  get token(): string | null {
+    return sessionStorage.getItem(TOKEN_KEY)
+  },
+  set token(value: string | null) {
+    if (value === null) sessionStorage.removeItem(TOKEN_KEY)
+    else sessionStorage.setItem(TOKEN_KEY, value)
+  },
+}
+
+async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' }
+  const token = session.token
+  if (token !== null) headers.authorization = `Bearer ${token}`
+  if (body !== undefined) headers['content-type'] = 'application/json'
+  let response: Response
+  try {
+    response = await fetch(path, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
+  } catch {
+    throw new ApiError(0, { detail: 'The service does not answer. Is it running?' })
+  }
+  if (response.status === 204) return undefined as T
+  const text = await response.text()
+  const data = text === '' ? {} : (JSON.parse(text) as Record<string, unknown>)
+  if (!response.ok) throw new ApiError(response.status, data)
+  return data as T
+}
+
+const PLURAL: Record<EntityType, string> = { post: 'posts', comment: 'comments', user: 'users' }
+
+export const api = {
+  signIn: (username: string, password: string) =>
+    call<{ access_token: string }>('POST', '/auth/token', { username, password }),
+  me: () => call<Me>('GET', '/users/me'),
+  trash: (query: URLSearchParams) => call<Page<TrashItem>>('GET', `/admin/trash?${query}`),
+  restore: (type: EntityType, id: number) => call<Record<string, unknown>>('POST', `/${PLURAL[type]}/${id}/restore`),
+  deletePermanently: (type: EntityType, id: number) => call<void>('DELETE', `/${PLURAL[type]}/${id}/permanent`),
+  audit: (query: URLSearchParams) => call<Page<AuditItem>>('GET', `/admin/audit?${query}`),
+  purgePreview: (body: { older_than_days?: number; type?: EntityType }) =>
+    call<{ purge_count: number; purge_sample: { type: string; id: number }[]; cutoff: string }>('POST', '/admin/purge', body),
+  purge: (body: { older_than_days?: number; type?: EntityType }) =>
+    call<{ purged_count: number; cutoff: string }>('POST', '/admin/purge', { ...body, force: true }),
+}
+
+/** "3 minutes ago", "in 29 days": relative to now, in words. */
+export function relative(iso: string, now = Date.now()): string {
+  const seconds = Math.round((Date.parse(iso) - now) / 1000)
+  const units: [Intl.RelativeTimeFormatUnit, number][] = [
+    ['year', 31_536_000],
+    ['month', 2_592_000],
+    ['day', 86_400],
+    ['hour', 3_600],
+    ['minute', 60],
+    ['second', 1],
+  ]
+  const format = new Intl.RelativeTimeFormat('en', { numeric: 'auto' })
+  for (const [unit, size] of units) {
+    if (Math.abs(seconds) >= size || unit === 'second') return format.format(Math.round(seconds / size), unit)
+  }
+  return iso
+}
+
+/** The exact time, for a title attribute. */
+export function exact(iso: string): string {
+  return new Date(iso).toLocaleString('en-GB', { dateStyle: 'full', timeStyle: 'long', timeZone: 'UTC' })
+}
+
+export function noun(type: EntityType): string {
+  return type === 'user' ? 'User' : type === 'post' ? 'Post' : 'Comment'
+}
+
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`
+}
