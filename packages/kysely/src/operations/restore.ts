@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely'
+import { sql, type Kysely, type RawBuilder } from 'kysely'
 import type { TableDefinition } from '../definition.ts'
 import {
   ConflictError,
@@ -200,9 +200,10 @@ async function deletedParents(
 }
 
 /**
- * Restores the target rows, then, table by table, the descendants whose parent was restored by this
- * operation and which share that parent's deletion id. Restored rows keep their deletion id until
- * the end, which is how a child recognises a parent restored by this operation; then it is cleared.
+ * Restores the target rows and, table by table, the descendants that share the deletion id of a
+ * parent this same operation restores, in one statement: a chain of data-modifying CTEs, one
+ * `UPDATE` per table, each child's CTE reading its parents' `RETURNING` (key and the deletion id
+ * the parent had). Every row is written once, and no key travels to the application and back.
  */
 async function restoreTrees(
   trx: Kysely<any>,
@@ -211,60 +212,55 @@ async function restoreTrees(
   keys: readonly RowKey[],
   restored: Map<string, { ids: RowKey[]; deletionIds: (string | null)[] }>,
 ): Promise<void> {
-  const clear = (t: TableDefinition) => ({
-    [t.columns.deletedAt]: null,
-    [t.columns.deletedBy]: null,
-    [t.columns.deleteReason]: null,
-    [t.columns.purgeAt]: null,
-  })
-  const rootRows = await trx
-    .updateTable(root.name)
-    .set(clear(root))
-    .where(keyIn(root.key, keys))
-    .$call(withDeleted({ [root.name]: 'only' }))
-    .returning([`${root.key} as key`, `${root.columns.deletionId} as deletion_id`])
-    .execute()
-  restored.set(root.name, { ids: keysOf(rootRows, 'key'), deletionIds: rootRows.map((row) => row.deletion_id as string | null) })
-  const deletionIds = [...new Set(rootRows.map((row) => row.deletion_id as string | null).filter((id) => id !== null))]
-  if (deletionIds.length === 0) return
-
-  for (const name of context.definition.descendantsOf(root.name)) {
-    const child = context.definition.table(name)
-    const parents = context.definition.parentsOf(name).filter((relation) => (restored.get(relation.parent)?.ids.length ?? 0) > 0)
-    if (parents.length === 0) continue
-    const rows = await trx
-      .updateTable(name)
-      .set(clear(child))
-      .where(sql.ref(`${name}.${child.columns.deletionId}`), '=', sql`any(${sql.val(deletionIds)}::uuid[])`)
-      .where((eb) =>
-        eb.or(
-          parents.map((relation) => {
-            const parent = context.definition.table(relation.parent)
-            // The parent is active (the default filter) and still carries the deletion id: restored now.
-            return eb.exists(
-              eb
-                .selectFrom(`${relation.parent} as tombstone_parent`)
-                .select(sql.lit(1).as('one'))
-                .whereRef(`tombstone_parent.${relation.parentKey}`, '=', `${name}.${relation.foreignKey}`)
-                .whereRef(`tombstone_parent.${parent.columns.deletionId}`, '=', `${name}.${child.columns.deletionId}`),
-            )
-          }),
+  const tables = [root.name, ...context.definition.descendantsOf(root.name)]
+  const alias = new Map(tables.map((name, index) => [name, `tombstone_r${index}`]))
+  const ctes = tables.map((name, index) => {
+    const table = context.definition.table(name)
+    const { deletedAt, deletedBy, deleteReason, deletionId, purgeAt } = table.columns
+    // What the children of this table need from a restored row: the keys they reference.
+    const parentKeys = [...new Set(context.definition.childrenOf(name).map((relation) => relation.parentKey))]
+    const carried = parentKeys.map((column) => sql`o.${sql.id(`p_${column}`)}`)
+    const carriedSelect = parentKeys.map((column) => sql`c.${sql.id(column)} as ${sql.id(`p_${column}`)}`)
+    let condition: RawBuilder<unknown>
+    if (index === 0) {
+      condition = keyIn(`c.${table.key}`, keys)
+    } else {
+      const parents = context.definition.parentsOf(name).filter((relation) => alias.has(relation.parent))
+      // The deletion ids first (an index serves them), then the exact (parent, deletion) pairs.
+      condition = sql`c.${sql.id(deletionId)} in (${sql.join(
+        parents.map((relation) => sql`select d from ${sql.id(alias.get(relation.parent) as string)}`),
+        sql` union `,
+      )}) and (${sql.join(
+        parents.map(
+          (relation) =>
+            sql`(c.${sql.id(relation.foreignKey)}, c.${sql.id(deletionId)}) in (select ${sql.id(`p_${relation.parentKey}`)}, d from ${sql.id(
+              alias.get(relation.parent) as string,
+            )})`,
         ),
-      )
-      .$call(withDeleted({ [name]: 'only' }))
-      .returning([`${child.key} as key`, `${child.columns.deletionId} as deletion_id`])
-      .execute()
-    restored.set(name, { ids: keysOf(rows, 'key'), deletionIds: rows.map((row) => row.deletion_id as string | null) })
-  }
-
-  for (const [name, entry] of restored) {
-    if (entry.ids.length === 0) continue
-    const t = context.definition.table(name)
-    await trx
-      .updateTable(name)
-      .set({ [t.columns.deletionId]: null })
-      .where(sql.ref(t.columns.deletionId), '=', sql`any(${sql.val(deletionIds)}::uuid[])`)
-      .execute()
+        sql` or `,
+      )})`
+    }
+    return sql`${sql.id(alias.get(name) as string)} as (
+      update ${sql.table(name)} as t
+      set ${sql.id(deletedAt)} = null, ${sql.id(deletedBy)} = null, ${sql.id(deleteReason)} = null, ${sql.id(deletionId)} = null, ${sql.id(purgeAt)} = null
+      from (
+        select c.${sql.id(table.key)} as k, c.${sql.id(deletionId)} as d${carriedSelect.length > 0 ? sql`, ${sql.join(carriedSelect)}` : sql``}
+        from ${sql.table(name)} as c
+        where c.${sql.id(deletedAt)} is not null and ${condition}
+      ) as o
+      where t.${sql.id(table.key)} = o.k
+      returning o.k, o.d${carried.length > 0 ? sql`, ${sql.join(carried)}` : sql``}
+    )`
+  })
+  const result = await sql<{ t: number; k: RowKey; d: string | null }>`with ${sql.join(ctes)}
+    ${sql.join(
+      tables.map((name, index) => sql`select ${sql.lit(index)}::int as t, k, d from ${sql.id(alias.get(name) as string)}`),
+      sql` union all `,
+    )}`.execute(trx)
+  for (const [index, name] of tables.entries()) {
+    const rows = result.rows.filter((row) => Number(row.t) === index)
+    if (index > 0 && rows.length === 0) continue
+    restored.set(name, { ids: rows.map((row) => row.k), deletionIds: rows.map((row) => row.d) })
   }
 }
 

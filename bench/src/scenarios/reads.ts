@@ -1,0 +1,6 @@
+import type { Server } from '../postgres.ts'
+import type { ScenarioResult } from '../report.ts'
+
+export async function reads(_server: Server, _options: { quick: boolean; repetitions: number }): Promise<ScenarioResult> {
+  throw new Error('not written yet')
+}
