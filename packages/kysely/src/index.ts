@@ -91,6 +91,7 @@ export {
   createActiveUniqueIndex,
   createActiveIndex,
   createSoftDeleteIndexes,
+  createRelationIndexes,
   installHardDeleteGuard,
   removeHardDeleteGuard,
   createAuditTable,

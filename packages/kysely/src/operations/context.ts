@@ -1,4 +1,4 @@
-import { sql, type Expression, type Kysely, type RawBuilder, type SqlBool, type Transaction } from 'kysely'
+import { sql, type Expression, type Kysely, type OperationNode, type RawBuilder, type SqlBool, type Transaction } from 'kysely'
 import type { Retention, SoftDeleteDefinition, TableDefinition } from '../definition.ts'
 import { InvalidArgumentError, InvalidConfigurationError, type RowKey } from '../errors.ts'
 import { SoftDeletePlugin } from '../plugin/soft-delete-plugin.ts'
@@ -109,33 +109,36 @@ export const AUDIT_ACTIONS = ['soft_delete', 'restore', 'hard_delete', 'purge'] 
 /** One of {@link AUDIT_ACTIONS}. */
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]
 
-/** Appends one audit row per key, in the caller's transaction. A no-op when the audit is off. */
-export async function writeAudit(
+/**
+ * Runs a data-changing statement that returns `key` (and, when `deletionId` is not given, its rows'
+ * `deletion_id`), and, in the same statement, appends one audit row per returned row: a
+ * data-modifying CTE, so no key travels to the application and back for the audit.
+ */
+export async function executeAudited(
   trx: Kysely<any>,
   context: Context,
-  entry: {
-    action: AuditAction
-    table: TableDefinition
-    ids: readonly RowKey[]
-    by: ActorOptions['by']
-    reason: string | null | undefined
-    /** One deletion id for every key, or one per key. */
-    deletionId: string | null | readonly (string | null)[]
-  },
-): Promise<void> {
+  statement: { execute(): Promise<Record<string, unknown>[]>; toOperationNode(): OperationNode },
+  entry: { action: AuditAction; table: TableDefinition; by: ActorOptions['by']; reason: string | null | undefined; deletionId?: string | null },
+): Promise<Record<string, unknown>[]> {
   const auditTable = context.definition.auditTable
-  if (auditTable === undefined || entry.ids.length === 0) return
+  if (auditTable === undefined) return statement.execute()
   const actor = actorValue(entry.by)
-  const by = actor === null ? null : String(actor)
-  const ids = sql.val(entry.ids.map(keyText))
-  const query = Array.isArray(entry.deletionId)
-    ? sql`insert into ${sql.table(auditTable)} (action, entity, entity_id, actor, reason, deletion_id)
-        select ${entry.action}, ${entry.table.name}, k.entity_id, ${by}, ${entry.reason ?? null}, k.deletion_id
-        from unnest(${ids}::text[], ${sql.val(entry.deletionId)}::uuid[]) as k(entity_id, deletion_id)`
-    : sql`insert into ${sql.table(auditTable)} (action, entity, entity_id, actor, reason, deletion_id)
-        select ${entry.action}, ${entry.table.name}, k.entity_id, ${by}, ${entry.reason ?? null}, ${entry.deletionId}::uuid
-        from unnest(${ids}::text[]) as k(entity_id)`
-  await query.execute(trx)
+  const deletionId = entry.deletionId === undefined ? sql`tombstone_changed.deletion_id` : sql`${entry.deletionId}::uuid`
+  return trx
+    .with('tombstone_changed', () => statement as never)
+    .with('tombstone_audited', (qb) =>
+      qb
+        .insertInto(auditTable)
+        .columns(['action', 'entity', 'entity_id', 'actor', 'reason', 'deletion_id'])
+        .expression(
+          sql`select ${entry.action}, ${entry.table.name}, tombstone_changed.key::text, ${actor === null ? null : String(actor)}, ${
+            entry.reason ?? null
+          }, ${deletionId} from tombstone_changed`,
+        ),
+    )
+    .selectFrom('tombstone_changed')
+    .selectAll()
+    .execute()
 }
 
 /** Groups returned rows' keys. */

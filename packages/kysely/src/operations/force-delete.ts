@@ -9,7 +9,7 @@ import {
   keysOf,
   missingKeys,
   targetKeys,
-  writeAudit,
+  executeAudited,
   type ActorOptions,
   type AuditAction,
   type Context,
@@ -147,7 +147,7 @@ export async function removeTrees(
       const table = context.definition.table(name)
       const rows = collected.get(name) ?? []
       if (rows.length === 0) continue
-      const deleted = await trx
+      const statement = trx
         .deleteFrom(name)
         .where(keyIn(table.key, keysOf(rows, table.key)))
         .$if(name === root.name && options.rootVisibility === 'only', (qb) =>
@@ -156,16 +156,8 @@ export async function removeTrees(
         .returning([`${table.key} as key`, `${table.columns.deletionId} as deletion_id`])
         .$call(hardDelete())
         .$call(withDeleted({ '*': 'include' }))
-        .execute()
+      const deleted = await executeAudited(trx, context, statement, { action: options.action, table, by: options.by, reason: options.reason })
       removed.set(name, keysOf(deleted, 'key'))
-      await writeAudit(trx, context, {
-        action: options.action,
-        table,
-        ids: keysOf(deleted, 'key'),
-        by: options.by,
-        reason: options.reason,
-        deletionId: deleted.map((row) => (row.deletion_id as string | null) ?? null),
-      })
     }
   } catch (error) {
     throw classifyDatabaseError(error)

@@ -18,7 +18,7 @@ import {
   keyText,
   missingKeys,
   targetKeys,
-  writeAudit,
+  actorValue,
   type ActorOptions,
   type Context,
   type TableResult,
@@ -59,7 +59,7 @@ export interface RestoreResult {
 /**
  * Restores deleted rows and exactly what the operation that deleted each of them deleted with it:
  * descendants sharing its `deletion_id`. Descendants deleted earlier, on their own, stay deleted.
- * Set-based: one `UPDATE` per table, and one to clear the deletion ids.
+ * Set-based: one statement restores every table the cascade reaches (and writes their audit rows).
  *
  * Fails with {@link ParentDeletedError} when a target's parent is deleted, and with
  * {@link ConflictError} (classified by SQLSTATE 23505) when a restored row would collide with an
@@ -83,8 +83,13 @@ export async function restore<DB, T extends keyof DB & string>(
   const root = context.definition.table(table)
   const keys = targetKeys(target, table)
   const skip = options.onFailure === 'skip'
+  const audit = { by: options.by, reason: options.reason }
+  // In our own transaction a failed restore can roll everything back and be diagnosed after; in the
+  // caller's transaction (or to skip failures) it must roll back to a savepoint instead.
+  const savepoints = skip || (db as Kysely<any>).isTransaction
 
-  return inTransaction(db as Kysely<any>, async (trx) => {
+  try {
+    return await inTransaction(db as Kysely<any>, async (trx) => {
     // Lock the targets so that a concurrent purge or restore waits for us (or we for it).
     let candidatesQuery = trx
       .selectFrom(root.name)
@@ -119,9 +124,15 @@ export async function restore<DB, T extends keyof DB & string>(
 
     const restored = new Map<string, { ids: RowKey[]; deletionIds: (string | null)[] }>()
     const conflicts: ConflictError[] = []
-    if (candidates.length > 0) {
+    if (candidates.length > 0 && !savepoints) {
       try {
-        await inSavepoint(trx, () => restoreTrees(trx, context, root, candidates, restored))
+        await restoreTrees(trx, context, root, candidates, restored, audit)
+      } catch (error) {
+        throw sqlStateOf(error) === SQLSTATE.uniqueViolation ? new Collision(error, candidates) : error
+      }
+    } else if (candidates.length > 0) {
+      try {
+        await inSavepoint(trx, () => restoreTrees(trx, context, root, candidates, restored, audit))
       } catch (error) {
         if (sqlStateOf(error) !== SQLSTATE.uniqueViolation) throw error
         restored.clear()
@@ -130,7 +141,7 @@ export async function restore<DB, T extends keyof DB & string>(
         for (const key of candidates) {
           const attempt = new Map<string, { ids: RowKey[]; deletionIds: (string | null)[] }>()
           try {
-            await inSavepoint(trx, () => restoreTrees(trx, context, root, [key], attempt))
+            await inSavepoint(trx, () => restoreTrees(trx, context, root, [key], attempt, audit))
             for (const [name, entry] of attempt) {
               const into = restored.get(name) ?? { ids: [], deletionIds: [] }
               into.ids.push(...entry.ids)
@@ -151,14 +162,6 @@ export async function restore<DB, T extends keyof DB & string>(
       if (entry.ids.length === 0) continue
       tables[name] = { ids: entry.ids, count: entry.ids.length }
       count += entry.ids.length
-      await writeAudit(trx, context, {
-        action: 'restore',
-        table: context.definition.table(name),
-        ids: entry.ids,
-        by: options.by,
-        reason: options.reason,
-        deletionId: entry.deletionIds,
-      })
     }
     return {
       count,
@@ -169,7 +172,21 @@ export async function restore<DB, T extends keyof DB & string>(
       parentDeleted,
       conflicts,
     }
-  })
+    })
+  } catch (error) {
+    // Rolled back: diagnose on the database as it is again.
+    if (error instanceof Collision) throw await diagnoseConflict(db as Kysely<any>, context, root, error.keys, error.cause)
+    throw error
+  }
+}
+
+/** A unique violation of a restore in its own transaction, carried out of it to be diagnosed. */
+class Collision extends Error {
+  readonly keys: readonly RowKey[]
+  constructor(cause: unknown, keys: readonly RowKey[]) {
+    super('unique violation', { cause })
+    this.keys = keys
+  }
 }
 
 /** Target rows whose parent, along a declared relation, is deleted. */
@@ -211,6 +228,7 @@ async function restoreTrees(
   root: TableDefinition,
   keys: readonly RowKey[],
   restored: Map<string, { ids: RowKey[]; deletionIds: (string | null)[] }>,
+  audit: { by: ActorOptions['by']; reason: string | null | undefined },
 ): Promise<void> {
   const tables = [root.name, ...context.definition.descendantsOf(root.name)]
   const alias = new Map(tables.map((name, index) => [name, `tombstone_r${index}`]))
@@ -252,6 +270,16 @@ async function restoreTrees(
       returning o.k, o.d${carried.length > 0 ? sql`, ${sql.join(carried)}` : sql``}
     )`
   })
+  const auditTable = context.definition.auditTable
+  if (auditTable !== undefined) {
+    const actor = actorValue(audit.by)
+    for (const [index, name] of tables.entries()) {
+      ctes.push(sql`${sql.id(`tombstone_a${index}`)} as (
+        insert into ${sql.table(auditTable)} (action, entity, entity_id, actor, reason, deletion_id)
+        select 'restore', ${name}, k::text, ${actor === null ? null : String(actor)}, ${audit.reason ?? null}, d from ${sql.id(alias.get(name) as string)}
+      )`)
+    }
+  }
   const result = await sql<{ t: number; k: RowKey; d: string | null }>`with ${sql.join(ctes)}
     ${sql.join(
       tables.map((name, index) => sql`select ${sql.lit(index)}::int as t, k, d from ${sql.id(alias.get(name) as string)}`),

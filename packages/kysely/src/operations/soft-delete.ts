@@ -11,7 +11,7 @@ import {
   missingKeys,
   purgeAtExpression,
   targetKeys,
-  writeAudit,
+  executeAudited,
   type ActorOptions,
   type TableResult,
   type Target,
@@ -87,7 +87,8 @@ export async function softDelete<DB, T extends keyof DB & string>(
       .set(stamp(root, retention))
       .returning([`${root.key} as key`, `${root.columns.deletedAt} as deleted_at`])
     rootUpdate = keys === undefined ? rootUpdate.where(target.where as never) : rootUpdate.where(keyIn(root.key, keys))
-    const rootRows = await rootUpdate.execute()
+    const audit = (table: TableDefinition) => ({ action: 'soft_delete' as const, table, by: options.by, reason, deletionId })
+    const rootRows = await executeAudited(trx, context, rootUpdate, audit(root))
     const deleted = keysOf(rootRows, 'key')
     const stamped = new Map<string, RowKey[]>([[table, deleted]])
 
@@ -97,7 +98,7 @@ export async function softDelete<DB, T extends keyof DB & string>(
         const parents = context.definition.parentsOf(name).filter((relation) => (stamped.get(relation.parent)?.length ?? 0) > 0)
         if (parents.length === 0) continue
         // The parents stamped by this operation are the ones carrying its deletion id: no keys travel.
-        const rows = await trx
+        const childUpdate = trx
           .updateTable(name)
           .set(stamp(child, child.retention))
           .where((eb) =>
@@ -117,7 +118,7 @@ export async function softDelete<DB, T extends keyof DB & string>(
           )
           .$call(withDeleted({ tombstone_parent: 'include' }))
           .returning(`${child.key} as key`)
-          .execute()
+        const rows = await executeAudited(trx, context, childUpdate, audit(child))
         stamped.set(name, keysOf(rows, 'key'))
       }
     }
@@ -142,14 +143,6 @@ export async function softDelete<DB, T extends keyof DB & string>(
       if (ids.length === 0 && name !== table) continue
       tables[name] = { ids, count: ids.length }
       count += ids.length
-      await writeAudit(trx, context, {
-        action: 'soft_delete',
-        table: context.definition.table(name),
-        ids,
-        by: options.by,
-        reason,
-        deletionId,
-      })
     }
     const deletedAt = (rootRows[0]?.deleted_at as Date | undefined) ?? null
     return {

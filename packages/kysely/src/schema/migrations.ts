@@ -235,6 +235,23 @@ export async function createAuditTable(db: Kysely<any>, table = 'tombstone_audit
     for each statement execute function tombstone_audit_append_only()`.execute(db)
 }
 
+/**
+ * Creates a plain index on each declared relation's foreign key (`<child>_<fk>_fk_idx`). Cascades,
+ * restores, force deletes and purges look children up by it whatever their state, and PostgreSQL's
+ * own foreign-key checks on `DELETE` need it: partial indexes over active rows cannot serve them.
+ *
+ * @example
+ * ```ts
+ * await createRelationIndexes(db, softDeletes) // comments(post_id), comments(author_id), posts(author_id)
+ * ```
+ */
+export async function createRelationIndexes(db: Kysely<any>, definition: SoftDeleteDefinition<any>): Promise<void> {
+  for (const relation of definition.relations) {
+    const name = `${relation.child.replaceAll('.', '_')}_${relation.foreignKey}_fk_idx`.slice(0, 63)
+    await sql`create index if not exists ${sql.id(name)} on ${sql.table(relation.child)} (${sql.id(relation.foreignKey)})`.execute(db)
+  }
+}
+
 /** Options of {@link installSoftDeletes}. */
 export interface InstallOptions {
   /** Install the hard-delete guard on every declared table. Defaults to `true`. */
@@ -243,8 +260,9 @@ export interface InstallOptions {
 
 /**
  * Installs, for every table of a definition, what the toolkit relies on: the purge and deletion
- * indexes, the hard-delete guard (unless `guard: false`), and the audit table when the definition has
- * one. Idempotent; run it in a migration after the tables exist.
+ * indexes, an index on each relation's foreign key, the hard-delete guard (unless `guard: false`),
+ * and the audit table when the definition has one. Idempotent; run it in a migration after the
+ * tables exist.
  *
  * @example
  * ```ts
@@ -257,6 +275,7 @@ export async function installSoftDeletes(
   options: InstallOptions = {},
 ): Promise<void> {
   for (const table of definition.tables.values()) await createSoftDeleteIndexes(db, table)
+  await createRelationIndexes(db, definition)
   if (options.guard !== false) await installHardDeleteGuard(db, [...definition.tables.keys()])
   if (definition.auditTable !== undefined) await createAuditTable(db, definition.auditTable)
 }
