@@ -3,123 +3,15 @@
  * `pg` server running the same queries, in the same run: GET /posts/{id}, GET /posts?author_id=,
  * and a delete + restore cycle.
  */
+import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
+import { resolve } from 'node:path'
 import autocannon from 'autocannon'
-import Fastify, { type FastifyInstance } from 'fastify'
 import { sql } from 'kysely'
-import type pg from 'pg'
-import { buildApp } from '../../../apps/blog/src/app.ts'
-import { loadConfig } from '../../../apps/blog/src/config.ts'
 import type { Server } from '../postgres.ts'
 import type { ScenarioResult } from '../report.ts'
 import { blogDatabase } from '../setup.ts'
 import { measurement, median } from '../stats.ts'
-
-const POST_COLUMNS = 'id, title, slug, content, published, author_id, created_at, updated_at'
-
-/** The baseline: what a careful hand-written server does for the same three operations. */
-function handWritten(pool: pg.Pool): FastifyInstance {
-  const app = Fastify({ logger: false })
-  const tokenHash = (header: string | undefined) =>
-    header?.startsWith('Bearer ') ? createHash('sha256').update(header.slice(7)).digest('base64url') : undefined
-  async function admin(client: pg.Pool | pg.PoolClient, header: string | undefined): Promise<number | undefined> {
-    const hash = tokenHash(header)
-    if (hash === undefined) return undefined
-    const { rows } = await client.query<{ id: number; role: string }>(
-      `select u.id, u.role from tokens t join users u on u.id = t.user_id
-       where t.token_hash = $1 and t.revoked_at is null and t.expires_at > now() and u.deleted_at is null`,
-      [hash],
-    )
-    return rows[0]?.role === 'admin' ? rows[0].id : undefined
-  }
-  app.get('/posts/:id', async (request, reply) => {
-    const id = Number((request.params as { id: string }).id)
-    if (!Number.isSafeInteger(id) || id < 1) return reply.code(422).send({ status: 422 })
-    const { rows } = await pool.query(`select ${POST_COLUMNS} from posts where id = $1 and deleted_at is null`, [id])
-    if (rows.length === 0) return reply.code(404).send({ status: 404 })
-    return rows[0]
-  })
-  app.get('/posts', async (request) => {
-    const author = Number((request.query as { author_id?: string }).author_id)
-    const { rows } = await pool.query(
-      `select ${POST_COLUMNS} from posts where author_id = $1 and published and deleted_at is null order by created_at desc, id desc limit 21`,
-      [author],
-    )
-    return { items: rows.slice(0, 20), next_cursor: null }
-  })
-  app.delete('/posts/:id', async (request, reply) => {
-    const id = Number((request.params as { id: string }).id)
-    const client = await pool.connect()
-    try {
-      await client.query('begin')
-      const by = await admin(client, request.headers.authorization)
-      if (by === undefined) {
-        await client.query('rollback')
-        return reply.code(401).send({ status: 401 })
-      }
-      const deletion = crypto.randomUUID()
-      const posts = await client.query<{ id: number }>(
-        `update posts set deleted_at = now(), deleted_by = $2, deletion_id = $3, purge_at = now() + interval '30 days' where id = $1 and deleted_at is null returning id`,
-        [id, String(by), deletion],
-      )
-      const comments = await client.query<{ id: number }>(
-        `update comments set deleted_at = now(), deleted_by = $2, deletion_id = $3, purge_at = now() + interval '30 days' where post_id = any($1) and deleted_at is null returning id`,
-        [posts.rows.map((row) => row.id), String(by), deletion],
-      )
-      for (const [entity, rows] of [['posts', posts.rows], ['comments', comments.rows]] as const) {
-        if (rows.length > 0) {
-          await client.query(
-            `insert into tombstone_audit (action, entity, entity_id, actor, deletion_id) select 'soft_delete', $1, k, $2, $3 from unnest($4::text[]) k`,
-            [entity, String(by), deletion, rows.map((row) => String(row.id))],
-          )
-        }
-      }
-      await client.query('commit')
-      return reply.code(204).send()
-    } catch (error) {
-      await client.query('rollback')
-      throw error
-    } finally {
-      client.release()
-    }
-  })
-  app.post('/posts/:id/restore', async (request, reply) => {
-    const id = Number((request.params as { id: string }).id)
-    const client = await pool.connect()
-    try {
-      await client.query('begin')
-      const by = await admin(client, request.headers.authorization)
-      if (by === undefined) {
-        await client.query('rollback')
-        return reply.code(401).send({ status: 401 })
-      }
-      const post = await client.query<{ deletion_id: string | null }>(`select deletion_id from posts where id = $1 and deleted_at is not null for update`, [id])
-      if (post.rows.length === 0) {
-        await client.query('rollback')
-        return reply.code(400).send({ status: 400 })
-      }
-      const deletion = post.rows[0]?.deletion_id
-      await client.query(`update posts set deleted_at = null, deleted_by = null, delete_reason = null, deletion_id = null, purge_at = null where id = $1`, [id])
-      const comments = await client.query<{ id: number }>(
-        `update comments set deleted_at = null, deleted_by = null, delete_reason = null, deletion_id = null, purge_at = null where post_id = $1 and deletion_id = $2 returning id`,
-        [id, deletion],
-      )
-      await client.query(
-        `insert into tombstone_audit (action, entity, entity_id, actor, deletion_id) select 'restore', e, k, $1, $2 from unnest($3::text[], $4::text[]) as x(e, k)`,
-        [String(by), deletion, ['posts', ...comments.rows.map(() => 'comments')], [String(id), ...comments.rows.map((row) => String(row.id))]],
-      )
-      const { rows } = await client.query(`select ${POST_COLUMNS}, deleted_at, deleted_by, delete_reason, deletion_id, purge_at from posts where id = $1`, [id])
-      await client.query('commit')
-      return rows[0]
-    } catch (error) {
-      await client.query('rollback')
-      throw error
-    } finally {
-      client.release()
-    }
-  })
-  return app
-}
 
 interface Run {
   readonly requestsPerSecond: number
@@ -140,8 +32,20 @@ export async function http(server: Server, options: { quick: boolean; repetition
   const bench = await blogDatabase(server, 'bench_http', 20)
   const posts = 10_000
   const duration = options.quick ? 2 : 5
-  let blog: FastifyInstance | undefined
-  let minimal: FastifyInstance | undefined
+  const children: ChildProcess[] = []
+  const start = async (which: 'service' | 'hand-written'): Promise<string> => {
+    const child = spawn(process.execPath, ['--conditions=source', resolve(import.meta.dirname, '../http-server.ts'), which, bench.url], { stdio: ['ignore', 'pipe', 'inherit'] })
+    children.push(child)
+    return new Promise((done, fail) => {
+      let output = ''
+      child.stdout?.on('data', (chunk: Buffer) => {
+        output += chunk.toString()
+        const match = /listening (\S+)/.exec(output)
+        if (match?.[1] !== undefined) done(match[1])
+      })
+      child.once('exit', (code) => fail(new Error(`${which} server exited with ${code}`)))
+    })
+  }
   try {
     await sql`insert into users (username, email, password_hash, role) select 'user_' || g, 'u' || g || '@x', 'x', case when g = 1 then 'admin' else 'user' end from generate_series(1, 100) g`.execute(bench.plain)
     await sql`insert into posts (author_id, title, slug, content) select 2 + g % 99, 'Post ' || g, 'post-' || g, repeat('content ', 20) from generate_series(1, ${posts}::int) g`.execute(bench.plain)
@@ -151,10 +55,8 @@ export async function http(server: Server, options: { quick: boolean; repetition
     const token = `tsb_${randomBytes(32).toString('base64url')}`
     await sql`insert into tokens (user_id, token_hash, expires_at) values (1, ${createHash('sha256').update(token).digest('base64url')}, now() + interval '1 day')`.execute(bench.plain)
 
-    blog = await buildApp(loadConfig({ DATABASE_URL: bench.url, LOG_LEVEL: 'silent', PURGE_INTERVAL_MINUTES: '0', DEMO_DATA: 'off' }), false)
-    const blogUrl = await blog.listen({ host: '127.0.0.1', port: 0 })
-    minimal = handWritten(bench.pool)
-    const minimalUrl = await minimal.listen({ host: '127.0.0.1', port: 0 })
+    const blogUrl = await start('service')
+    const minimalUrl = await start('hand-written')
 
     const activeId = (n: number) => 1 + ((n * 7919) % posts) + (((1 + ((n * 7919) % posts)) % 10 === 0) ? 1 : 0)
     let counter = 0
@@ -220,12 +122,21 @@ export async function http(server: Server, options: { quick: boolean; repetition
       notes: [
         ...errors,
         'the hand-written server skips what the service does besides the queries: request validation (Ajv), response schemas, problem+json, ETags, and the authorization rules',
-        'autocannon runs in the same process as both servers, on the same 2 cores',
+        'each server runs in its own process, one at a time under load; autocannon runs in the bench process, on the same 2 cores',
       ],
     }
   } finally {
-    await blog?.close()
-    await minimal?.close()
+    await Promise.all(
+      children.map(
+        (child) =>
+          new Promise<void>((done) => {
+            if (child.exitCode !== null) return done()
+            child.removeAllListeners('exit')
+            child.once('exit', () => done())
+            child.kill('SIGTERM')
+          }),
+      ),
+    )
     await bench.close()
   }
 }
