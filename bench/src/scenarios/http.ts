@@ -31,7 +31,7 @@ async function load(url: string, durationSeconds: number, options: Partial<autoc
 export async function http(server: Server, options: { quick: boolean; repetitions: number }): Promise<ScenarioResult> {
   const bench = await blogDatabase(server, 'bench_http', 20)
   const posts = 10_000
-  const duration = options.quick ? 2 : 5
+  const duration = options.quick ? 1 : 5
   const children: ChildProcess[] = []
   const start = async (which: 'service' | 'hand-written'): Promise<string> => {
     const child = spawn(process.execPath, ['--conditions=source', resolve(import.meta.dirname, '../http-server.ts'), which, bench.url], { stdio: ['ignore', 'pipe', 'inherit'] })

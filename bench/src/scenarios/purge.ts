@@ -50,8 +50,8 @@ function readLoop(bench: BenchDatabase, ids: number[], concurrency: number): { s
 const PAUSE_MS = 20
 
 export async function purgeScenario(server: Server, options: { quick: boolean; repetitions: number }): Promise<ScenarioResult> {
-  const purgeable = options.quick ? 100_000 : 1_000_000
-  const active = options.quick ? 10_000 : 100_000
+  const purgeable = options.quick ? 50_000 : 1_000_000
+  const active = options.quick ? 5_000 : 100_000
   const bench = await blogDatabase(server, 'bench_purge', 12)
   const throughput: number[] = []
   const throughputWithReaders: number[] = []
