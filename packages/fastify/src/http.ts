@@ -44,18 +44,19 @@ export function encodeCursor(values: readonly (string | number)[]): string {
 }
 
 /**
- * Decodes a cursor made by {@link encodeCursor}, checking the shape; a bad cursor is a
- * `validation-failed` problem pointing at `/query/cursor`, never a 5xx.
+ * Decodes a cursor made by {@link encodeCursor}, checking the shape (`'timestamp'`: an ISO 8601
+ * date or `infinity`); a bad cursor is a `validation-failed` problem pointing at `/query/cursor`,
+ * never a 5xx.
  *
  * @example
  * ```ts
- * const [createdAt, id] = decodeCursor(query.cursor, ['string', 'number'])
+ * const [createdAt, id] = decodeCursor(query.cursor, ['timestamp', 'number'])
  * ```
  */
-export function decodeCursor<const T extends readonly ('string' | 'number')[]>(
+export function decodeCursor<const T extends readonly ('string' | 'number' | 'timestamp')[]>(
   cursor: string,
   shape: T,
-): { [K in keyof T]: T[K] extends 'string' ? string : number } {
+): { [K in keyof T]: T[K] extends 'number' ? number : string } {
   const invalid = () =>
     new HttpProblem('validation-failed', 'The cursor is not one this API gave out', {
       extensions: { errors: [{ pointer: '/query/cursor', detail: 'is not a valid cursor' }] },
@@ -69,7 +70,13 @@ export function decodeCursor<const T extends readonly ('string' | 'number')[]>(
   if (!Array.isArray(values) || values.length !== shape.length) throw invalid()
   shape.forEach((kind, index) => {
     const value = values[index]
-    if (kind === 'number' ? !Number.isSafeInteger(value) : typeof value !== 'string' || value.length > 200) throw invalid()
+    const ok =
+      kind === 'number'
+        ? Number.isSafeInteger(value)
+        : typeof value === 'string' &&
+          value.length <= 200 &&
+          (kind === 'string' || value === 'infinity' || !Number.isNaN(Date.parse(value)))
+    if (!ok) throw invalid()
   })
   return values as never
 }

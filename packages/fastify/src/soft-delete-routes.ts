@@ -283,8 +283,7 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
           .orderBy('id', 'desc')
           .limit(limit + 1)
         if (cursor !== undefined) {
-          const [deletedAt, id] = decodeCursor(cursor, ['string', 'number'])
-          if (Number.isNaN(Date.parse(deletedAt))) throw new HttpProblem('validation-failed', 'Bad cursor', { extensions: { errors: [{ pointer: '/query/cursor', detail: 'is not a valid cursor' }] } })
+          const [deletedAt, id] = decodeCursor(cursor, ['timestamp', 'number'])
           query = query.where(sql<boolean>`(deleted_at, id) < (${deletedAt}::timestamptz, ${id})`)
         }
         const rows = (await query.execute()) as Row[]

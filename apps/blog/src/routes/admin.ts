@@ -292,10 +292,7 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
         .limit(limit + 1)
       if (query.q !== undefined && query.q !== '') select = select.where(sql<boolean>`trash.label ilike ${likePattern(query.q)} escape '\\'`)
       if (query.cursor !== undefined) {
-        const [at, type, id] = decodeCursor(query.cursor, ['string', 'string', 'number'])
-        if (Number.isNaN(Date.parse(at)) && at !== 'infinity') {
-          throw new HttpProblem('validation-failed', 'Bad cursor', { extensions: { errors: [{ pointer: '/query/cursor', detail: 'is not a valid cursor' }] } })
-        }
+        const [at, type, id] = decodeCursor(query.cursor, ['timestamp', 'string', 'number'])
         const comparison: Expression<SqlBool> =
           direction === 'desc'
             ? sql<boolean>`(${sortValue}, trash.type, trash.id) < (${at}::timestamptz, ${type}, ${id})`

@@ -111,10 +111,7 @@ export async function postRoutes(app: FastifyInstance): Promise<void> {
       if (actor === undefined) select = select.where('published', '=', true)
       else if (!actor.isAdmin) select = select.where((eb) => eb.or([eb('published', '=', true), eb('author_id', '=', actor.id)]))
       if (query.cursor !== undefined) {
-        const [createdAt, id] = decodeCursor(query.cursor, ['string', 'number'])
-        if (Number.isNaN(Date.parse(createdAt))) {
-          throw new HttpProblem('validation-failed', 'Bad cursor', { extensions: { errors: [{ pointer: '/query/cursor', detail: 'is not a valid cursor' }] } })
-        }
+        const [createdAt, id] = decodeCursor(query.cursor, ['timestamp', 'number'])
         select = select.where(sql<boolean>`(created_at, id) < (${createdAt}::timestamptz, ${id})`)
       }
       const rows = await select.execute()
@@ -259,10 +256,7 @@ export async function postRoutes(app: FastifyInstance): Promise<void> {
         .orderBy('id', 'desc')
         .limit(limit + 1)
       if (cursor !== undefined) {
-        const [createdAt, last] = decodeCursor(cursor, ['string', 'number'])
-        if (Number.isNaN(Date.parse(createdAt))) {
-          throw new HttpProblem('validation-failed', 'Bad cursor', { extensions: { errors: [{ pointer: '/query/cursor', detail: 'is not a valid cursor' }] } })
-        }
+        const [createdAt, last] = decodeCursor(cursor, ['timestamp', 'number'])
         select = select.where(sql<boolean>`(created_at, id) < (${createdAt}::timestamptz, ${last})`)
       }
       const rows = await select.execute()
