@@ -23,6 +23,33 @@ export function handWritten(pool: pg.Pool): FastifyInstance {
     )
     return rows[0]?.role === 'admin' ? rows[0].id : undefined
   }
+  /**
+   * An admin's transaction: 401 without an admin token; rolled back on failure; the answer sent
+   * only after the commit (as the service does).
+   */
+  async function asAdmin(
+    request: { headers: { authorization?: string } },
+    reply: { code(status: number): { send(body?: unknown): unknown } },
+    work: (client: pg.PoolClient, by: number) => Promise<{ status: number; body?: unknown }>,
+  ): Promise<unknown> {
+    const client = await pool.connect()
+    try {
+      await client.query('begin')
+      const by = await admin(client, request.headers.authorization)
+      if (by === undefined) {
+        await client.query('rollback')
+        return reply.code(401).send({ status: 401 })
+      }
+      const { status, body } = await work(client, by)
+      await client.query('commit')
+      return reply.code(status).send(body)
+    } catch (error) {
+      await client.query('rollback')
+      throw error
+    } finally {
+      client.release()
+    }
+  }
   app.get('/posts/:id', async (request, reply) => {
     const id = Number((request.params as { id: string }).id)
     if (!Number.isSafeInteger(id) || id < 1) return reply.code(422).send({ status: 422 })
@@ -40,14 +67,7 @@ export function handWritten(pool: pg.Pool): FastifyInstance {
   })
   app.delete('/posts/:id', async (request, reply) => {
     const id = Number((request.params as { id: string }).id)
-    const client = await pool.connect()
-    try {
-      await client.query('begin')
-      const by = await admin(client, request.headers.authorization)
-      if (by === undefined) {
-        await client.query('rollback')
-        return reply.code(401).send({ status: 401 })
-      }
+    return asAdmin(request, reply, async (client, by) => {
       const deletion = crypto.randomUUID()
       const posts = await client.query<{ id: number }>(
         `update posts set deleted_at = now(), deleted_by = $2, deletion_id = $3, purge_at = now() + interval '30 days' where id = $1 and deleted_at is null returning id`,
@@ -65,30 +85,14 @@ export function handWritten(pool: pg.Pool): FastifyInstance {
           )
         }
       }
-      await client.query('commit')
-      return reply.code(204).send()
-    } catch (error) {
-      await client.query('rollback')
-      throw error
-    } finally {
-      client.release()
-    }
+      return { status: 204 }
+    })
   })
   app.post('/posts/:id/restore', async (request, reply) => {
     const id = Number((request.params as { id: string }).id)
-    const client = await pool.connect()
-    try {
-      await client.query('begin')
-      const by = await admin(client, request.headers.authorization)
-      if (by === undefined) {
-        await client.query('rollback')
-        return reply.code(401).send({ status: 401 })
-      }
+    return asAdmin(request, reply, async (client, by) => {
       const post = await client.query<{ deletion_id: string | null }>(`select deletion_id from posts where id = $1 and deleted_at is not null for update`, [id])
-      if (post.rows.length === 0) {
-        await client.query('rollback')
-        return reply.code(400).send({ status: 400 })
-      }
+      if (post.rows.length === 0) return { status: 400, body: { status: 400 } }
       const deletion = post.rows[0]?.deletion_id
       await client.query(`update posts set deleted_at = null, deleted_by = null, delete_reason = null, deletion_id = null, purge_at = null where id = $1`, [id])
       const comments = await client.query<{ id: number }>(
@@ -100,14 +104,8 @@ export function handWritten(pool: pg.Pool): FastifyInstance {
         [String(by), deletion, ['posts', ...comments.rows.map(() => 'comments')], [String(id), ...comments.rows.map((row) => String(row.id))]],
       )
       const { rows } = await client.query(`select ${POST_COLUMNS}, deleted_at, deleted_by, delete_reason, deletion_id, purge_at from posts where id = $1`, [id])
-      await client.query('commit')
-      return rows[0]
-    } catch (error) {
-      await client.query('rollback')
-      throw error
-    } finally {
-      client.release()
-    }
+      return { status: 200, body: rows[0] }
+    })
   })
   return app
 }

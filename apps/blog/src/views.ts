@@ -76,11 +76,16 @@ export function iso(value: Date | string): string {
   return new Date(value).toISOString()
 }
 
+/** A user id stored as text (`deleted_by`, the audit's actor), or null when it is not one. */
+export function userIdOf(value: string | null): number | null {
+  const id = value === null ? Number.NaN : Number(value)
+  return Number.isSafeInteger(id) ? id : null
+}
+
 function deletionFields(row: Deletable) {
-  const by = row.deleted_by === null ? null : Number(row.deleted_by)
   return {
     deleted_at: row.deleted_at === null ? null : iso(row.deleted_at),
-    deleted_by: by === null || !Number.isSafeInteger(by) ? null : by,
+    deleted_by: userIdOf(row.deleted_by),
     delete_reason: row.delete_reason,
     deletion_id: row.deletion_id,
     purge_at: row.purge_at === null ? null : iso(row.purge_at),

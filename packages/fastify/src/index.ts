@@ -40,6 +40,8 @@ export {
 } from './http.ts'
 export {
   softDeleteRoutes,
+  requireActor,
+  requireAdmin,
   type SoftDeleteActor,
   type SoftDeleteRouteSet,
   type SoftDeleteRoutesOptions,

@@ -80,12 +80,29 @@ function sortedIds(keys: readonly RowKey[]): number[] {
   return keys.map(Number).sort((a, b) => a - b)
 }
 
-function requireActor(actor: SoftDeleteActor | undefined): SoftDeleteActor {
+/**
+ * The caller, or a 401 problem (with `WWW-Authenticate: Bearer`).
+ *
+ * @example
+ * ```ts
+ * const actor = requireActor(request.actor)
+ * ```
+ */
+export function requireActor<A extends SoftDeleteActor>(actor: A | undefined): A {
   if (actor === undefined) throw unauthorized('This endpoint needs a bearer token')
   return actor
 }
 
-function requireAdmin(actor: SoftDeleteActor | undefined): SoftDeleteActor {
+/**
+ * The caller if an admin; 401 when anonymous, 403 otherwise — whatever the target, so that the
+ * answer tells a non-admin nothing about it.
+ *
+ * @example
+ * ```ts
+ * const admin = requireAdmin(request.actor)
+ * ```
+ */
+export function requireAdmin<A extends SoftDeleteActor>(actor: A | undefined): A {
   const caller = requireActor(actor)
   if (!caller.isAdmin) throw new HttpProblem('forbidden', 'Only an admin may do this')
   return caller

@@ -30,9 +30,3 @@ export const authPlugin = fp(
   },
   { name: 'auth', dependencies: ['database'], fastify: '5.x' },
 )
-
-/** The caller, or a 401 problem. */
-export function requireActor(actor: Actor | undefined): Actor {
-  if (actor === undefined) throw unauthorized('This endpoint needs a bearer token')
-  return actor
-}

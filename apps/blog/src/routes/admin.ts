@@ -1,10 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import { sql, type Expression, type SelectQueryBuilder, type SqlBool } from 'kysely'
 import { Type } from 'typebox'
-import { decodeCursor, encodeCursor, HttpProblem, ListSchema, PageQuery, problemResponses } from '@tombstone/fastify'
+import { decodeCursor, encodeCursor, ListSchema, PageQuery, problemResponses, requireAdmin } from '@tombstone/fastify'
 import { purge, readAudit, withDeleted, type AuditAction } from '@tombstone/kysely'
-import { requireActor } from '../plugins/auth.ts'
-import { iso } from '../views.ts'
+import { iso, userIdOf } from '../views.ts'
 import { likePattern } from './shared.ts'
 
 export const ENTITY_TYPES = ['post', 'comment', 'user'] as const
@@ -52,12 +51,6 @@ interface TrashRow {
 }
 
 const SORTS = { deleted_desc: ['deleted_at', 'desc'], deleted_asc: ['deleted_at', 'asc'], purge_asc: ['purge_at', 'asc'], purge_desc: ['purge_at', 'desc'] } as const
-
-function requireAdmin(actor: Parameters<typeof requireActor>[0]) {
-  const caller = requireActor(actor)
-  if (!caller.isAdmin) throw new HttpProblem('forbidden', 'Only an admin may do this')
-  return caller
-}
 
 /** The entity type of a table, for the audit's answers. */
 const TYPE_OF: Readonly<Record<string, EntityType>> = { posts: 'post', comments: 'comment', users: 'user' }
@@ -161,10 +154,6 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
       })
       const page = entries.slice(0, limit)
       const last = page.at(-1)
-      const asId = (value: string | null) => {
-        const id = value === null ? Number.NaN : Number(value)
-        return Number.isSafeInteger(id) ? id : null
-      }
       return {
         items: page.map((entry) => ({
           id: entry.id,
@@ -172,7 +161,7 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
           action: entry.action,
           entity: TYPE_OF[entry.entity] ?? entry.entity,
           entity_id: Number(entry.entityId),
-          actor_id: asId(entry.actor),
+          actor_id: userIdOf(entry.actor),
           deletion_id: entry.deletionId,
           reason: entry.reason,
         })),
@@ -302,17 +291,13 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
       const rows = await select.execute()
       const page = rows.slice(0, limit)
       const last = page.at(-1)
-      const byId = (value: string | null) => {
-        const id = value === null ? Number.NaN : Number(value)
-        return Number.isSafeInteger(id) ? id : null
-      }
       return {
         items: page.map((row) => ({
           type: row.type,
           id: Number(row.id),
           label: row.label,
           deleted_at: iso(row.deleted_at as Date),
-          deleted_by: byId(row.deleted_by),
+          deleted_by: userIdOf(row.deleted_by),
           deleted_by_username: row.deleted_by_username ?? null,
           delete_reason: row.delete_reason,
           deletion_id: row.deletion_id,

@@ -11,10 +11,10 @@ import {
   PageQuery,
   problemResponses,
   softDeleteRoutes,
+  requireActor,
 } from '@tombstone/fastify'
 import { SQLSTATE, sqlStateOf, withDeleted } from '@tombstone/kysely'
 import type { Database, Post } from '../db/schema.ts'
-import { requireActor } from '../plugins/auth.ts'
 import type { Actor } from '../services/tokens.ts'
 import { commentView, iso, postView, rowEtag } from '../views.ts'
 import { conflictOnUniqueViolation, likePattern, visibilityFor } from './shared.ts'
