@@ -18,41 +18,7 @@ import {
 import { PGlite } from '@electric-sql/pglite'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { databaseKinds, freshDatabase, type FreshDatabase } from '@tombstone/testing'
-
-interface Db {
-  marks: { name: string }
-}
-
-/** Opens two transactions and a plain insert that overlap; the first transaction rolls back. */
-async function overlap(db: Kysely<Db>): Promise<string[]> {
-  await sql`create table if not exists marks (name text)`.execute(db)
-  await sql`truncate marks`.execute(db)
-  let release!: () => void
-  const gate = new Promise<void>((resolve) => (release = resolve))
-  let inserted!: () => void
-  const firstInserted = new Promise<void>((resolve) => (inserted = resolve))
-
-  const first = db
-    .transaction()
-    .execute(async (trx) => {
-      await trx.insertInto('marks').values({ name: 'rolled back' }).execute()
-      inserted()
-      await gate
-      throw new Error('roll back')
-    })
-    .catch(() => 'rolled back')
-  await firstInserted
-  const second = db.transaction().execute(async (trx) => {
-    await trx.insertInto('marks').values({ name: 'second transaction' }).execute()
-  })
-  const outside = db.insertInto('marks').values({ name: 'outside' }).execute()
-  // Let the other work start (or queue) while the first transaction is open.
-  await new Promise((resolve) => setTimeout(resolve, 50))
-  release()
-  await Promise.all([first, second, outside])
-  const rows = await db.selectFrom('marks').select('name').orderBy('name').execute()
-  return rows.map((row) => row.name)
-}
+import { overlap, type Db } from './support/overlap.ts'
 
 describe.each(databaseKinds())('overlapping transactions on %s', (kind) => {
   let database: FreshDatabase
