@@ -1,22 +1,48 @@
 /**
  * The test harness: every suite runs once per database kind, each against a fresh database.
  * PGlite always; PostgreSQL when `TEST_POSTGRES_URL` names a server (CI gives one), and then a
- * throwaway database is created per call and dropped after.
+ * throwaway database is created per call and dropped after. Suites that claim other dialects ask
+ * {@link dialectKinds} instead: SQLite always (node:sqlite, a temporary file), MariaDB/MySQL when
+ * `TEST_MYSQL_URL` names a server.
  */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
-import { PostgresDialect, type Dialect } from 'kysely'
+import { MysqlDialect, PostgresDialect, type Dialect } from 'kysely'
+import { createPool as createMysqlPool, createConnection as createMysqlConnection, type Pool as MysqlPool } from 'mysql2'
 import pg from 'pg'
 import { PGliteDialect } from '@tombstone/kysely/pglite'
+import { NodeSqliteDialect } from '@tombstone/kysely/sqlite'
 
-/** The database kinds a suite is parameterised over. */
-export type DatabaseKind = 'pglite' | 'postgres'
+/** The PostgreSQL kinds most suites are parameterised over. */
+export type PostgresKind = 'pglite' | 'postgres'
+/** Every database kind the harness can create. */
+export type DatabaseKind = PostgresKind | 'sqlite' | 'mysql'
 
 /** The kinds to run: PGlite, and PostgreSQL when a server is given. */
-export function databaseKinds(): DatabaseKind[] {
-  const kinds: DatabaseKind[] = ['pglite']
+export function databaseKinds(): PostgresKind[] {
+  const kinds: PostgresKind[] = ['pglite']
   if (postgresUrl() !== undefined) kinds.push('postgres')
   else if (process.env.REQUIRE_POSTGRES === '1') throw new Error('REQUIRE_POSTGRES=1 but TEST_POSTGRES_URL is not set')
   return kinds
+}
+
+/**
+ * Every dialect's kinds, for suites that claim them all: the PostgreSQL kinds, SQLite, and MariaDB
+ * or MySQL when `TEST_MYSQL_URL` is set (`REQUIRE_MYSQL=1` makes its absence an error, as CI does).
+ */
+export function dialectKinds(): DatabaseKind[] {
+  const kinds: DatabaseKind[] = [...databaseKinds(), 'sqlite']
+  if (mysqlUrl() !== undefined) kinds.push('mysql')
+  else if (process.env.REQUIRE_MYSQL === '1') throw new Error('REQUIRE_MYSQL=1 but TEST_MYSQL_URL is not set')
+  return kinds
+}
+
+/** The admin URL of the MariaDB/MySQL server for tests (`mysql://root@127.0.0.1:3306/mysql`), if any. */
+export function mysqlUrl(): string | undefined {
+  const url = process.env.TEST_MYSQL_URL
+  return url === undefined || url === '' ? undefined : url
 }
 
 /** The admin URL of the PostgreSQL server for tests, if any. */
@@ -28,13 +54,13 @@ export function postgresUrl(): string | undefined {
 /** A fresh, empty database of one kind. */
 export interface FreshDatabase {
   readonly kind: DatabaseKind
-  /** A `postgres://` URL (PostgreSQL) or undefined (PGlite, in memory). */
+  /** A `postgres://` or `mysql://` URL, the SQLite file's path, or undefined (PGlite, in memory). */
   readonly url: string | undefined
   /** The PGlite instance (PGlite only). */
   readonly pglite: PGlite | undefined
   /** A new dialect on this database; destroying a Kysely instance built on it leaves the database. */
   dialect(options?: { poolSize?: number }): Dialect
-  /** Drops the database (PostgreSQL) or closes it (PGlite). */
+  /** Drops the database (PostgreSQL, MySQL), closes it (PGlite) or removes its file (SQLite). */
   drop(): Promise<void>
 }
 
@@ -52,9 +78,11 @@ export async function freshDatabase(kind: DatabaseKind): Promise<FreshDatabase> 
       drop: () => pglite.close(),
     }
   }
+  if (kind === 'sqlite') return freshSqlite()
+  if (kind === 'mysql') return freshMysql()
   const adminUrl = postgresUrl()
   if (adminUrl === undefined) throw new Error('TEST_POSTGRES_URL is not set')
-  const name = `tombstone_test_${process.pid}_${Date.now().toString(36)}_${++counter}`
+  const name = databaseName()
   const admin = new pg.Client({ connectionString: adminUrl })
   await admin.connect()
   try {
@@ -82,6 +110,58 @@ export async function freshDatabase(kind: DatabaseKind): Promise<FreshDatabase> 
       await client.connect()
       try {
         await client.query(`drop database if exists "${name}" with (force)`)
+      } finally {
+        await client.end()
+      }
+    },
+  }
+}
+
+function databaseName(): string {
+  return `tombstone_test_${process.pid}_${Date.now().toString(36)}_${++counter}`
+}
+
+/** A fresh SQLite database in a file of its own (a file, not `:memory:`, so that it can be reopened). */
+async function freshSqlite(): Promise<FreshDatabase> {
+  const folder = await mkdtemp(join(tmpdir(), 'tombstone-test-sqlite-'))
+  const file = join(folder, 'test.db')
+  return {
+    kind: 'sqlite',
+    url: file,
+    pglite: undefined,
+    dialect: () => new NodeSqliteDialect({ database: file }),
+    drop: () => rm(folder, { recursive: true, force: true }),
+  }
+}
+
+/** A fresh MariaDB/MySQL database on the server `TEST_MYSQL_URL` names, dropped after. */
+async function freshMysql(): Promise<FreshDatabase> {
+  const adminUrl = mysqlUrl()
+  if (adminUrl === undefined) throw new Error('TEST_MYSQL_URL is not set')
+  const name = databaseName()
+  const admin = createMysqlConnection({ uri: adminUrl }).promise()
+  try {
+    await admin.query(`create database \`${name}\` character set utf8mb4 collate utf8mb4_bin`)
+  } finally {
+    await admin.end()
+  }
+  const url = new URL(adminUrl)
+  url.pathname = `/${name}`
+  const pools: MysqlPool[] = []
+  return {
+    kind: 'mysql',
+    url: url.toString(),
+    pglite: undefined,
+    dialect: (options) => {
+      const pool = createMysqlPool({ uri: url.toString(), connectionLimit: options?.poolSize ?? 10, supportBigNumbers: true, dateStrings: false })
+      pools.push(pool)
+      return new MysqlDialect({ pool })
+    },
+    drop: async () => {
+      await Promise.allSettled(pools.map((pool) => new Promise<void>((resolve) => pool.end(() => resolve()))))
+      const client = createMysqlConnection({ uri: adminUrl }).promise()
+      try {
+        await client.query(`drop database if exists \`${name}\``)
       } finally {
         await client.end()
       }
