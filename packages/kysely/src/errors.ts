@@ -181,7 +181,8 @@ export class ParentDeletedError extends TombstoneError {
 }
 
 /**
- * A hard delete was refused because rows of another table still reference the rows (SQLSTATE 23503).
+ * A hard delete was refused because rows of another table still reference the rows (SQLSTATE 23503,
+ * or 23001 for a `RESTRICT` foreign key on PostgreSQL 18).
  *
  * @example
  * ```ts
@@ -298,6 +299,8 @@ void _everyCodeHasAClass
 export const SQLSTATE = {
   uniqueViolation: '23505',
   foreignKeyViolation: '23503',
+  /** A `RESTRICT` foreign key (PostgreSQL 18 reports it apart from 23503; PGlite is PostgreSQL 18). */
+  restrictViolation: '23001',
   hardDeleteRefused: 'TB001',
   auditAppendOnly: 'TB002',
 } as const
@@ -342,6 +345,7 @@ export function classifyDatabaseError(error: unknown): unknown {
     case SQLSTATE.auditAppendOnly:
       return new AuditAppendOnlyError(field(error, 'table'), error)
     case SQLSTATE.foreignKeyViolation:
+    case SQLSTATE.restrictViolation:
       return new ReferencedError(field(error, 'table'), field(error, 'constraint'), error)
     default:
       return error

@@ -12,9 +12,11 @@ import {
   NotDeletedError,
   NotFoundError,
   ParentDeletedError,
+  ReferencedError,
   restore,
   softDelete,
   SoftDeletePlugin,
+  withDeleted,
 } from '../src/index.ts'
 import { createFixture, definition, type Database, type Fixture } from './support/fixture.ts'
 import { insertComment, insertPost, insertUser, numbers, stateOf, unique } from './support/data.ts'
@@ -267,6 +269,48 @@ describe.each(databaseKinds())('operations on %s', (kind) => {
     ])
     const missing = await forceDelete(db, 'posts', { ids: [765_432] })
     expect(missing.notFound).toEqual([765_432])
+  })
+
+  test("an operation's scope covers its target rows only: a subquery in the caller's where keeps default visibility", async () => {
+    const keep = unique('keep')
+    const gone = unique('gone')
+    const active = await insertUser(db, gone)
+    const deleted = await insertUser(db, keep)
+    await softDelete(db, 'users', { id: deleted })
+    // The subquery sees active users only, so the deleted one is not a target of the force delete.
+    const removed = await forceDelete(db, 'users', {
+      where: (eb) => eb('id', 'in', eb.selectFrom('users').select('users.id').where('users.username', 'in', [keep, gone])),
+    })
+    expect(removed.deleted).toEqual([active])
+    expect(await raw.selectFrom('users').select('id').where('id', '=', deleted).execute()).toEqual([{ id: deleted }])
+
+    const author = await insertUser(db)
+    const slugs = [unique('s'), unique('s')]
+    const posts = [await insertPost(db, author, slugs[0]), await insertPost(db, author, slugs[1])]
+    await softDelete(db, 'posts', { ids: posts })
+    // The aliased subquery on the same table sees active posts only: none of these, so nothing is restored.
+    const restored = await restore(db, 'posts', {
+      where: (eb) => eb('id', 'in', eb.selectFrom('posts as p').select('p.id').where('p.slug', 'in', slugs)),
+    })
+    expect(restored.count).toBe(0)
+    for (const post of posts) expect((await stateOf(raw, 'posts', post))?.deleted_at).not.toBeNull()
+    // Asking for deleted rows in the subquery is the caller's to say.
+    const asked = await restore(db, 'posts', {
+      where: (eb) =>
+        eb('id', 'in', eb.selectFrom('posts as p').select('p.id').where('p.slug', 'in', slugs).$call(withDeleted({ p: 'only' }))),
+    })
+    expect(numbers(asked.restored)).toEqual(numbers(posts))
+  })
+
+  test('a RESTRICT foreign key from an undeclared table refuses a force delete with ReferencedError (23503 or 23001)', async () => {
+    await sql`create table if not exists post_pins (post_id integer not null references posts(id) on delete restrict)`.execute(raw)
+    const user = await insertUser(db)
+    const post = await insertPost(db, user)
+    await sql`insert into post_pins (post_id) values (${post})`.execute(raw)
+    const error = await forceDelete(db, 'posts', { id: post }).catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(ReferencedError)
+    expect(['23503', '23001']).toContain((error as ReferencedError & { cause: { code: string } }).cause.code)
+    expect(await raw.selectFrom('posts').select('id').where('id', '=', post).execute()).toEqual([{ id: post }])
   })
 
   test('the database guard refuses DELETE and TRUNCATE from any client unless the transaction opts in', async () => {

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely'
 import type { TableDefinition } from '../definition.ts'
 import { classifyDatabaseError, type RowKey } from '../errors.ts'
-import { hardDelete, withDeleted, type Visibility } from '../plugin/markers.ts'
+import { hardDelete, targetVisibility, withDeleted, type Visibility } from '../plugin/markers.ts'
 import {
   contextOf,
   inTransaction,
@@ -74,7 +74,8 @@ export async function forceDelete<DB, T extends keyof DB & string>(
     let rootQuery = trx
       .selectFrom(root.name)
       .select(selectionFor(context, root))
-      .$call(withDeleted({ '*': 'include' }))
+      // Deleted or not, the target rows; a subquery in the caller's `where` keeps its own visibility.
+      .$call(targetVisibility({ [root.name]: 'include' }))
       .forUpdate()
     rootQuery = keys === undefined ? rootQuery.where(target.where as never) : rootQuery.where(keyIn(root.key, keys))
     const rootRows = await rootQuery.execute()

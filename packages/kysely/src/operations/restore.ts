@@ -9,7 +9,7 @@ import {
   sqlStateOf,
   type RowKey,
 } from '../errors.ts'
-import { withDeleted } from '../plugin/markers.ts'
+import { targetVisibility, withDeleted } from '../plugin/markers.ts'
 import {
   contextOf,
   inTransaction,
@@ -97,8 +97,9 @@ export async function restore<DB, T extends keyof DB & string>(
       .forUpdate()
     candidatesQuery =
       keys === undefined
-        ? candidatesQuery.where(target.where as never).$call(withDeleted({ [root.name]: 'only' }))
-        : candidatesQuery.where(keyIn(root.key, keys)).$call(withDeleted({ [root.name]: 'include' }))
+        ? // Deleted target rows; a subquery in the caller's `where` keeps its own visibility.
+          candidatesQuery.where(target.where as never).$call(targetVisibility({ [root.name]: 'only' }))
+        : candidatesQuery.where(keyIn(root.key, keys)).$call(targetVisibility({ [root.name]: 'include' }))
     const rows = await candidatesQuery.execute()
 
     const found = keysOf(rows, 'key')

@@ -13,14 +13,17 @@ export type Visibility = 'exclude' | 'include' | 'only'
 export const VISIBILITIES = ['exclude', 'include', 'only'] as const satisfies readonly Visibility[]
 
 const SCOPE_PREFIX = '/*tombstone:scope '
+const TARGET_PREFIX = '/*tombstone:target '
 const HARD_DELETE_MARKER = '/*tombstone:hard-delete*/'
 const SUFFIX = '*/'
 const KEY = /^(\*|[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?)$/
 
 /**
- * A query modifier the plugin reads and removes. It is a SQL comment, so a query built with it and
- * run without the plugin stays valid. Carried as text (not object identity) so that plugins running
- * before ours, which clone nodes, keep it intact.
+ * A query modifier the plugin reads. It is a SQL comment, so a query built with it and run without
+ * the plugin stays valid. Carried as text (not object identity) so that plugins running before ours,
+ * which clone nodes, keep it intact; writing the same comment by hand asks for the same thing as the
+ * function that makes it. Only a whole end modifier of exactly this form is read: a comment inside
+ * other SQL is the user's.
  */
 class Marker implements Expression<unknown> {
   readonly #text: string
@@ -64,16 +67,40 @@ export type VisibilityMap<Name extends string = string> = { readonly [K in Name 
 export function withDeleted<const Name extends string>(
   visibility: VisibilityMap<Name>,
 ): <QB extends ModifiableBuilder>(builder: QB) => QB {
+  const marker = new Marker(`${SCOPE_PREFIX}${JSON.stringify(checkedEntries(visibility, 'withDeleted'))}${SUFFIX}`)
+  return (builder) => builder.modifyEnd(marker)
+}
+
+function checkedEntries(visibility: VisibilityMap, caller: string): Record<string, Visibility> {
   const entries = Object.entries(visibility as Record<string, Visibility | undefined>).filter(
     (entry): entry is [string, Visibility] => entry[1] !== undefined,
   )
   for (const [key, value] of entries) {
-    if (!KEY.test(key)) throw new InvalidArgumentError(`withDeleted: invalid table or alias "${key}"`)
+    if (!KEY.test(key)) throw new InvalidArgumentError(`${caller}: invalid table or alias "${key}"`)
     if (!(VISIBILITIES as readonly string[]).includes(value)) {
-      throw new InvalidArgumentError(`withDeleted: "${String(value)}" for "${key}" is not one of ${VISIBILITIES.join(', ')}`)
+      throw new InvalidArgumentError(`${caller}: "${String(value)}" for "${key}" is not one of ${VISIBILITIES.join(', ')}`)
     }
   }
-  const marker = new Marker(`${SCOPE_PREFIX}${JSON.stringify(Object.fromEntries(entries))}${SUFFIX}`)
+  return Object.fromEntries(entries)
+}
+
+/**
+ * Like {@link withDeleted}, but for the query's own tables only (its FROM items, joins and UPDATE
+ * or DELETE target): queries nested in it keep their own visibility. The operations use it so that
+ * the scope they need for their target rows never leaks into a caller's `where` subqueries.
+ *
+ * @example
+ * ```ts
+ * // Deleted users, but a subquery on users in the where still sees active users only.
+ * db.selectFrom('users').selectAll().where('id', 'in', db.selectFrom('users').select('id'))
+ *   .$call(targetVisibility({ users: 'only' }))
+ * ```
+ * @internal
+ */
+export function targetVisibility<const Name extends string>(
+  visibility: VisibilityMap<Name>,
+): <QB extends ModifiableBuilder>(builder: QB) => QB {
+  const marker = new Marker(`${TARGET_PREFIX}${JSON.stringify(checkedEntries(visibility, 'targetVisibility'))}${SUFFIX}`)
   return (builder) => builder.modifyEnd(marker)
 }
 
@@ -93,7 +120,10 @@ export function hardDelete(): <QB extends ModifiableBuilder>(builder: QB) => QB 
 
 /** What the markers of one query node say. */
 export interface Markers {
+  /** For the query and the queries nested in it. */
   readonly scope: ReadonlyMap<string, Visibility> | undefined
+  /** For the query's own tables only. */
+  readonly target: ReadonlyMap<string, Visibility> | undefined
   readonly hardDelete: boolean
 }
 
@@ -103,7 +133,26 @@ function markerText(node: OperationNode): string | undefined {
     return undefined
   }
   const text = raw.sqlFragments[0] as string
-  return text === HARD_DELETE_MARKER || (text.startsWith(SCOPE_PREFIX) && text.endsWith(SUFFIX)) ? text : undefined
+  return text === HARD_DELETE_MARKER || ((text.startsWith(SCOPE_PREFIX) || text.startsWith(TARGET_PREFIX)) && text.endsWith(SUFFIX))
+    ? text
+    : undefined
+}
+
+/** The visibility map a scope marker carries, or undefined when its JSON is not one. */
+function parseScope(json: string): Map<string, Visibility> | undefined {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(json)
+  } catch {
+    return undefined
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined
+  const map = new Map<string, Visibility>()
+  for (const [key, value] of Object.entries(parsed)) {
+    if (!KEY.test(key) || !(VISIBILITIES as readonly unknown[]).includes(value)) return undefined
+    map.set(key, value as Visibility)
+  }
+  return map
 }
 
 /**
@@ -116,20 +165,26 @@ export function readMarkers(endModifiers: readonly OperationNode[] | undefined):
 } {
   if (endModifiers === undefined || endModifiers.length === 0) return { markers: undefined, rest: endModifiers }
   let scope: Map<string, Visibility> | undefined
+  let target: Map<string, Visibility> | undefined
   let hard = false
   const rest: OperationNode[] = []
   for (const modifier of endModifiers) {
     const text = markerText(modifier)
-    if (text === undefined) {
-      rest.push(modifier)
-    } else if (text === HARD_DELETE_MARKER) {
+    const prefix = text?.startsWith(TARGET_PREFIX) ? TARGET_PREFIX : SCOPE_PREFIX
+    const parsed = text === undefined || text === HARD_DELETE_MARKER ? undefined : parseScope(text.slice(prefix.length, -SUFFIX.length))
+    if (text === HARD_DELETE_MARKER) {
       hard = true
+    } else if (parsed === undefined) {
+      // Not a marker after all (a comment of the user's that happens to start alike).
+      rest.push(modifier)
+    } else if (prefix === TARGET_PREFIX) {
+      target ??= new Map()
+      for (const [key, value] of parsed) target.set(key, value)
     } else {
-      const parsed = JSON.parse(text.slice(SCOPE_PREFIX.length, -SUFFIX.length)) as Record<string, Visibility>
       scope ??= new Map()
-      for (const [key, value] of Object.entries(parsed)) scope.set(key, value)
+      for (const [key, value] of parsed) scope.set(key, value)
     }
   }
-  if (scope === undefined && !hard) return { markers: undefined, rest: endModifiers }
-  return { markers: { scope, hardDelete: hard }, rest: rest.length > 0 ? rest : undefined }
+  if (scope === undefined && target === undefined && !hard) return { markers: undefined, rest: endModifiers }
+  return { markers: { scope, target, hardDelete: hard }, rest: rest.length > 0 ? rest : undefined }
 }

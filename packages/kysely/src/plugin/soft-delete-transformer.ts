@@ -5,6 +5,7 @@ import {
   ColumnNode,
   IdentifierNode,
   JoinNode,
+  MatchedNode,
   OnNode,
   OperationNodeTransformer,
   OperatorNode,
@@ -18,11 +19,14 @@ import {
   WhereNode,
   type DeleteQueryNode,
   type FromNode,
+  type InsertQueryNode,
   type JoinType,
   type MergeQueryNode,
+  type OnConflictNode,
   type OperationNode,
   type QueryId,
   type UpdateQueryNode,
+  type WhenNode,
   type WithNode,
 } from 'kysely'
 import type { SoftDeleteDefinition, TableDefinition } from '../definition.ts'
@@ -44,6 +48,8 @@ interface Frame {
   readonly outerCtes: ReadonlySet<string>
   /** Visibility by alias or table name, innermost `withDeleted` first. */
   readonly scopes: readonly ReadonlyMap<string, Visibility>[]
+  /** Visibility for this query's own tables only (never inherited by nested queries). */
+  readonly target: ReadonlyMap<string, Visibility> | undefined
   readonly hardDelete: boolean
 }
 
@@ -56,14 +62,6 @@ const DML_ROOTS: Readonly<Record<string, true>> = {
 }
 
 const EMPTY: ReadonlySet<string> = new Set()
-
-/**
- * The right operand of every filter the transformer writes. A `RawNode` rather than Kysely's own
- * immediate null, so that the transformer recognises its filters (and only them) when it meets a
- * tree it already rewrote: a builder embedded in another query is transformed on its own first,
- * then again in context, and the second pass must replace, not add.
- */
-const NULL_SQL = 'null'
 
 type WithEndModifiers = OperationNode & { readonly endModifiers?: readonly OperationNode[] }
 
@@ -79,13 +77,25 @@ type WithEndModifiers = OperationNode & { readonly endModifiers?: readonly Opera
  *   `(select * from t where filter) as alias`, because a filter in WHERE or ON would either drop
  *   preserved rows or let a deleted row through as unmatched. PostgreSQL flattens it.
  *
- * The rewrite is idempotent: filters it wrote before are taken out and written again for the
- * context at hand. A `DELETE` whose target is a soft-deletable table is refused unless the query
- * carries the hard-delete marker. DDL is left alone.
+ * Writes into existing rows touch active rows only: `UPDATE` targets are filtered, an
+ * `INSERT … ON CONFLICT DO UPDATE` updates a conflicting row only while it is active (its `DO
+ * UPDATE … WHERE` gets the filter), and `MERGE`'s `WHEN MATCHED` and `WHEN NOT MATCHED BY SOURCE`
+ * clauses apply to active target rows only.
+ *
+ * The rewrite is idempotent: a builder embedded in another query is transformed on its own first,
+ * then again in context, and the second pass must replace, not add. The transformer recognises the
+ * nodes it wrote by identity (a `WeakSet`), never by shape, so a condition of the user's that looks
+ * like a filter is never taken for one. A `DELETE` whose target is a soft-deletable table is refused
+ * unless the query carries the hard-delete marker. DDL is left alone.
  */
 export class SoftDeleteTransformer extends OperationNodeTransformer {
   readonly #definition: SoftDeleteDefinition<any>
   readonly #frames: Frame[] = []
+  /**
+   * The nodes this transformer wrote: filters, the ANDs and parentheses joining them to the user's
+   * conditions (and their copies made by a later pass), and the derived tables replacing a table.
+   */
+  readonly #own = new WeakSet<OperationNode>()
 
   constructor(definition: SoftDeleteDefinition<any>) {
     super()
@@ -93,6 +103,8 @@ export class SoftDeleteTransformer extends OperationNodeTransformer {
   }
 
   protected override transformNodeImpl<T extends OperationNode>(node: T, queryId?: QueryId): T {
+    // A filter or derived table of ours is rebuilt by the node holding it, never copied.
+    if (this.#own.has(node) && (BinaryOperationNode.is(node) || SelectQueryNode.is(node))) return node
     if (!(node.kind in DML_ROOTS)) {
       if (this.#frames.length === 0 && /^(Create|Alter|Drop|Refresh)/.test(node.kind)) return node
       return super.transformNodeImpl(node, queryId)
@@ -108,6 +120,7 @@ export class SoftDeleteTransformer extends OperationNodeTransformer {
       ctes,
       outerCtes,
       scopes: markers?.scope === undefined ? scopes : [markers.scope, ...scopes],
+      target: markers?.target,
       hardDelete: markers?.hardDelete ?? false,
     })
     try {
@@ -134,6 +147,20 @@ export class SoftDeleteTransformer extends OperationNodeTransformer {
     return { kind: 'WithNode', expressions, recursive: node.recursive }
   }
 
+  // The ANDs and parentheses of ours stay ours through a later pass, which copies them.
+  protected override transformAnd(node: AndNode, queryId?: QueryId): AndNode {
+    return this.#keepOwn(node, super.transformAnd(node, queryId))
+  }
+
+  protected override transformParens(node: ParensNode, queryId?: QueryId): ParensNode {
+    return this.#keepOwn(node, super.transformParens(node, queryId))
+  }
+
+  #keepOwn<N extends OperationNode>(node: N, copy: N): N {
+    if (this.#own.has(node)) this.#own.add(copy)
+    return copy
+  }
+
   protected override transformSelectQuery(node: SelectQueryNode, queryId?: QueryId): SelectQueryNode {
     const transformed = super.transformSelectQuery(node, queryId)
     const sources = this.#filterSources(transformed.from, transformed.joins)
@@ -141,8 +168,21 @@ export class SoftDeleteTransformer extends OperationNodeTransformer {
       ...transformed,
       from: sources.from,
       joins: sources.joins,
-      where: withConditions(transformed.where, sources.conditions),
+      where: this.#withConditions(transformed.where, sources.conditions),
     }
+  }
+
+  protected override transformInsertQuery(node: InsertQueryNode, queryId?: QueryId): InsertQueryNode {
+    const transformed = super.transformInsertQuery(node, queryId)
+    const onConflict = transformed.onConflict
+    if (onConflict === undefined || onConflict.updates === undefined || transformed.into === undefined) return transformed
+    const target = this.#ref(transformed.into)
+    const condition = target === undefined ? undefined : this.#condition(target)
+    const updateWhere = this.#withConditions(onConflict.updateWhere, condition === undefined ? [] : [condition])
+    if (updateWhere === onConflict.updateWhere) return transformed
+    const { updateWhere: _old, ...rest } = onConflict
+    const changed: OnConflictNode = updateWhere === undefined ? rest : { ...rest, updateWhere }
+    return { ...transformed, onConflict: changed }
   }
 
   protected override transformUpdateQuery(node: UpdateQueryNode, queryId?: QueryId): UpdateQueryNode {
@@ -158,7 +198,7 @@ export class SoftDeleteTransformer extends OperationNodeTransformer {
       ...transformed,
       from: sources.from,
       joins: sources.joins,
-      where: withConditions(transformed.where, [...conditions, ...sources.conditions]),
+      where: this.#withConditions(transformed.where, [...conditions, ...sources.conditions]),
     }
   }
 
@@ -179,7 +219,7 @@ export class SoftDeleteTransformer extends OperationNodeTransformer {
       ...transformed,
       using: using === undefined || sources.from === undefined ? using : { ...using, tables: sources.from.froms },
       joins: sources.joins,
-      where: withConditions(transformed.where, sources.conditions),
+      where: this.#withConditions(transformed.where, sources.conditions),
     }
   }
 
@@ -193,13 +233,28 @@ export class SoftDeleteTransformer extends OperationNodeTransformer {
       if (deletes) throw new HardDeleteRefusedError(target.table.name, 'query')
     }
     const transformed = super.transformMergeQuery(node, queryId)
+    let result = transformed
+    // Deleted target rows are left alone: every WHEN that acts on an existing target row (MATCHED,
+    // NOT MATCHED BY SOURCE) applies to active rows only. A deleted row that matches stays matched,
+    // so no WHEN NOT MATCHED inserts a twin of it.
+    if (target !== undefined && transformed.whens !== undefined) {
+      const condition = this.#condition(target)
+      result = { ...result, whens: transformed.whens.map((when) => this.#filteredWhen(when, condition)) }
+    }
     const using = transformed.using
-    if (using === undefined) return transformed
+    if (using === undefined) return result
     const source = this.#ref(using.table)
-    if (source === undefined) return transformed
+    if (source === undefined) return result
     // PostgreSQL picks the join type of MERGE's source from its WHEN clauses, so only a pre-filtered
     // source keeps the meaning.
-    return { ...transformed, using: { ...using, table: this.#derivedOrPlain(source) } }
+    return { ...result, using: { ...using, table: this.#derivedOrPlain(source) } }
+  }
+
+  /** A MERGE WHEN clause with the target's filter (after taking out the one of a former pass). */
+  #filteredWhen(when: WhenNode, condition: OperationNode | undefined): WhenNode {
+    const user = this.#withoutOwnConditions(when.condition) as OperationNode
+    if (condition === undefined || !actsOnTargetRow(user)) return user === when.condition ? when : { ...when, condition: user }
+    return { ...when, condition: this.#and(user, condition) }
   }
 
   get #frame(): Frame {
@@ -220,8 +275,8 @@ export class SoftDeleteTransformer extends OperationNodeTransformer {
     } else if (AliasNode.is(node) && IdentifierNode.is(node.alias) && TableNode.is(node.node)) {
       tableNode = node.node
       alias = node.alias.name
-    } else if (AliasNode.is(node) && IdentifierNode.is(node.alias) && isOwnDerivedTable(node.node)) {
-      tableNode = node.node.from.froms[0] as TableNode
+    } else if (AliasNode.is(node) && IdentifierNode.is(node.alias) && SelectQueryNode.is(node.node) && this.#own.has(node.node)) {
+      tableNode = node.node.from?.froms[0] as TableNode
       alias = node.alias.name
     } else {
       return undefined
@@ -234,6 +289,15 @@ export class SoftDeleteTransformer extends OperationNodeTransformer {
   }
 
   #visibility(ref: TableRef): Visibility {
+    const target = this.#frame.target
+    if (target !== undefined) {
+      const visibility =
+        (ref.alias === undefined ? undefined : target.get(ref.alias)) ??
+        target.get(ref.table.identifier) ??
+        target.get(ref.table.name) ??
+        target.get('*')
+      if (visibility !== undefined) return visibility
+    }
     for (const scope of this.#frame.scopes) {
       const visibility =
         (ref.alias === undefined ? undefined : scope.get(ref.alias)) ??
@@ -249,18 +313,19 @@ export class SoftDeleteTransformer extends OperationNodeTransformer {
    * The filter for one reference, qualified by its alias (or by the table itself when `qualifyByAlias`
    * is false, for use inside a derived table). Undefined when the table is seen whole.
    */
-  #condition(ref: TableRef, qualifyByAlias = true): OperationNode | undefined {
-    const visibility = this.#visibility(ref)
+  #condition(ref: TableRef, qualifyByAlias = true, visibility: Visibility = this.#visibility(ref)): OperationNode | undefined {
     switch (visibility) {
       case 'include':
         return undefined
       case 'exclude':
       case 'only': {
         const qualifier = qualifyByAlias && ref.alias !== undefined ? TableNode.create(ref.alias) : ref.node
-        return BinaryOperationNode.create(
-          ReferenceNode.create(ColumnNode.create(ref.table.columns.deletedAt), qualifier),
-          OperatorNode.create(visibility === 'exclude' ? 'is' : 'is not'),
-          RawNode.createWithSql(NULL_SQL),
+        return this.#mark(
+          BinaryOperationNode.create(
+            ReferenceNode.create(ColumnNode.create(ref.table.columns.deletedAt), qualifier),
+            OperatorNode.create(visibility === 'exclude' ? 'is' : 'is not'),
+            RawNode.createWithSql('null'),
+          ),
         )
       }
       default:
@@ -273,12 +338,60 @@ export class SoftDeleteTransformer extends OperationNodeTransformer {
     const plain = ref.alias === undefined ? ref.node : AliasNode.create(ref.node, IdentifierNode.create(ref.alias))
     const condition = this.#condition(ref, false)
     if (condition === undefined) return plain
-    const select: SelectQueryNode = {
-      ...SelectQueryNode.createFrom([ref.node]),
-      selections: [SelectionNode.createSelectAll()],
-      where: WhereNode.create(condition),
-    }
+    const select: SelectQueryNode = this.#mark(
+      Object.freeze({
+        ...SelectQueryNode.createFrom([ref.node]),
+        selections: [SelectionNode.createSelectAll()],
+        where: WhereNode.create(condition),
+      }),
+    )
     return AliasNode.create(select, IdentifierNode.create(ref.alias ?? ref.table.identifier))
+  }
+
+  #mark<N extends OperationNode>(node: N): N {
+    this.#own.add(node)
+    return node
+  }
+
+  #and(left: OperationNode, right: OperationNode): OperationNode {
+    return this.#mark(AndNode.create(left, right))
+  }
+
+  /**
+   * Takes out the filters a former pass appended: `(<user's>) and f1 and f2` gives back the user's
+   * expression, `f1 and f2` gives undefined, anything else is returned as is. Only nodes of ours
+   * are taken out.
+   */
+  #withoutOwnConditions(node: OperationNode | undefined): OperationNode | undefined {
+    let current = node
+    while (current !== undefined && this.#own.has(current)) {
+      if (BinaryOperationNode.is(current)) return undefined
+      if (AndNode.is(current)) current = current.left
+      else if (ParensNode.is(current)) return current.node
+      else break
+    }
+    return current
+  }
+
+  /** The user's WHERE (without filters of a former pass), in parentheses, and the filters. */
+  #withConditions(where: WhereNode | undefined, conditions: readonly OperationNode[]): WhereNode | undefined {
+    const user = this.#withoutOwnConditions(where?.where)
+    if (conditions.length === 0) return user === undefined ? undefined : user === where?.where ? where : WhereNode.create(user)
+    // Parenthesised so that an OR in it cannot escape the filters.
+    let combined: OperationNode = user === undefined ? (conditions[0] as OperationNode) : this.#mark(ParensNode.create(user))
+    for (const condition of user === undefined ? conditions.slice(1) : conditions) combined = this.#and(combined, condition)
+    return WhereNode.create(combined)
+  }
+
+  #withoutOwnJoinFilter(join: JoinNode): JoinNode {
+    if (join.on === undefined) return join
+    const on = this.#withoutOwnConditions(join.on.on)
+    if (on === join.on.on) return join
+    if (on !== undefined) return { ...join, on: OnNode.create(on) }
+    // An inner join whose ON was only our filter was a cross join.
+    const joinType =
+      join.joinType === 'InnerJoin' ? 'CrossJoin' : join.joinType === 'LateralInnerJoin' ? 'LateralCrossJoin' : join.joinType
+    return { kind: 'JoinNode', joinType, table: join.table }
   }
 
   /** Filters the FROM items and joins of one query (after taking out the filters of a former pass). */
@@ -287,7 +400,7 @@ export class SoftDeleteTransformer extends OperationNodeTransformer {
     joins: readonly JoinNode[] | undefined,
   ): { from: FromNode | undefined; joins: readonly JoinNode[] | undefined; conditions: OperationNode[] } {
     const conditions: OperationNode[] = []
-    const normalizedJoins = joins?.map(withoutOwnJoinFilter)
+    const normalizedJoins = joins?.map((join) => this.#withoutOwnJoinFilter(join))
     const preservedOnly = !(normalizedJoins ?? []).some((join) => join.joinType === 'RightJoin' || join.joinType === 'FullJoin')
 
     const froms = from?.froms.map((item) => {
@@ -313,7 +426,7 @@ export class SoftDeleteTransformer extends OperationNodeTransformer {
           const condition = this.#condition(ref)
           const table = plainTable(ref)
           if (condition === undefined) return { ...join, table }
-          const on = join.on === undefined ? condition : AndNode.create(ParensNode.create(join.on.on), condition)
+          const on = join.on === undefined ? condition : this.#and(this.#mark(ParensNode.create(join.on.on)), condition)
           return JoinNode.createWithOn(crossToInner(joinType), table, on)
         }
         case 'RightJoin':
@@ -343,75 +456,14 @@ function crossToInner(joinType: JoinType): JoinType {
   return joinType === 'CrossJoin' ? 'InnerJoin' : joinType === 'LateralCrossJoin' ? 'LateralInnerJoin' : joinType
 }
 
-/** A filter this transformer wrote: `<qualifier>.<column> is [not] null` with its own null. */
-function isOwnCondition(node: OperationNode): boolean {
-  return (
-    BinaryOperationNode.is(node) &&
-    RawNode.is(node.rightOperand) &&
-    node.rightOperand.parameters.length === 0 &&
-    node.rightOperand.sqlFragments.length === 1 &&
-    node.rightOperand.sqlFragments[0] === NULL_SQL &&
-    OperatorNode.is(node.operator) &&
-    (node.operator.operator === 'is' || node.operator.operator === 'is not') &&
-    ReferenceNode.is(node.leftOperand) &&
-    node.leftOperand.table !== undefined
-  )
-}
-
 /**
- * Takes out the filters a former pass appended: `(<user's>) and f1 and f2` gives back the user's
- * expression, `f1 and f2` gives undefined, anything else is returned as is.
+ * Whether a MERGE WHEN condition acts on an existing target row: `matched [and …]` or `not matched
+ * by source [and …]` (Kysely writes the MatchedNode first in an AND chain).
  */
-function withoutOwnConditions(node: OperationNode | undefined): OperationNode | undefined {
-  let current = node
-  let peeled = false
-  while (current !== undefined) {
-    if (isOwnCondition(current)) return undefined
-    if (AndNode.is(current) && isOwnCondition(current.right)) {
-      current = current.left
-      peeled = true
-      continue
-    }
-    break
-  }
-  return peeled && current !== undefined && ParensNode.is(current) ? current.node : current
-}
-
-function withoutOwnJoinFilter(join: JoinNode): JoinNode {
-  if (join.on === undefined) return join
-  const on = withoutOwnConditions(join.on.on)
-  if (on === join.on.on) return join
-  if (on !== undefined) return { ...join, on: OnNode.create(on) }
-  // An inner join whose ON was only our filter was a cross join.
-  const joinType = join.joinType === 'InnerJoin' ? 'CrossJoin' : join.joinType === 'LateralInnerJoin' ? 'LateralCrossJoin' : join.joinType
-  return { kind: 'JoinNode', joinType, table: join.table }
-}
-
-/** `(select * from <table> [where <own filter>])`, as written by `#derivedOrPlain`. */
-function isOwnDerivedTable(node: OperationNode): node is SelectQueryNode & { from: FromNode } {
-  if (!SelectQueryNode.is(node)) return false
-  const keys = Object.keys(node).filter((key) => (node as unknown as Record<string, unknown>)[key] !== undefined)
-  const allowed = new Set(['kind', 'from', 'selections', 'where'])
-  if (keys.some((key) => !allowed.has(key))) return false
-  const selection = node.selections?.[0]
-  return (
-    node.from?.froms.length === 1 &&
-    TableNode.is(node.from.froms[0] as OperationNode) &&
-    node.selections?.length === 1 &&
-    selection !== undefined &&
-    SelectAllNode.is(selection.selection) &&
-    (node.where === undefined || isOwnCondition(node.where.where))
-  )
-}
-
-/** The user's WHERE (without filters of a former pass), in parentheses, and the filters. */
-function withConditions(where: WhereNode | undefined, conditions: readonly OperationNode[]): WhereNode | undefined {
-  const user = withoutOwnConditions(where?.where)
-  if (conditions.length === 0) return user === undefined ? undefined : user === where?.where ? where : WhereNode.create(user)
-  // Parenthesised so that an OR in it cannot escape the filters.
-  let combined: OperationNode = user === undefined ? (conditions[0] as OperationNode) : ParensNode.create(user)
-  for (const condition of user === undefined ? conditions.slice(1) : conditions) combined = AndNode.create(combined, condition)
-  return WhereNode.create(combined)
+function actsOnTargetRow(condition: OperationNode): boolean {
+  let first = condition
+  while (AndNode.is(first)) first = first.left
+  return MatchedNode.is(first) && (!first.not || first.bySource)
 }
 
 function cteName(node: { name: { table: TableNode } }): string {
