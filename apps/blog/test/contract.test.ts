@@ -3,7 +3,7 @@
  */
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { databaseKinds } from '@tombstone/testing'
+import { databaseKinds, backdate } from '@tombstone/testing'
 import { build, createComment, createPost, DELETION_FIELDS, problem, type TestApp, type TestUser } from './helper.ts'
 
 describe.each(databaseKinds())('contract on %s', (kind) => {
@@ -497,8 +497,8 @@ describe.each(databaseKinds())('contract on %s', (kind) => {
       const recent = await createPost(t, writer)
       await t.request({ method: 'DELETE', url: `/posts/${old}`, token: writer.token })
       await t.request({ method: 'DELETE', url: `/posts/${recent}`, token: writer.token })
-      await sql`update posts set deleted_at = now() - interval '40 days' where id = ${old}`.execute(t.app.db)
-      await sql`update comments set deleted_at = now() - interval '40 days' where id = ${comment}`.execute(t.app.db)
+      await backdate(t.app.db, sql`update posts set deleted_at = now() - interval '40 days' where id = ${old}`)
+      await backdate(t.app.db, sql`update comments set deleted_at = now() - interval '40 days' where id = ${comment}`)
       const preview = await t.request({ method: 'POST', url: '/admin/purge', token: t.admin.token, payload: {} })
       expect(preview.statusCode).toBe(200)
       const body = preview.json<{ purge_count: number; purge_sample: { type: string; id: number }[]; cutoff: string }>()

@@ -2,7 +2,7 @@ import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { databaseKinds } from '@tombstone/testing'
+import { databaseKinds, backdate } from '@tombstone/testing'
 import { purgeScheduler } from '../src/plugins/purge-scheduler.ts'
 import { build, createPost, type TestApp } from './helper.ts'
 
@@ -19,7 +19,7 @@ describe.each(databaseKinds())('the periodic purge on %s', (kind) => {
     const writer = await t.user('expiring')
     const posts = [await createPost(t, writer), await createPost(t, writer), await createPost(t, writer)]
     for (const post of posts) await t.request({ method: 'DELETE', url: `/posts/${post}`, token: writer.token })
-    await sql`update posts set purge_at = now() - interval '1 minute' where id = any(${posts})`.execute(t.app.db)
+    await backdate(t.app.db, sql`update posts set purge_at = now() - interval '1 minute' where id = any(${posts})`)
     // Two "instances": two schedulers on the same database, every 60 ms.
     const instances = await Promise.all(
       [1, 2].map(async () => {

@@ -13,7 +13,7 @@ async function seed(bench: BenchDatabase, purgeable: number, active: number): Pr
   await sql`truncate users, posts, comments restart identity cascade`.execute(bench.plain).catch(async () => {
     // The guard refuses TRUNCATE unless the transaction opts in.
     await bench.plain.transaction().execute(async (trx) => {
-      await sql`select set_config('tombstone.allow_hard_delete', 'on', true)`.execute(trx)
+      await sql`select tombstone_allow_hard_delete('purge')`.execute(trx)
       await sql`truncate users, posts, comments restart identity cascade`.execute(trx)
     })
   })

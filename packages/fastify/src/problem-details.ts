@@ -50,6 +50,7 @@ export function problemFromTombstoneError(error: AnyTombstoneError): HttpProblem
       return new HttpProblem('conflict', error.message, { cause: error })
     case 'HARD_DELETE_REFUSED':
     case 'AUDIT_APPEND_ONLY':
+    case 'DELETION_STAMPED':
     case 'INVALID_CONFIGURATION':
       // A programming error of the service, not of the caller.
       return new HttpProblem('internal', 'Internal Server Error', { cause: error })

@@ -69,12 +69,46 @@ export interface RelationOptions<Table extends string = string> {
   readonly parentKey?: string
 }
 
+/**
+ * A table that is not soft-deletable whose rows reference a soft-deletable `parent` (sessions or
+ * tokens of a user, line items of an order that is never soft-deleted itself). The database refuses
+ * a new row, or a changed `foreignKey`, that references a deleted parent (`ParentDeletedError`), so
+ * no such row can appear under a deleted parent whatever runs concurrently. What happens to the
+ * rows already there when the parent is deleted is the application's (revoke them in the same
+ * transaction, for example).
+ *
+ * @example
+ * ```ts
+ * dependents: [{ table: 'tokens', foreignKey: 'user_id', parent: 'users' }]
+ * ```
+ */
+export interface DependentOptions<Table extends string = string> {
+  readonly table: string
+  /** The dependent table's primary key. Defaults to `'id'`. */
+  readonly key?: string
+  readonly foreignKey: string
+  readonly parent: Table
+  /** The parent's referenced column. Defaults to the parent table's `key`. */
+  readonly parentKey?: string
+}
+
+/** A declared dependent table, normalized. */
+export interface DependentDefinition {
+  readonly table: string
+  readonly key: string
+  readonly foreignKey: string
+  readonly parent: string
+  readonly parentKey: string
+}
+
 /** Options of {@link defineSoftDeletes}. */
 export interface SoftDeleteOptions<Table extends string = string> {
   /** The soft-deletable tables (keys: table names as in your Kysely database interface). */
   readonly tables: { readonly [T in Table]?: TableOptions }
   /** The relations to cascade along, any depth. Defaults to none. */
   readonly relations?: readonly RelationOptions<NoInfer<Table>>[]
+  /** Tables that are not soft-deletable but reference one; see {@link DependentOptions}. Defaults to none. */
+  readonly dependents?: readonly DependentOptions<NoInfer<Table>>[]
   /**
    * The append-only audit trail: `true` writes to `tombstone_audit`, `{ table }` names another
    * table, `false` writes none. Defaults to `false`.
@@ -113,6 +147,7 @@ export class SoftDeleteDefinition<DB = unknown> {
   /** Declared tables by declared name. */
   readonly tables: ReadonlyMap<string, TableDefinition>
   readonly relations: readonly RelationDefinition[]
+  readonly dependents: readonly DependentDefinition[]
   /** The audit table's name, or undefined when the audit trail is off. */
   readonly auditTable: string | undefined
   readonly #byIdentifier = new Map<string, TableDefinition[]>()
@@ -176,6 +211,28 @@ export class SoftDeleteDefinition<DB = unknown> {
       this.#parents.set(normalized.child, [...(this.#parents.get(normalized.child) ?? []), normalized])
     }
     this.relations = relations
+
+    this.dependents = (options.dependents ?? []).map((dependent) => {
+      const parent = tables.get(dependent.parent)
+      if (parent === undefined) {
+        throw new InvalidConfigurationError(`Dependent ${dependent.table}: "${dependent.parent}" is not a declared soft-deletable table`, dependent.parent)
+      }
+      if (tables.has(dependent.table)) {
+        throw new InvalidConfigurationError(`Dependent "${dependent.table}" is soft-deletable: declare a relation instead`, dependent.table)
+      }
+      const normalized: DependentDefinition = Object.freeze({
+        table: dependent.table,
+        key: dependent.key ?? 'id',
+        foreignKey: dependent.foreignKey,
+        parent: dependent.parent,
+        parentKey: dependent.parentKey ?? parent.key,
+      })
+      if (!QUALIFIED.test(normalized.table)) throw new InvalidConfigurationError(`Invalid table name "${normalized.table}"`, normalized.table)
+      for (const column of [normalized.key, normalized.foreignKey, normalized.parentKey]) {
+        if (!IDENTIFIER.test(column)) throw new InvalidConfigurationError(`Invalid column name "${column}" in a dependent`, normalized.table)
+      }
+      return normalized
+    })
 
     const audit = options.audit ?? false
     this.auditTable = audit === false ? undefined : audit === true ? 'tombstone_audit' : audit.table

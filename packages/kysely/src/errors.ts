@@ -30,6 +30,7 @@ export const ERROR_CODES = [
   'REFERENCED',
   'HARD_DELETE_REFUSED',
   'AUDIT_APPEND_ONLY',
+  'DELETION_STAMPED',
   'INVALID_ARGUMENT',
   'INVALID_CONFIGURATION',
 ] as const
@@ -169,10 +170,11 @@ export class ParentDeletedError extends TombstoneError {
   readonly id: RowKey
   readonly parentTable: string
   readonly parentId: RowKey
-  constructor(table: string, id: RowKey, parentTable: string, parentId: RowKey) {
+  constructor(table: string, id: RowKey, parentTable: string, parentId: RowKey, cause?: unknown) {
     super(
-      `Row ${String(id)} of "${table}" cannot be restored: its parent ${String(parentId)} of "${parentTable}" is deleted`,
+      `Row ${String(id)} of "${table}" cannot be active: its parent ${String(parentId)} of "${parentTable}" is deleted`,
       table,
+      cause === undefined ? undefined : { cause },
     )
     this.id = id
     this.parentTable = parentTable
@@ -242,6 +244,23 @@ export class AuditAppendOnlyError extends TombstoneError {
 }
 
 /**
+ * A change to the deletion stamps of a deleted row (`deleted_at`, `deletion_id`, `deleted_by`,
+ * `delete_reason`, or `purge_at` moved earlier) was refused by the database (SQLSTATE `TB005`):
+ * they change only by a restore.
+ *
+ * @example
+ * ```ts
+ * await sql`update posts set purge_at = now() where id = 7`.execute(db) // DeletionStampedError (after classifyDatabaseError)
+ * ```
+ */
+export class DeletionStampedError extends TombstoneError {
+  readonly code = 'DELETION_STAMPED' as const
+  constructor(table: string | undefined, cause?: unknown) {
+    super(`The deletion stamps of a deleted row of "${table ?? '?'}" change only by a restore (purge_at may only move later)`, table, { cause })
+  }
+}
+
+/**
  * An argument of a toolkit function is not acceptable (an empty key, a bad retention, an unknown
  * table in `withDeleted`, ...).
  *
@@ -279,6 +298,7 @@ export type AnyTombstoneError =
   | NotFoundError
   | NotDeletedError
   | ConflictError
+  | DeletionStampedError
   | ParentDeletedError
   | ReferencedError
   | HardDeleteRefusedError
@@ -303,6 +323,10 @@ export const SQLSTATE = {
   restrictViolation: '23001',
   hardDeleteRefused: 'TB001',
   auditAppendOnly: 'TB002',
+  /** An active row would reference a deleted parent (the database's parent check). */
+  parentDeleted: 'TB003',
+  /** A deleted row's deletion stamps would change. */
+  deletionStamped: 'TB005',
 } as const
 
 /**
@@ -317,6 +341,18 @@ export function sqlStateOf(error: unknown): string | undefined {
   if (typeof error !== 'object' || error === null) return undefined
   const code = (error as { code?: unknown }).code
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined
+}
+
+/** The structured detail the toolkit's triggers attach (JSON), or an empty object. */
+function parseDetail(error: unknown): Record<string, string | undefined> {
+  const detail = (error as Record<string, unknown>).detail
+  if (typeof detail !== 'string') return {}
+  try {
+    const parsed: unknown = JSON.parse(detail)
+    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, string>) : {}
+  } catch {
+    return {}
+  }
 }
 
 function field(error: unknown, name: 'table' | 'constraint' | 'schema'): string | undefined {
@@ -344,6 +380,12 @@ export function classifyDatabaseError(error: unknown): unknown {
       return new HardDeleteRefusedError(field(error, 'table'), 'database', error)
     case SQLSTATE.auditAppendOnly:
       return new AuditAppendOnlyError(field(error, 'table'), error)
+    case SQLSTATE.deletionStamped:
+      return new DeletionStampedError(field(error, 'table'), error)
+    case SQLSTATE.parentDeleted: {
+      const detail = parseDetail(error)
+      return new ParentDeletedError(field(error, 'table') ?? '?', detail.id ?? '?', detail.parent_table ?? '?', detail.parent_id ?? '?', error)
+    }
     case SQLSTATE.foreignKeyViolation:
     case SQLSTATE.restrictViolation:
       return new ReferencedError(field(error, 'table'), field(error, 'constraint'), error)

@@ -32,6 +32,8 @@ export {
   type SoftDeleteOptions as SoftDeleteDefinitionOptions,
   type TableOptions,
   type RelationOptions,
+  type DependentOptions,
+  type DependentDefinition,
   type Retention,
   type TableDefinition,
   type RelationDefinition,
@@ -47,6 +49,7 @@ export {
   ReferencedError,
   HardDeleteRefusedError,
   AuditAppendOnlyError,
+  DeletionStampedError,
   InvalidArgumentError,
   InvalidConfigurationError,
   isTombstoneError,
@@ -82,7 +85,7 @@ export {
 export {
   forceDelete,
   allowHardDelete,
-  HARD_DELETE_SETTING,
+  type HardDeleteGrantOptions,
   type ForceDeleteResult,
 } from './operations/force-delete.ts'
 export {

@@ -1,14 +1,14 @@
 import { sql, type Kysely } from 'kysely'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { databaseKinds } from '@tombstone/testing'
+import { databaseKinds, backdate } from '@tombstone/testing'
 import { purge, readAudit, restore, softDelete, type PurgeProgress } from '../src/index.ts'
 import { createFixture, type Database, type Fixture } from './support/fixture.ts'
 import { insertComment, insertPost, insertUser, numbers } from './support/data.ts'
 
 /** Marks rows as deleted long ago and due for purge, bypassing the API (as time would). */
 async function age(raw: Kysely<Database>, table: 'users' | 'posts' | 'comments', ids: number[], days = 60): Promise<void> {
-  await sql`update ${sql.table(table)} set deleted_at = now() - make_interval(days => ${days}), purge_at = now() - make_interval(days => ${days - 30})
-    where id = any(${ids}) and deleted_at is not null`.execute(raw)
+  await backdate(raw, sql`update ${sql.table(table)} set deleted_at = now() - make_interval(days => ${days}), purge_at = now() - make_interval(days => ${days - 30})
+    where id = any(${ids}) and deleted_at is not null`)
 }
 
 async function exists(raw: Kysely<Database>, table: 'users' | 'posts' | 'comments', id: number): Promise<boolean> {
@@ -58,7 +58,7 @@ describe.each(databaseKinds())('purge on %s', (kind) => {
     await softDelete(db, 'posts', { id: post })
     await age(raw, 'posts', [post])
     // The comment was deleted with the post but is not due yet (as with a longer retention).
-    await sql`update comments set purge_at = now() + interval '10 days' where id = ${laterComment}`.execute(raw)
+    await backdate(raw, sql`update comments set purge_at = now() + interval '10 days' where id = ${laterComment}`)
     await purge(db)
     expect(await exists(raw, 'posts', post)).toBe(false)
     expect(await exists(raw, 'comments', laterComment)).toBe(false)
@@ -70,7 +70,7 @@ describe.each(databaseKinds())('purge on %s', (kind) => {
     const user = await insertUser(db)
     const [old, recent] = [await insertPost(db, user), await insertPost(db, user)]
     await softDelete(db, 'posts', { ids: [old, recent] })
-    await sql`update posts set deleted_at = now() - interval '40 days', purge_at = now() + interval '1 day' where id = ${old}`.execute(raw)
+    await backdate(raw, sql`update posts set deleted_at = now() - interval '40 days', purge_at = now() + interval '1 day' where id = ${old}`)
     const result = await purge(db, { before: new Date(Date.now() - 30 * 86_400_000), tables: ['posts'] })
     expect(result.tables.posts?.count).toBe(1)
     expect(await exists(raw, 'posts', old)).toBe(false)

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
-import { MysqlDialect, PostgresDialect, type Dialect } from 'kysely'
+import { MysqlDialect, PostgresDialect, sql, type Dialect, type Kysely, type RawBuilder } from 'kysely'
 import { createPool as createMysqlPool, createConnection as createMysqlConnection, type Pool as MysqlPool } from 'mysql2'
 import pg from 'pg'
 import { PGliteDialect } from '@tombstone/kysely/pglite'
@@ -167,4 +167,16 @@ async function freshMysql(): Promise<FreshDatabase> {
       }
     },
   }
+}
+
+/**
+ * Runs one statement as if time had passed: with the database's triggers off for it
+ * (`session_replication_role = replica`, superuser only), so that a test can move a deleted row's
+ * `deleted_at` or `purge_at` into the past, which the stamping trigger refuses to anyone else.
+ */
+export async function backdate(db: Kysely<any>, statement: RawBuilder<unknown>): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await sql`set local session_replication_role = replica`.execute(trx)
+    await statement.execute(trx)
+  })
 }

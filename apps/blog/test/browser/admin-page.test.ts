@@ -9,7 +9,7 @@ import { resolve } from 'node:path'
 import { sql } from 'kysely'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { databaseKinds } from '@tombstone/testing'
+import { databaseKinds, backdate } from '@tombstone/testing'
 import { ADMIN_PAGE_DIR } from '../../src/plugins/admin-page.ts'
 import { ADMIN_PASSWORD, build, createComment, createPost, type TestApp, type TestUser } from '../helper.ts'
 
@@ -145,7 +145,7 @@ describe.runIf(available).each(databaseKinds())('admin page in Chromium on %s', 
   test('purge: a dry run with count and sample, then the purge after confirming', async () => {
     const post = await createPost(t, author, { title: 'Old enough to purge' })
     await api('DELETE', `/posts/${post}`, author.token)
-    await sql`update posts set deleted_at = now() - interval '400 days' where id = ${post}`.execute(t.app.db)
+    await backdate(t.app.db, sql`update posts set deleted_at = now() - interval '400 days' where id = ${post}`)
     await open()
     await page.getByRole('tab', { name: 'Purge' }).click()
     await page.getByLabel(/Deleted more than/).fill('365')

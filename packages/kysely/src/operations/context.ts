@@ -1,6 +1,6 @@
-import { sql, type Expression, type Kysely, type OperationNode, type RawBuilder, type SqlBool, type Transaction } from 'kysely'
-import type { Retention, SoftDeleteDefinition, TableDefinition } from '../definition.ts'
-import { InvalidArgumentError, InvalidConfigurationError, type RowKey } from '../errors.ts'
+import { sql, type Expression, type Kysely, type RawBuilder, type SqlBool, type Transaction } from 'kysely'
+import type { Retention, SoftDeleteDefinition } from '../definition.ts'
+import { classifyDatabaseError, InvalidArgumentError, InvalidConfigurationError, type RowKey } from '../errors.ts'
 import { SoftDeletePlugin } from '../plugin/soft-delete-plugin.ts'
 
 /**
@@ -85,6 +85,12 @@ function normalizeKey(key: RowKey): string | number {
   return typeof key === 'bigint' ? key.toString() : key
 }
 
+/** The retention as the database's context carries it: an interval's text, or null. */
+export function retentionText(retention: Retention | null): string | null {
+  if (retention === null) return null
+  return `${retention.days ?? 0} days ${retention.hours ?? 0} hours ${retention.minutes ?? 0} minutes ${retention.seconds ?? 0} seconds`
+}
+
 /** The expression for `purge_at`: the transaction's time plus the retention, or null. */
 export function purgeAtExpression(retention: Retention | null): RawBuilder<Date | null> {
   if (retention === null) return sql<null>`null`
@@ -110,35 +116,27 @@ export const AUDIT_ACTIONS = ['soft_delete', 'restore', 'hard_delete', 'purge'] 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]
 
 /**
- * Runs a data-changing statement that returns `key` (and, when `deletionId` is not given, its rows'
- * `deletion_id`), and, in the same statement, appends one audit row per returned row: a
- * data-modifying CTE, so no key travels to the application and back for the audit.
+ * Tells the database who acts and why for the rest of this transaction (and, for a soft delete, its
+ * deletion id and per-table retention overrides), in one statement. The database's triggers stamp
+ * and audit with it; the value carries the transaction's id, so it is ignored by any other
+ * transaction, on this connection or, through a pooler, another client's.
  */
-export async function executeAudited(
+export async function setContext(
   trx: Kysely<any>,
-  context: Context,
-  statement: { execute(): Promise<Record<string, unknown>[]>; toOperationNode(): OperationNode },
-  entry: { action: AuditAction; table: TableDefinition; by: ActorOptions['by']; reason: string | null | undefined; deletionId?: string | null },
-): Promise<Record<string, unknown>[]> {
-  const auditTable = context.definition.auditTable
-  if (auditTable === undefined) return statement.execute()
+  entry: { by: ActorOptions['by']; reason: string | null | undefined; deletionId?: string; retention?: Readonly<Record<string, string | null>> },
+): Promise<void> {
   const actor = actorValue(entry.by)
-  const deletionId = entry.deletionId === undefined ? sql`tombstone_changed.deletion_id` : sql`${entry.deletionId}::uuid`
-  return trx
-    .with('tombstone_changed', () => statement as never)
-    .with('tombstone_audited', (qb) =>
-      qb
-        .insertInto(auditTable)
-        .columns(['action', 'entity', 'entity_id', 'actor', 'reason', 'deletion_id'])
-        .expression(
-          sql`select ${entry.action}, ${entry.table.name}, tombstone_changed.key::text, ${actor === null ? null : String(actor)}, ${
-            entry.reason ?? null
-          }, ${deletionId} from tombstone_changed`,
-        ),
-    )
-    .selectFrom('tombstone_changed')
-    .selectAll()
-    .execute()
+  await sql`select set_config('tombstone.context', json_build_object(
+      'txid', txid_current()::text,
+      'actor', ${actor === null ? null : String(actor)}::text,
+      'reason', ${entry.reason ?? null}::text,
+      'deletion_id', ${entry.deletionId ?? null}::text,
+      'retention', ${JSON.stringify(entry.retention ?? {})}::json)::text, true)`.execute(trx)
+}
+
+/** Rethrows a database error as the toolkit's coded error where it has one. */
+export function classifyOperationError(error: unknown): never {
+  throw classifyDatabaseError(error)
 }
 
 /** Groups returned rows' keys. */

@@ -3,13 +3,13 @@ import type { TableDefinition } from '../definition.ts'
 import { classifyDatabaseError, type RowKey } from '../errors.ts'
 import { hardDelete, targetVisibility, withDeleted, type Visibility } from '../plugin/markers.ts'
 import {
+  actorValue,
   contextOf,
   inTransaction,
   keyIn,
   keysOf,
   missingKeys,
   targetKeys,
-  executeAudited,
   type ActorOptions,
   type AuditAction,
   type Context,
@@ -29,23 +29,31 @@ export interface ForceDeleteResult {
   readonly notFound: readonly RowKey[]
 }
 
-/** The name of the setting the database guard reads. */
-export const HARD_DELETE_SETTING = 'tombstone.allow_hard_delete'
+/** Options of {@link allowHardDelete}: what the audit records of the rows the transaction removes. */
+export interface HardDeleteGrantOptions extends ActorOptions {
+  /** `'hard_delete'` (the default) or `'purge'`: the audit action of the removed rows. */
+  readonly purpose?: 'hard_delete' | 'purge'
+}
 
 /**
  * Opts the current transaction in to hard deletes past the database guard
- * ({@link installHardDeleteGuard}). Transaction-scoped: it ends with the transaction.
+ * ({@link installHardDeleteGuard}), and tells the audit who removes rows and why. It calls the
+ * database function `tombstone_allow_hard_delete()`, which records the transaction's id in a table
+ * only the owner can write: the opt-in ends with the transaction, and no setting is one.
  *
  * @example
  * ```ts
  * await db.transaction().execute(async (trx) => {
- *   await allowHardDelete(trx)
+ *   await allowHardDelete(trx, { by: 'admin', reason: 'import rolled back' })
  *   await sql`delete from posts where id = 1`.execute(trx)
  * })
  * ```
  */
-export async function allowHardDelete(trx: Kysely<any>): Promise<void> {
-  await sql`select set_config(${HARD_DELETE_SETTING}, 'on', true)`.execute(trx)
+export async function allowHardDelete(trx: Kysely<any>, options: HardDeleteGrantOptions = {}): Promise<void> {
+  const actor = actorValue(options.by)
+  await sql`select tombstone_allow_hard_delete(${options.purpose ?? 'hard_delete'}, ${actor === null ? null : String(actor)}::text, ${
+    options.reason ?? null
+  }::text)`.execute(trx)
 }
 
 /**
@@ -77,7 +85,7 @@ export async function forceDelete<DB, T extends keyof DB & string>(
       // Deleted or not, the target rows; a subquery in the caller's `where` keeps its own visibility.
       .$call(targetVisibility({ [root.name]: 'include' }))
       .forUpdate()
-    rootQuery = keys === undefined ? rootQuery.where(target.where as never) : rootQuery.where(keyIn(root.key, keys))
+    rootQuery = (keys === undefined ? rootQuery.where(target.where as never) : rootQuery.where(keyIn(root.key, keys))).orderBy(root.key)
     const rootRows = await rootQuery.execute()
     const removed = await removeTrees(trx, context, root, rootRows, {
       action: 'hard_delete',
@@ -123,7 +131,8 @@ export async function removeTrees(
   const collected = new Map<string, readonly LockedRow[]>([[root.name, rootRows]])
   const removed = new Map<string, RowKey[]>()
   if (rootRows.length === 0) return removed
-  await allowHardDelete(trx)
+  // The opt-in, with who and why for the audit the database writes.
+  await allowHardDelete(trx, { purpose: options.action === 'purge' ? 'purge' : 'hard_delete', by: options.by, reason: options.reason })
 
   for (const name of context.definition.descendantsOf(root.name)) {
     const child = context.definition.table(name)
@@ -137,6 +146,7 @@ export async function removeTrees(
       .select(selectionFor(context, child))
       .where((eb) => eb.or(conditions))
       .$call(withDeleted({ '*': 'include' }))
+      .orderBy(child.key)
       .forUpdate()
       .execute()
     collected.set(name, rows)
@@ -157,7 +167,7 @@ export async function removeTrees(
         .returning([`${table.key} as key`, `${table.columns.deletionId} as deletion_id`])
         .$call(hardDelete())
         .$call(withDeleted({ '*': 'include' }))
-      const deleted = await executeAudited(trx, context, statement, { action: options.action, table, by: options.by, reason: options.reason })
+      const deleted = await statement.execute()
       removed.set(name, keysOf(deleted, 'key'))
     }
   } catch (error) {

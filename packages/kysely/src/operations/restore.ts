@@ -5,6 +5,7 @@ import {
   NotDeletedError,
   NotFoundError,
   ParentDeletedError,
+  classifyDatabaseError,
   SQLSTATE,
   sqlStateOf,
   type RowKey,
@@ -18,7 +19,7 @@ import {
   keyText,
   missingKeys,
   targetKeys,
-  actorValue,
+  setContext,
   type ActorOptions,
   type Context,
   type TableResult,
@@ -90,10 +91,13 @@ export async function restore<DB, T extends keyof DB & string>(
 
   try {
     return await inTransaction(db as Kysely<any>, async (trx) => {
-    // Lock the targets so that a concurrent purge or restore waits for us (or we for it).
+    // Who and why, for the audit the database writes.
+    await setContext(trx, audit)
+    // Lock the targets (in key order) so that a concurrent purge or restore waits for us (or we for it).
     let candidatesQuery = trx
       .selectFrom(root.name)
       .select([`${root.key} as key`, `${root.columns.deletedAt} as deleted_at`])
+      .orderBy(root.key)
       .forUpdate()
     candidatesQuery =
       keys === undefined
@@ -177,7 +181,7 @@ export async function restore<DB, T extends keyof DB & string>(
   } catch (error) {
     // Rolled back: diagnose on the database as it is again.
     if (error instanceof Collision) throw await diagnoseConflict(db as Kysely<any>, context, root, error.keys, error.cause)
-    throw error
+    throw classifyDatabaseError(error)
   }
 }
 
@@ -241,6 +245,18 @@ async function restoreTrees(
     const carried = parentKeys.map((column) => sql`o.${sql.id(`p_${column}`)}`)
     const carriedSelect = parentKeys.map((column) => sql`c.${sql.id(column)} as ${sql.id(`p_${column}`)}`)
     let condition: RawBuilder<unknown>
+    // A row comes back only if every parent it references stays or comes back active: a descendant
+    // whose other parent was deleted on its own since stays deleted (the database would refuse it).
+    const parentsActive = context.definition.parentsOf(name).map((relation) => {
+      const parent = context.definition.table(relation.parent)
+      const restoredHere = alias.has(relation.parent) && index > 0
+      return sql`not exists (select 1 from ${sql.table(relation.parent)} as p
+        where p.${sql.id(relation.parentKey)} = c.${sql.id(relation.foreignKey)} and p.${sql.id(parent.columns.deletedAt)} is not null${
+          restoredHere
+            ? sql` and p.${sql.id(relation.parentKey)} not in (select ${sql.id(`p_${relation.parentKey}`)} from ${sql.id(alias.get(relation.parent) as string)})`
+            : sql``
+        })`
+    })
     if (index === 0) {
       condition = keyIn(`c.${table.key}`, keys)
     } else {
@@ -265,22 +281,14 @@ async function restoreTrees(
       from (
         select c.${sql.id(table.key)} as k, c.${sql.id(deletionId)} as d${carriedSelect.length > 0 ? sql`, ${sql.join(carriedSelect)}` : sql``}
         from ${sql.table(name)} as c
-        where c.${sql.id(deletedAt)} is not null and ${condition}
+        where c.${sql.id(deletedAt)} is not null and ${condition}${index > 0 && parentsActive.length > 0 ? sql` and ${sql.join(parentsActive, sql` and `)}` : sql``}
+        order by c.${sql.id(table.key)}
+        for update of c
       ) as o
       where t.${sql.id(table.key)} = o.k
       returning o.k, o.d${carried.length > 0 ? sql`, ${sql.join(carried)}` : sql``}
     )`
   })
-  const auditTable = context.definition.auditTable
-  if (auditTable !== undefined) {
-    const actor = actorValue(audit.by)
-    for (const [index, name] of tables.entries()) {
-      ctes.push(sql`${sql.id(`tombstone_a${index}`)} as (
-        insert into ${sql.table(auditTable)} (action, entity, entity_id, actor, reason, deletion_id)
-        select 'restore', ${name}, k::text, ${actor === null ? null : String(actor)}, ${audit.reason ?? null}, d from ${sql.id(alias.get(name) as string)}
-      )`)
-    }
-  }
   const result = await sql<{ t: number; k: RowKey; d: string | null }>`with ${sql.join(ctes)}
     ${sql.join(
       tables.map((name, index) => sql`select ${sql.lit(index)}::int as t, k, d from ${sql.id(alias.get(name) as string)}`),

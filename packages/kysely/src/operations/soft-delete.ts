@@ -4,14 +4,16 @@ import type { RowKey } from '../errors.ts'
 import { withDeleted } from '../plugin/markers.ts'
 import {
   actorValue,
+  classifyOperationError,
   contextOf,
   inTransaction,
   keyIn,
   keysOf,
   missingKeys,
   purgeAtExpression,
+  retentionText,
+  setContext,
   targetKeys,
-  executeAudited,
   type ActorOptions,
   type TableResult,
   type Target,
@@ -74,6 +76,14 @@ export async function softDelete<DB, T extends keyof DB & string>(
   const reason = options.reason ?? null
 
   return inTransaction(db as Kysely<any>, async (trx) => {
+    // Who, why, this deletion's id and a retention override travel to the database's triggers,
+    // which stamp (when a value differs) and write the audit.
+    await setContext(trx, {
+      by: options.by,
+      reason,
+      deletionId,
+      ...(options.retention === undefined ? {} : { retention: { [root.name]: retentionText(retention) } }),
+    })
     const stamp = (t: TableDefinition, tableRetention: Retention | null) => ({
       [t.columns.deletedAt]: sql`now()`,
       [t.columns.deletedBy]: by,
@@ -82,13 +92,17 @@ export async function softDelete<DB, T extends keyof DB & string>(
       [t.columns.purgeAt]: purgeAtExpression(tableRetention),
     })
 
-    let rootUpdate = trx
+    // Rows are locked in key order before they are written (the subquery's ORDER BY … FOR UPDATE), so
+    // that two operations over overlapping rows wait for each other instead of deadlocking.
+    const rootUpdate = trx
       .updateTable(root.name)
       .set(stamp(root, retention))
+      .where(root.key, 'in', (eb: any) => {
+        const rows = eb.selectFrom(root.name).select(root.key)
+        return (keys === undefined ? rows.where(target.where as never) : rows.where(keyIn(root.key, keys))).orderBy(root.key).forUpdate()
+      })
       .returning([`${root.key} as key`, `${root.columns.deletedAt} as deleted_at`])
-    rootUpdate = keys === undefined ? rootUpdate.where(target.where as never) : rootUpdate.where(keyIn(root.key, keys))
-    const audit = (table: TableDefinition) => ({ action: 'soft_delete' as const, table, by: options.by, reason, deletionId })
-    const rootRows = await executeAudited(trx, context, rootUpdate, audit(root))
+    const rootRows = await rootUpdate.execute().catch(classifyOperationError)
     const deleted = keysOf(rootRows, 'key')
     const stamped = new Map<string, RowKey[]>([[table, deleted]])
 
@@ -101,24 +115,31 @@ export async function softDelete<DB, T extends keyof DB & string>(
         const childUpdate = trx
           .updateTable(name)
           .set(stamp(child, child.retention))
-          .where((eb) =>
-            eb.or(
-              parents.map((relation) => {
-                const parent = context.definition.table(relation.parent)
-                return eb(
-                  eb.ref(`${name}.${relation.foreignKey}`),
-                  'in',
-                  eb
-                    .selectFrom(`${relation.parent} as tombstone_parent`)
-                    .select(`tombstone_parent.${relation.parentKey}`)
-                    .where(`tombstone_parent.${parent.columns.deletionId}`, '=', deletionId),
-                )
-              }),
-            ),
+          .where(child.key, 'in', (eb: any) =>
+            eb
+              .selectFrom(`${name} as tombstone_child`)
+              .select(`tombstone_child.${child.key}`)
+              .where((inner: any) =>
+                inner.or(
+                  parents.map((relation) => {
+                    const parent = context.definition.table(relation.parent)
+                    return inner(
+                      inner.ref(`tombstone_child.${relation.foreignKey}`),
+                      'in',
+                      inner
+                        .selectFrom(`${relation.parent} as tombstone_parent`)
+                        .select(`tombstone_parent.${relation.parentKey}`)
+                        .where(`tombstone_parent.${parent.columns.deletionId}`, '=', deletionId),
+                    )
+                  }),
+                ),
+              )
+              .orderBy(`tombstone_child.${child.key}`)
+              .forUpdate(),
           )
           .$call(withDeleted({ tombstone_parent: 'include' }))
           .returning(`${child.key} as key`)
-        const rows = await executeAudited(trx, context, childUpdate, audit(child))
+        const rows = await childUpdate.execute().catch(classifyOperationError)
         stamped.set(name, keysOf(rows, 'key'))
       }
     }

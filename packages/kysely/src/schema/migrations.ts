@@ -1,7 +1,7 @@
 import { sql, type CreateTableBuilder, type Kysely } from 'kysely'
 import { DEFAULT_COLUMNS, type SoftDeleteColumns, type SoftDeleteDefinition, type TableDefinition } from '../definition.ts'
 import { InvalidArgumentError } from '../errors.ts'
-import { HARD_DELETE_SETTING } from '../operations/force-delete.ts'
+import { installInvariants, installShared } from './invariants.ts'
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]*$/
 
@@ -152,7 +152,11 @@ export async function createSoftDeleteIndexes(db: Kysely<any>, table: TableDefin
 /**
  * Installs the database guard on tables: a statement trigger that makes any `DELETE` or
  * `TRUNCATE` fail with SQLSTATE `TB001`, from any client, unless the transaction opted in with
- * {@link allowHardDelete} (as {@link forceDelete} and {@link purge} do). Idempotent.
+ * {@link allowHardDelete} (as {@link forceDelete} and {@link purge} do). The opt-in is a row,
+ * keyed by the transaction's id, in a table only the owner can write, written by the
+ * `SECURITY DEFINER` function `tombstone_allow_hard_delete()`: no `SET`, `set_config`, role or
+ * database default (of any value) is an opt-in, and none outlives its transaction, through a
+ * connection pooler too. Idempotent.
  *
  * @example
  * ```ts
@@ -161,17 +165,7 @@ export async function createSoftDeleteIndexes(db: Kysely<any>, table: TableDefin
  * ```
  */
 export async function installHardDeleteGuard(db: Kysely<any>, tables: readonly string[]): Promise<void> {
-  await sql`create or replace function tombstone_refuse_hard_delete() returns trigger language plpgsql as $$
-    begin
-      if coalesce(current_setting(${sql.lit(HARD_DELETE_SETTING)}, true), '') <> 'on' then
-        raise exception 'hard % on soft-deletable table %.% refused', tg_op, tg_table_schema, tg_table_name
-          using errcode = 'TB001',
-                schema = tg_table_schema,
-                table = tg_table_name,
-                hint = 'Soft delete the rows instead, or remove them with the toolkit''s forceDelete(), which opts in with set_config(''tombstone.allow_hard_delete'', ''on'', true).';
-      end if;
-      return null;
-    end $$`.execute(db)
+  await installShared(db)
   for (const table of tables) {
     const trigger = sql.id(`tombstone_guard_${table.replaceAll('.', '_')}`.slice(0, 63))
     const truncateTrigger = sql.id(`tombstone_guard_truncate_${table.replaceAll('.', '_')}`.slice(0, 63))
@@ -233,6 +227,8 @@ export async function createAuditTable(db: Kysely<any>, table = 'tombstone_audit
   await sql`drop trigger if exists ${sql.id(`${base}_append_only_truncate`)} on ${sql.table(table)}`.execute(db)
   await sql`create trigger ${sql.id(`${base}_append_only_truncate`)} before truncate on ${sql.table(table)}
     for each statement execute function tombstone_audit_append_only()`.execute(db)
+  // The database writes the audit (owner's triggers); nobody else writes to it.
+  await sql`revoke all on table ${sql.table(table)} from public`.execute(db)
 }
 
 /**
@@ -261,8 +257,10 @@ export interface InstallOptions {
 /**
  * Installs, for every table of a definition, what the toolkit relies on: the purge and deletion
  * indexes, an index on each relation's foreign key, the hard-delete guard (unless `guard: false`),
- * and the audit table when the definition has one. Idempotent; run it in a migration after the
- * tables exist.
+ * the audit table when the definition has one, and the invariants the database holds for every
+ * client: deletion stamps set by the database, the audit written by triggers, no active child
+ * (or dependent row) under a deleted parent. Idempotent; run it in a migration, as the tables'
+ * owner, after the tables exist.
  *
  * @example
  * ```ts
@@ -276,6 +274,11 @@ export async function installSoftDeletes(
 ): Promise<void> {
   for (const table of definition.tables.values()) await createSoftDeleteIndexes(db, table)
   await createRelationIndexes(db, definition)
+  for (const dependent of definition.dependents) {
+    const name = `${dependent.table.replaceAll('.', '_')}_${dependent.foreignKey}_fk_idx`.slice(0, 63)
+    await sql`create index if not exists ${sql.id(name)} on ${sql.table(dependent.table)} (${sql.id(dependent.foreignKey)})`.execute(db)
+  }
   if (options.guard !== false) await installHardDeleteGuard(db, [...definition.tables.keys()])
   if (definition.auditTable !== undefined) await createAuditTable(db, definition.auditTable)
+  await installInvariants(db, definition)
 }

@@ -1,0 +1,341 @@
+import { sql, type Kysely } from 'kysely'
+import type { Retention, SoftDeleteDefinition, TableDefinition } from '../definition.ts'
+import { InvalidArgumentError } from '../errors.ts'
+
+/**
+ * The invariants the database holds for every client (psql, another ORM, a concurrent request),
+ * installed by {@link installSoftDeletes}. The toolkit's operations only pass who and why, and map
+ * the database's refusals to coded errors.
+ *
+ * - **Stamping** (`BEFORE UPDATE`, per row, with a `WHEN` that is false for the toolkit's own exact
+ *   writes, so PL/pgSQL runs only for other clients): on the transition to deleted, `deleted_at` is
+ *   the transaction's time, `purge_at` that plus the table's retention (kept here, in the trigger),
+ *   `deletion_id` is set; the stamps of a deleted row never change (`purge_at` may only move later);
+ *   a restore (or any active row) clears them. SQLSTATE `TB005` for a refused change.
+ * - **Audit** (`AFTER UPDATE` / `AFTER DELETE`, per statement, with transition tables): one audit row
+ *   per row whose deletion state changed or that was removed, set-based, whoever wrote it. Who and
+ *   why come from the transaction's context ({@link contextStatement}); the functions run as the
+ *   owner (`SECURITY DEFINER`), so the application role needs no right on the audit table.
+ * - **No active child under a deleted parent** (`AFTER INSERT` / `AFTER UPDATE`, per statement, per
+ *   relation): the parents the statement's active rows reference are locked `FOR SHARE` in key order
+ *   (which waits for, and conflicts with, their soft delete or restore), then checked; an active
+ *   child of a deleted parent is refused with SQLSTATE `TB003`. Triggers are named so that a child
+ *   with several parents locks them in the cascade's order (parents before children).
+ * - **Hard deletes only by an opt-in bound to one transaction** ({@link installHardDeleteGuard}):
+ *   `tombstone_allow_hard_delete()` records the transaction's id in a table only the owner can
+ *   write; no setting, of any value, at any level, is an opt-in.
+ *
+ * @internal
+ */
+export const INVARIANTS = 'stamping, audit, parent checks, hard-delete guard'
+
+/** The setting that carries who and why for one transaction (JSON, bound to its transaction id). */
+export const CONTEXT_SETTING = 'tombstone.context'
+
+/** SQLSTATEs raised by the installed triggers. */
+export const TRIGGER_SQLSTATE = {
+  hardDeleteRefused: 'TB001',
+  auditAppendOnly: 'TB002',
+  parentDeleted: 'TB003',
+  stampChange: 'TB005',
+} as const
+
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`
+}
+
+export function quoteLiteral(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`
+}
+
+/** `"schema"."table"` or `"table"`. */
+export function quoteTable(name: string): string {
+  return name.split('.').map(quoteIdent).join('.')
+}
+
+/** A database object's name derived from a table's, within PostgreSQL's 63 bytes. */
+export function objectName(prefix: string, table: string, suffix = ''): string {
+  return `${prefix}${table.replaceAll('.', '_')}${suffix}`.slice(0, 63)
+}
+
+/** The SQL interval of a retention, or null. */
+export function retentionInterval(retention: Retention | null): string | null {
+  if (retention === null) return null
+  const { days = 0, hours = 0, minutes = 0, seconds = 0 } = retention
+  return `${days} days ${hours} hours ${minutes} minutes ${seconds} seconds`
+}
+
+async function currentSchema(db: Kysely<any>): Promise<string> {
+  const result = await sql<{ schema: string }>`select current_schema() as schema`.execute(db)
+  const schema = result.rows[0]?.schema
+  if (schema === undefined || schema === null) throw new InvalidArgumentError('No current schema: set search_path before installing')
+  return schema
+}
+
+/**
+ * The objects every invariant shares: the transaction context reader, the hard-delete grants table
+ * (owner-only) and the function that records a grant. Idempotent.
+ * @internal
+ */
+export async function installShared(db: Kysely<any>): Promise<string> {
+  const schema = quoteIdent(await currentSchema(db))
+  await sql`create table if not exists tombstone_hard_delete_grants (
+    txid bigint primary key,
+    at timestamptz not null default now(),
+    purpose text not null check (purpose in ('hard_delete', 'purge')),
+    actor text,
+    reason text
+  )`.execute(db)
+  await sql`create index if not exists tombstone_hard_delete_grants_at_idx on tombstone_hard_delete_grants (at)`.execute(db)
+  await sql`revoke all on table tombstone_hard_delete_grants from public`.execute(db)
+  // Who and why, for this transaction only: a value left by another transaction (a session-level
+  // SET, a role default, a pooled connection's previous client) carries another txid and is ignored.
+  await sql.raw(`create or replace function tombstone_context() returns jsonb language plpgsql volatile as $$
+    declare c jsonb;
+    begin
+      begin
+        c := nullif(current_setting('${CONTEXT_SETTING}', true), '')::jsonb;
+      exception when others then
+        return null;
+      end;
+      if c is null or jsonb_typeof(c) <> 'object' or (c->>'txid') is distinct from txid_current()::text then
+        return null;
+      end if;
+      return c;
+    end $$`).execute(db)
+  await sql.raw(`create or replace function tombstone_allow_hard_delete(purpose text default 'hard_delete', actor text default null, reason text default null)
+    returns void language plpgsql security definer set search_path = ${schema}, pg_temp as $$
+    begin
+      if purpose is null or purpose not in ('hard_delete', 'purge') then
+        raise exception 'tombstone_allow_hard_delete: purpose must be hard_delete or purge' using errcode = '22023';
+      end if;
+      -- Grants of finished transactions are kept a day for inspection, then pruned by whoever comes.
+      delete from tombstone_hard_delete_grants where txid in (
+        select txid from tombstone_hard_delete_grants where at < now() - interval '1 day' for update skip locked);
+      insert into tombstone_hard_delete_grants (txid, purpose, actor, reason) values (txid_current(), purpose, actor, reason)
+        on conflict (txid) do update set purpose = excluded.purpose, actor = excluded.actor, reason = excluded.reason;
+    end $$`).execute(db)
+  await sql`revoke execute on function tombstone_allow_hard_delete(text, text, text) from public`.execute(db)
+  await sql.raw(`create or replace function tombstone_refuse_hard_delete() returns trigger language plpgsql
+    security definer set search_path = ${schema}, pg_temp as $$
+    begin
+      if not exists (select 1 from tombstone_hard_delete_grants where txid = txid_current()) then
+        raise exception 'hard % on soft-deletable table %.% refused', tg_op, tg_table_schema, tg_table_name
+          using errcode = '${TRIGGER_SQLSTATE.hardDeleteRefused}',
+                schema = tg_table_schema,
+                table = tg_table_name,
+                hint = 'Soft delete the rows instead, or remove them with the toolkit''s forceDelete(), which opts its transaction in with tombstone_allow_hard_delete().';
+      end if;
+      return null;
+    end $$`).execute(db)
+  return schema
+}
+
+/** Installs the stamping trigger on one table. */
+async function installStamping(db: Kysely<any>, table: TableDefinition): Promise<void> {
+  const { deletedAt, deletedBy, deleteReason, deletionId, purgeAt } = table.columns
+  const [at, by, why, id, purge] = [deletedAt, deletedBy, deleteReason, deletionId, purgeAt].map(quoteIdent) as [string, string, string, string, string]
+  const interval = retentionInterval(table.retention)
+  const expectedPurge = interval === null ? 'null' : `now() + interval ${quoteLiteral(interval)}`
+  const fn = quoteIdent(objectName('tombstone_stamp_', table.name))
+  const name = quoteLiteral(table.name)
+  await sql.raw(`create or replace function ${fn}() returns trigger language plpgsql as $$
+    declare
+      c jsonb;
+      r text;
+    begin
+      if old.${at} is null and new.${at} is not null then
+        c := tombstone_context();
+        -- A per-operation retention travels in the context, per table; else the table's own.
+        if c is not null and c->'retention' ? ${name} then
+          r := c->'retention'->>${name};
+        else
+          r := ${interval === null ? 'null' : quoteLiteral(interval)};
+        end if;
+        new.${at} := now();
+        new.${purge} := case when r is null then null else now() + r::interval end;
+        new.${id} := coalesce(new.${id}, (c->>'deletion_id')::uuid, gen_random_uuid());
+        if new.${by} is null and c is not null then new.${by} := c->>'actor'; end if;
+        if new.${why} is null and c is not null then new.${why} := c->>'reason'; end if;
+      elsif old.${at} is not null and new.${at} is not null then
+        if new.${at} is distinct from old.${at} or new.${id} is distinct from old.${id}
+           or new.${by} is distinct from old.${by} or new.${why} is distinct from old.${why}
+           or (old.${purge} is null and new.${purge} is not null) or new.${purge} < old.${purge} then
+          raise exception 'the deletion stamps of a deleted row of % cannot change (purge_at may only move later)', ${name}
+            using errcode = '${TRIGGER_SQLSTATE.stampChange}', schema = tg_table_schema, table = tg_table_name,
+                  hint = 'Restore the row to clear them.';
+        end if;
+      else
+        new.${purge} := null;
+        new.${id} := null;
+        new.${by} := null;
+        new.${why} := null;
+      end if;
+      return new;
+    end $$`).execute(db)
+  const trigger = quoteIdent('tombstone_stamp')
+  await sql.raw(`drop trigger if exists ${trigger} on ${quoteTable(table.name)}`).execute(db)
+  // False for the toolkit's own writes (exact stamps), so the function runs only for other clients.
+  await sql.raw(`create trigger ${trigger} before update on ${quoteTable(table.name)} for each row when (
+      (old.${at} is null and new.${at} is not null and (new.${at} is distinct from now() or new.${id} is null
+        or new.${purge} is distinct from ${expectedPurge}))
+      or (old.${at} is not null and new.${at} is not null and (new.${at} is distinct from old.${at}
+        or new.${id} is distinct from old.${id} or new.${by} is distinct from old.${by} or new.${why} is distinct from old.${why}
+        or new.${purge} is distinct from old.${purge}))
+      or (new.${at} is null and (new.${purge} is not null or new.${id} is not null or new.${by} is not null or new.${why} is not null))
+    ) execute function ${fn}()`).execute(db)
+}
+
+/** Installs the audit triggers on one table. */
+async function installAudit(db: Kysely<any>, schema: string, table: TableDefinition, auditTable: string): Promise<void> {
+  const { deletedAt, deletedBy, deleteReason, deletionId } = table.columns
+  const [at, by, why, id, key] = [deletedAt, deletedBy, deleteReason, deletionId, table.key].map(quoteIdent) as [string, string, string, string, string]
+  const audit = quoteTable(auditTable)
+  const name = quoteLiteral(table.name)
+  const updateFn = quoteIdent(objectName('tombstone_audit_update_', table.name))
+  const deleteFn = quoteIdent(objectName('tombstone_audit_delete_', table.name))
+  await sql.raw(`create or replace function ${updateFn}() returns trigger language plpgsql
+    security definer set search_path = ${schema}, pg_temp as $$
+    declare c jsonb := tombstone_context();
+    begin
+      insert into ${audit} (action, entity, entity_id, actor, reason, deletion_id)
+      select case when n.${at} is null then 'restore' else 'soft_delete' end, ${name}, n.${key}::text,
+             coalesce(c->>'actor', case when n.${at} is not null then n.${by}::text end),
+             coalesce(c->>'reason', case when n.${at} is not null then n.${why} end),
+             coalesce(n.${id}, o.${id})
+      from tombstone_new n join tombstone_old o on o.${key} = n.${key}
+      where (o.${at} is null) <> (n.${at} is null);
+      return null;
+    end $$`).execute(db)
+  await sql.raw(`create or replace function ${deleteFn}() returns trigger language plpgsql
+    security definer set search_path = ${schema}, pg_temp as $$
+    begin
+      insert into ${audit} (action, entity, entity_id, actor, reason, deletion_id)
+      select coalesce(g.purpose, 'hard_delete'), ${name}, o.${key}::text, g.actor, g.reason, o.${id}
+      from tombstone_old o left join tombstone_hard_delete_grants g on g.txid = txid_current();
+      return null;
+    end $$`).execute(db)
+  const target = quoteTable(table.name)
+  await sql.raw(`drop trigger if exists tombstone_audit_update on ${target}`).execute(db)
+  await sql.raw(`create trigger tombstone_audit_update after update on ${target}
+    referencing old table as tombstone_old new table as tombstone_new for each statement execute function ${updateFn}()`).execute(db)
+  await sql.raw(`drop trigger if exists tombstone_audit_delete on ${target}`).execute(db)
+  await sql.raw(`create trigger tombstone_audit_delete after delete on ${target}
+    referencing old table as tombstone_old for each statement execute function ${deleteFn}()`).execute(db)
+}
+
+/** One child → parent reference the database checks: a declared relation or a dependent table. */
+export interface ParentCheck {
+  readonly parent: TableDefinition
+  readonly child: string
+  readonly childKey: string
+  readonly foreignKey: string
+  readonly parentKey: string
+  /** The child's `deleted_at`, when the child is soft-deletable (else every row is active). */
+  readonly childDeletedAt: string | undefined
+  /** Position of the parent in the definition's topological order: the lock order. */
+  readonly order: number
+}
+
+/** Installs the statement-level triggers refusing an active child of a deleted parent. */
+async function installParentCheck(db: Kysely<any>, check: ParentCheck): Promise<void> {
+  const child = quoteTable(check.child)
+  const parent = quoteTable(check.parent.name)
+  const [fk, pk, ck, pAt] = [check.foreignKey, check.parentKey, check.childKey, check.parent.columns.deletedAt].map(quoteIdent) as [
+    string,
+    string,
+    string,
+    string,
+  ]
+  const active = check.childDeletedAt === undefined ? 'true' : `n.${quoteIdent(check.childDeletedAt)} is null`
+  const changed =
+    check.childDeletedAt === undefined
+      ? `o.${fk} is distinct from n.${fk}`
+      : `(o.${quoteIdent(check.childDeletedAt)} is not null or o.${fk} is distinct from n.${fk})`
+  const suffix = `${check.child.replaceAll('.', '_')}_${check.foreignKey}`
+  const fn = quoteIdent(`tombstone_parent_${suffix}`.slice(0, 63))
+  const relation = `${check.child}.${check.foreignKey} -> ${check.parent.name}.${check.parentKey}`
+  const body = (withOld: boolean) => {
+    const from = withOld ? `tombstone_new n join tombstone_old o on o.${ck} = n.${ck}` : 'tombstone_new n'
+    const where = withOld ? `${active} and ${changed}` : active
+    return `
+        -- Lock the referenced parents in key order: FOR SHARE waits for a concurrent soft delete or
+        -- restore of the parent (an UPDATE), and holds off the next one until this transaction ends.
+        perform 1 from (select p.${pk} from ${parent} p where p.${pk} in (select n.${fk} from ${from} where ${where})
+          order by p.${pk} for share of p) as locked;
+        select n.${ck}::text, p.${pk}::text into v_child, v_parent
+          from ${from} join ${parent} p on p.${pk} = n.${fk}
+          where ${where} and p.${pAt} is not null
+          limit 1;`
+  }
+  await sql.raw(`create or replace function ${fn}() returns trigger language plpgsql as $$
+    declare
+      v_child text;
+      v_parent text;
+    begin
+      if tg_op = 'INSERT' then${body(false)}
+      else${body(true)}
+      end if;
+      if v_child is not null then
+        raise exception 'an active row of % (%) may not reference a deleted row of % (%)', ${quoteLiteral(check.child)}, v_child,
+            ${quoteLiteral(check.parent.name)}, v_parent
+          using errcode = '${TRIGGER_SQLSTATE.parentDeleted}', schema = tg_table_schema, table = tg_table_name,
+                column = ${quoteLiteral(check.foreignKey)}, constraint = ${quoteLiteral(relation)},
+                detail = json_build_object('id', v_child, 'parent_table', ${quoteLiteral(check.parent.name)}, 'parent_id', v_parent)::text;
+      end if;
+      return null;
+    end $$`).execute(db)
+  // AFTER triggers of one event fire in name order: the parent's position first, so that a child with
+  // several parents locks them parents-first, as a cascade does, and two such statements never deadlock.
+  const order = String(check.order).padStart(3, '0')
+  for (const event of ['insert', 'update'] as const) {
+    const trigger = quoteIdent(`tombstone_parent_${order}_${check.foreignKey}_${event}`.slice(0, 63))
+    await sql.raw(`drop trigger if exists ${trigger} on ${child}`).execute(db)
+    await sql.raw(`create trigger ${trigger} after ${event} on ${child}
+      referencing ${event === 'update' ? 'old table as tombstone_old ' : ''}new table as tombstone_new
+      for each statement execute function ${fn}()`).execute(db)
+  }
+}
+
+/** Every child → parent reference of a definition the database checks. */
+export function parentChecks(definition: SoftDeleteDefinition<any>): ParentCheck[] {
+  const order = definition.topologicalOrder()
+  const checks: ParentCheck[] = definition.relations.map((relation) => {
+    const child = definition.table(relation.child)
+    return {
+      parent: definition.table(relation.parent),
+      child: relation.child,
+      childKey: child.key,
+      foreignKey: relation.foreignKey,
+      parentKey: relation.parentKey,
+      childDeletedAt: child.columns.deletedAt,
+      order: order.indexOf(relation.parent),
+    }
+  })
+  for (const dependent of definition.dependents) {
+    checks.push({
+      parent: definition.table(dependent.parent),
+      child: dependent.table,
+      childKey: dependent.key,
+      foreignKey: dependent.foreignKey,
+      parentKey: dependent.parentKey,
+      childDeletedAt: undefined,
+      order: order.indexOf(dependent.parent),
+    })
+  }
+  return checks
+}
+
+/**
+ * Installs every invariant of a definition: stamping on each table, the audit triggers (when the
+ * definition has an audit table), the parent checks of each relation and dependent table.
+ * @internal
+ */
+export async function installInvariants(db: Kysely<any>, definition: SoftDeleteDefinition<any>): Promise<void> {
+  const schema = await installShared(db)
+  for (const table of definition.tables.values()) {
+    await installStamping(db, table)
+    if (definition.auditTable !== undefined) await installAudit(db, schema, table, definition.auditTable)
+  }
+  for (const check of parentChecks(definition)) await installParentCheck(db, check)
+}
