@@ -29,6 +29,7 @@ export interface Database {
   comments: { id: Generated<number>; post_id: number; author_id: number; body: string } & SoftDeleteFields
   categories: { id: Generated<number>; name: string }
   archive: { id: number; note: string | null }
+  sessions: { id: Generated<number>; user_id: number; revoked_at: Date | null }
   'public.posts': Database['posts']
 }
 
@@ -43,6 +44,7 @@ export const definition: SoftDeleteDefinition<Database> = defineSoftDeletes<Data
     { parent: 'users', child: 'comments', foreignKey: 'author_id' },
     { parent: 'posts', child: 'comments', foreignKey: 'post_id' },
   ],
+  dependents: [{ table: 'sessions', foreignKey: 'user_id', parent: 'users' }],
   audit: true,
 })
 
@@ -74,6 +76,12 @@ export async function createSchema(db: Kysely<any>): Promise<void> {
     .$call(softDeleteColumns())
     .execute()
   await db.schema.createTable('archive').addColumn('id', 'integer').addColumn('note', 'text').execute()
+  await db.schema
+    .createTable('sessions')
+    .addColumn('id', 'serial', (col) => col.primaryKey())
+    .addColumn('user_id', 'integer', (col) => col.notNull().references('users.id'))
+    .addColumn('revoked_at', 'timestamptz')
+    .execute()
   await createActiveUniqueIndex(db, 'users', ['username'])
   await createActiveUniqueIndex(db, 'users', ['email'])
   await createActiveUniqueIndex(db, 'posts', ['slug'])
