@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin'
 import FindMyWay from 'find-my-way'
 import { Type } from 'typebox'
-import { isTombstoneError, type AnyTombstoneError } from '@tombstone/kysely'
+import { classifyDatabaseError, isTombstoneError, type AnyTombstoneError } from '@tombstone/kysely'
 import { HttpProblem, PROBLEM_TYPES, ProblemSchema, type Problem, type ProblemSlug } from './problems.ts'
 
 /** Options of {@link problemDetails}. */
@@ -88,6 +88,9 @@ function validationErrors(error: FastifyError): { pointer: string; detail: strin
 export function toProblem(error: unknown): HttpProblem {
   if (error instanceof HttpProblem) return error
   if (isTombstoneError(error)) return problemFromTombstoneError(error)
+  // A refusal by the toolkit's database objects (guard, parent check, stamps) that reached here raw.
+  const classified = classifyDatabaseError(error)
+  if (isTombstoneError(classified)) return problemFromTombstoneError(classified)
   const fastifyError = error as FastifyError
   if (Array.isArray(fastifyError.validation)) {
     return new HttpProblem('validation-failed', 'The request is not valid', {

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { sql } from 'kysely'
 import { Type } from 'typebox'
 import { HttpProblem, problemResponses, unauthorized } from '@tombstone/fastify'
+import { classifyDatabaseError, isTombstoneError } from '@tombstone/kysely'
 import { DUMMY_HASH, verifyPassword } from '../services/passwords.ts'
 import { issueToken } from '../services/tokens.ts'
 
@@ -60,7 +61,12 @@ export async function authRoutes(app: FastifyInstance, options: { maxFailures: n
         throw unauthorized('Wrong username or password')
       }
       await app.db.deleteFrom('login_failures').where('username', '=', username).where('address', '=', address).execute()
-      const issued = await issueToken(app.db, user.id, options.tokenTtlSeconds)
+      // An account deleted after the password check gets no token: the database refuses a token under
+      // a deleted user (the toolkit's parent check), and that is a wrong login to the client.
+      const issued = await issueToken(app.db, user.id, options.tokenTtlSeconds).catch((error: unknown) => {
+        if (isTombstoneError(classifyDatabaseError(error), 'PARENT_DELETED')) throw unauthorized('Wrong username or password')
+        throw error
+      })
       reply.header('cache-control', 'no-store')
       return { access_token: issued.token, token_type: 'bearer' as const, expires_in: issued.expiresIn }
     },

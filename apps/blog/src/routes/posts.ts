@@ -17,7 +17,7 @@ import { SQLSTATE, sqlStateOf, withDeleted } from '@tombstone/kysely'
 import type { Database, Post } from '../db/schema.ts'
 import type { Actor } from '../services/tokens.ts'
 import { commentView, iso, postView, rowEtag } from '../views.ts'
-import { conflictOnUniqueViolation, likePattern, visibilityFor } from './shared.ts'
+import { conflictOnUniqueViolation, likePattern, parentGone, visibilityFor } from './shared.ts'
 
 const PostRef = Type.Ref('Post')
 const CommentRef = Type.Ref('Comment')
@@ -170,9 +170,13 @@ export async function postRoutes(app: FastifyInstance): Promise<void> {
           .values({ ...values, slug: body.slug })
           .returningAll()
           .executeTakeFirstOrThrow()
-          .catch((error: unknown) => conflictOnUniqueViolation(error, () => `The slug "${body.slug}" is used by an active post`))
+          .catch((error: unknown) =>
+            sqlStateOf(error) === SQLSTATE.parentDeleted
+              ? parentGone(error)
+              : conflictOnUniqueViolation(error, () => `The slug "${body.slug}" is used by an active post`),
+          )
       } else {
-        post = await insertWithDerivedSlug(app.db, values, slugify(body.title))
+        post = await insertWithDerivedSlug(app.db, values, slugify(body.title)).catch(parentGone)
       }
       reply.code(201).header('location', `/posts/${post.id}`).header('etag', rowEtag('posts', post))
       return postView(post)
@@ -285,12 +289,16 @@ export async function postRoutes(app: FastifyInstance): Promise<void> {
       const actor = requireActor(request.actor)
       const { id } = request.params as { id: number }
       const { body } = request.body as { body: string }
-      const comment = await app.db.transaction().execute(async (trx) => {
-        // Lock the post so that it cannot be deleted between the check and the insert.
-        const post = await trx.selectFrom('posts').selectAll().where('id', '=', id).forShare().executeTakeFirst()
-        if (post === undefined || !canSee(actor, post)) throw new HttpProblem('not-found', `Post ${id} does not exist`)
-        return trx.insertInto('comments').values({ post_id: id, author_id: actor.id, body }).returningAll().executeTakeFirstOrThrow()
-      })
+      const comment = await app.db
+        .transaction()
+        .execute(async (trx) => {
+          const post = await trx.selectFrom('posts').selectAll().where('id', '=', id).executeTakeFirst()
+          if (post === undefined || !canSee(actor, post)) throw new HttpProblem('not-found', `Post ${id} does not exist`)
+          // If the post or the author is deleted between the check and the insert, the database's
+          // parent check refuses the comment (it locks both, users first, as a cascade does).
+          return trx.insertInto('comments').values({ post_id: id, author_id: actor.id, body }).returningAll().executeTakeFirstOrThrow()
+        })
+        .catch(parentGone)
       reply.code(201).header('location', `/comments/${comment.id}`).header('etag', rowEtag('comments', comment))
       return commentView(comment)
     },

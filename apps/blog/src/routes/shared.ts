@@ -1,5 +1,5 @@
 import { HttpProblem } from '@tombstone/fastify'
-import { SQLSTATE, sqlStateOf } from '@tombstone/kysely'
+import { classifyDatabaseError, isTombstoneError, SQLSTATE, sqlStateOf } from '@tombstone/kysely'
 
 /** Human names of the unique indexes a write can hit. */
 const UNIQUE_FIELDS: Readonly<Record<string, string>> = {
@@ -39,4 +39,20 @@ export function visibilityFor(
 /** Escapes `%`, `_` and `\` so that a search term matches literally in `ILIKE … ESCAPE '\'`. */
 export function likePattern(term: string): string {
   return `%${term.replace(/[\\%_]/g, (char) => `\\${char}`)}%`
+}
+
+/**
+ * Maps the database's refusal of an active row under a deleted parent (SQLSTATE TB003, raised by
+ * the toolkit's triggers whatever runs concurrently) to what the client should hear: its account was
+ * deleted meanwhile (401), or the post it writes under was (404). Other errors pass through.
+ */
+export function parentGone(error: unknown): never {
+  const classified = classifyDatabaseError(error)
+  if (isTombstoneError(classified, 'PARENT_DELETED')) {
+    if (classified.parentTable === 'users') {
+      throw new HttpProblem('unauthorized', 'The account was deleted', { cause: error, headers: { 'www-authenticate': 'Bearer realm="api"' } })
+    }
+    throw new HttpProblem('not-found', `The ${classified.parentTable === 'posts' ? 'post' : 'parent'} was deleted`, { cause: error })
+  }
+  throw error
 }

@@ -78,12 +78,13 @@ export async function softDelete<DB, T extends keyof DB & string>(
   return inTransaction(db as Kysely<any>, async (trx) => {
     // Who, why, this deletion's id and a retention override travel to the database's triggers,
     // which stamp (when a value differs) and write the audit.
-    await setContext(trx, {
-      by: options.by,
-      reason,
-      deletionId,
-      ...(options.retention === undefined ? {} : { retention: { [root.name]: retentionText(retention) } }),
-    })
+    // The declared retentions travel too: the database applies its own (installed) retention to
+    // other clients, and this definition's (or this operation's override) to the toolkit's writes.
+    const retentions: Record<string, string | null> = { [root.name]: retentionText(retention) }
+    if (options.cascade !== false) {
+      for (const name of context.definition.descendantsOf(table)) retentions[name] = retentionText(context.definition.table(name).retention)
+    }
+    await setContext(trx, { by: options.by, reason, deletionId, retention: retentions })
     const stamp = (t: TableDefinition, tableRetention: Retention | null) => ({
       [t.columns.deletedAt]: sql`now()`,
       [t.columns.deletedBy]: by,
