@@ -16,6 +16,12 @@ export interface Config {
   readonly loginMaxFailures: number
   /** Lifetime of an access token, in seconds. */
   readonly tokenTtlSeconds: number
+  /**
+   * Apply pending migrations at start (`MIGRATE_ON_START=on`, the default). Off: the service only
+   * checks that the schema is up to date and refuses to start otherwise, so that it can run as an
+   * application role without DDL rights (migrate with `npm run cli -- migrate` as the owner).
+   */
+  readonly migrateOnStart: boolean
 }
 
 /** A variable of the environment has a value the service cannot use. */
@@ -48,6 +54,8 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
  * ```
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const migrateOnStart = (env.MIGRATE_ON_START ?? 'on').trim().toLowerCase()
+  if (!['on', 'off'].includes(migrateOnStart)) throw new ConfigError('MIGRATE_ON_START', `"${env.MIGRATE_ON_START}" is neither on nor off`)
   const demo = (env.DEMO_DATA ?? 'on').trim().toLowerCase()
   if (!['on', 'off'].includes(demo)) throw new ConfigError('DEMO_DATA', `"${env.DEMO_DATA}" is neither on nor off`)
   const logLevel = (env.LOG_LEVEL ?? 'info').trim().toLowerCase()
@@ -69,5 +77,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel,
     loginMaxFailures: integer(env, 'LOGIN_MAX_FAILURES', 10, 1, 1_000_000),
     tokenTtlSeconds: integer(env, 'TOKEN_TTL_SECONDS', 86_400, 60, 31_536_000),
+    migrateOnStart: migrateOnStart === 'on',
   }
 }

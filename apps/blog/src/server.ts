@@ -3,6 +3,7 @@
  * prints where everything is, and shuts down cleanly on SIGTERM/SIGINT.
  */
 import { buildApp } from './app.ts'
+import { SchemaOutdatedError } from './db/migrate.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
 import { bootstrap } from './db/seed.ts'
 
@@ -53,6 +54,10 @@ if (import.meta.main) {
     if (error instanceof ConfigError) {
       process.stderr.write(`Configuration error: ${error.message}\n`)
       process.exit(2)
+    }
+    if (error instanceof SchemaOutdatedError) {
+      process.stderr.write(`${error.message}\n`)
+      process.exit(3)
     }
     throw error
   }

@@ -4,10 +4,17 @@
  * requests through `app.inject()`.
  */
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
-import { freshDatabase, type DatabaseKind, type FreshDatabase } from '@tombstone/testing'
+import { Kysely, sql } from 'kysely'
+import pg from 'pg'
+import { freshDatabase, postgresUrl, type DatabaseKind, type FreshDatabase } from '@tombstone/testing'
 import { buildApp } from '../src/app.ts'
 import { loadConfig, type Config } from '../src/config.ts'
+import { connect } from '../src/db/connect.ts'
+import { grantRuntime } from '../src/db/grant.ts'
+import { migrate } from '../src/db/migrate.ts'
+import type { Database } from '../src/db/schema.ts'
 import { bootstrap } from '../src/db/seed.ts'
+import { blogSoftDeletes } from '../src/db/soft-deletes.ts'
 
 export const ADMIN_PASSWORD = 'admin-password-for-tests'
 
@@ -20,6 +27,12 @@ export interface TestUser {
 export interface TestApp {
   readonly kind: DatabaseKind
   readonly app: FastifyInstance
+  /**
+   * The schema owner's connection, for what a test does behind the service's back (moving time).
+   * On PostgreSQL the service itself runs as an application role with only `npm run cli -- grant`'s
+   * rights, the way docs/concepts.md tells operators to run it; on PGlite (one user) it is the app's.
+   */
+  readonly owner: Kysely<Database>
   readonly admin: TestUser
   /** Registers a user and signs them in. */
   user(prefix?: string): Promise<TestUser>
@@ -30,10 +43,40 @@ export interface TestApp {
 
 let counter = 0
 
+/** A role with the service's grants only, on a migrated database; dropped by the returned function. */
+async function applicationRole(database: FreshDatabase): Promise<{ url: string; owner: Kysely<Database>; drop: () => Promise<void> }> {
+  const handle = await connect(database.url as string, blogSoftDeletes(30))
+  await migrate(handle.db)
+  counter += 1
+  const role = `tombstone_app_${process.pid}_${counter}`
+  await sql`create role ${sql.id(role)} login`.execute(handle.db)
+  await grantRuntime(handle.db, role)
+  const url = new URL(database.url as string)
+  url.username = role
+  url.password = ''
+  return {
+    url: url.toString(),
+    owner: handle.db,
+    drop: async () => {
+      await handle.close()
+      await database.drop()
+      const admin = new pg.Client({ connectionString: postgresUrl() })
+      await admin.connect()
+      try {
+        await admin.query(`drop role if exists "${role}"`)
+      } finally {
+        await admin.end()
+      }
+    },
+  }
+}
+
 export async function build(kind: DatabaseKind, env: Record<string, string> = {}): Promise<TestApp> {
   const database: FreshDatabase | undefined = kind === 'postgres' ? await freshDatabase('postgres') : undefined
+  const role = database === undefined ? undefined : await applicationRole(database)
   const config: Config = loadConfig({
-    DATABASE_URL: database?.url ?? 'memory://',
+    DATABASE_URL: role?.url ?? 'memory://',
+    ...(role === undefined ? {} : { MIGRATE_ON_START: 'off' }),
     DEMO_DATA: 'off',
     ADMIN_PASSWORD,
     LOG_LEVEL: 'silent',
@@ -60,6 +103,7 @@ export async function build(kind: DatabaseKind, env: Record<string, string> = {}
   return {
     kind,
     app,
+    owner: role?.owner ?? (app.db as Kysely<Database>),
     admin,
     request,
     async user(prefix = 'user') {
@@ -72,7 +116,8 @@ export async function build(kind: DatabaseKind, env: Record<string, string> = {}
     },
     async close() {
       await app.close()
-      await database?.drop()
+      if (role !== undefined) await role.drop()
+      else await database?.drop()
     },
   }
 }

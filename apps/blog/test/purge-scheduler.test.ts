@@ -19,7 +19,7 @@ describe.each(databaseKinds())('the periodic purge on %s', (kind) => {
     const writer = await t.user('expiring')
     const posts = [await createPost(t, writer), await createPost(t, writer), await createPost(t, writer)]
     for (const post of posts) await t.request({ method: 'DELETE', url: `/posts/${post}`, token: writer.token })
-    await backdate(t.app.db, sql`update posts set purge_at = now() - interval '1 minute' where id = any(${posts})`)
+    await backdate(t.owner, sql`update posts set purge_at = now() - interval '1 minute' where id = any(${posts})`)
     // Two "instances": two schedulers on the same database, every 60 ms.
     const instances = await Promise.all(
       [1, 2].map(async () => {

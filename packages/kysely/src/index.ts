@@ -110,4 +110,5 @@ export {
   type PurgeResult,
   type PurgeTableResult,
 } from './purge/purge.ts'
+export { grantSoftDeleteRuntime } from './schema/invariants.ts'
 export { readAudit, type AuditEntry, type AuditQuery } from './audit/audit.ts'

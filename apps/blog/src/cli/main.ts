@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander'
 import { ConfigError } from '../config.ts'
+import { grantCommand } from './commands/grant.ts'
 import { migrateCommand } from './commands/migrate.ts'
 import { purgeCommand } from './commands/purge.ts'
 import { seedCommand } from './commands/seed.ts'
@@ -21,7 +22,7 @@ export function program(io: CliIO): Command {
       writeErr: (text) => io.stderr.write(text),
     })
     .addHelpText('after', '\nExamples:\n  $ npm run cli -- stats\n  $ npm run cli -- purge --dry-run --older-than 30d\n  $ npm run cli -- seed --users 1000 --posts-per-user 100 --comments-per-post 9')
-  for (const add of [migrateCommand, serveCommand, seedCommand, purgeCommand, statsCommand]) add(root, io)
+  for (const add of [migrateCommand, grantCommand, serveCommand, seedCommand, purgeCommand, statsCommand]) add(root, io)
   for (const command of root.commands) {
     command
       .option('--json', 'machine-readable output on stdout')

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import { Migrator, type Migration, type MigrationResultSet } from 'kysely/migration'
 import * as initial from './migrations/001-initial.ts'
 import * as invariants from './migrations/002-database-invariants.ts'
@@ -23,4 +23,33 @@ export async function migrate(db: Kysely<any>): Promise<MigrationResultSet> {
   const result = await migrator.migrateToLatest()
   if (result.error !== undefined) throw result.error
   return result
+}
+
+/** The schema is missing or behind the code: the service will not run on it. */
+export class SchemaOutdatedError extends Error {
+  readonly pending: readonly string[]
+  constructor(pending: readonly string[]) {
+    super(
+      `The database schema is behind this version (not applied: ${pending.join(', ')}); run \`npm run cli -- migrate\` as the schema's owner, then start again`,
+    )
+    this.name = 'SchemaOutdatedError'
+    this.pending = pending
+  }
+}
+
+/**
+ * The migrations this code has that the database has not applied (all of them on an empty database).
+ * Reads only, so it runs as the application role and on a standby.
+ *
+ * @example
+ * ```ts
+ * if ((await pendingMigrations(db)).length > 0) throw new SchemaOutdatedError(...)
+ * ```
+ */
+export async function pendingMigrations(db: Kysely<any>): Promise<string[]> {
+  const present = await sql<{ found: boolean }>`select to_regclass('kysely_migration') is not null as found`.execute(db)
+  if (present.rows[0]?.found !== true) return Object.keys(MIGRATIONS)
+  const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(db)
+  const done = new Set(applied.rows.map((row) => row.name))
+  return Object.keys(MIGRATIONS).filter((name) => !done.has(name))
 }

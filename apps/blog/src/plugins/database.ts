@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely'
 import type { SoftDeleteDefinition } from '@tombstone/kysely'
 import type { Config } from '../config.ts'
 import { connect, type DatabaseHandle } from '../db/connect.ts'
-import { migrate } from '../db/migrate.ts'
+import { migrate, pendingMigrations, SchemaOutdatedError } from '../db/migrate.ts'
 import type { Database } from '../db/schema.ts'
 import { blogSoftDeletes } from '../db/soft-deletes.ts'
 
@@ -19,15 +19,20 @@ declare module 'fastify' {
 }
 
 /**
- * Opens the database `config.databaseUrl` names, runs the migrations, and closes it when the app
- * closes.
+ * Opens the database `config.databaseUrl` names, runs the migrations (or, with `MIGRATE_ON_START`
+ * off, checks that none is pending), and closes it when the app closes.
  */
 export const databasePlugin = fp<{ config: Config }>(
   async (app, { config }) => {
     const softDeletes = blogSoftDeletes(config.retentionDays)
     const handle = await connect(config.databaseUrl, softDeletes)
     try {
-      await migrate(handle.db)
+      if (config.migrateOnStart) {
+        await migrate(handle.db)
+      } else {
+        const pending = await pendingMigrations(handle.db)
+        if (pending.length > 0) throw new SchemaOutdatedError(pending)
+      }
     } catch (error) {
       await handle.close()
       throw error

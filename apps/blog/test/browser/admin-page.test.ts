@@ -145,7 +145,7 @@ describe.runIf(available).each(databaseKinds())('admin page in Chromium on %s', 
   test('purge: a dry run with count and sample, then the purge after confirming', async () => {
     const post = await createPost(t, author, { title: 'Old enough to purge' })
     await api('DELETE', `/posts/${post}`, author.token)
-    await backdate(t.app.db, sql`update posts set deleted_at = now() - interval '400 days' where id = ${post}`)
+    await backdate(t.owner, sql`update posts set deleted_at = now() - interval '400 days' where id = ${post}`)
     await open()
     await page.getByRole('tab', { name: 'Purge' }).click()
     await page.getByLabel(/Deleted more than/).fill('365')

@@ -2,6 +2,8 @@ import { sql, type Kysely } from 'kysely'
 import type { Retention, SoftDeleteDefinition, TableDefinition } from '../definition.ts'
 import { InvalidArgumentError } from '../errors.ts'
 
+import type { installSoftDeletes } from './migrations.ts'
+
 /**
  * The invariants the database holds for every client (psql, another ORM, a concurrent request),
  * installed by {@link installSoftDeletes}. The toolkit's operations only pass who and why, and map
@@ -338,4 +340,45 @@ export async function installInvariants(db: Kysely<any>, definition: SoftDeleteD
     if (definition.auditTable !== undefined) await installAudit(db, schema, table, definition.auditTable)
   }
   for (const check of parentChecks(definition)) await installParentCheck(db, check)
+}
+
+const ROLE = /^[A-Za-z_][A-Za-z0-9_$]*$/
+
+/**
+ * Grants an existing role exactly what the toolkit's runtime needs on a definition's tables, and
+ * nothing that could bypass its invariants: `select`, `insert`, `update` and `delete` on the
+ * soft-deletable and dependent tables (a `delete` still needs the transaction's opt-in), usage of
+ * their sequences, `select` on the audit table (the database writes it), and `execute` on
+ * `tombstone_allow_hard_delete`. No DDL, no `truncate`, no trigger, no write to the audit or to the
+ * opt-in table. Run it as the tables' owner, after {@link installSoftDeletes}. Idempotent.
+ *
+ * @example
+ * ```ts
+ * // as the owner, once: create role blog_app login password '…'
+ * await grantSoftDeleteRuntime(ownerDb, softDeletes, 'blog_app')
+ * ```
+ */
+export async function grantSoftDeleteRuntime(db: Kysely<any>, definition: SoftDeleteDefinition<any>, role: string): Promise<void> {
+  if (!ROLE.test(role)) throw new InvalidArgumentError(`Invalid role name "${role}"`)
+  const grantee = quoteIdent(role)
+  const schemas = new Set<string>([quoteIdent(await currentSchema(db))])
+  const tables = [
+    ...[...definition.tables.values()].map((table) => ({ name: table.name, key: table.key })),
+    ...definition.dependents.map((dependent) => ({ name: dependent.table, key: dependent.key })),
+  ]
+  for (const table of tables) {
+    if (table.name.includes('.')) schemas.add(quoteIdent(table.name.split('.')[0] as string))
+  }
+  for (const schema of schemas) await sql.raw(`grant usage on schema ${schema} to ${grantee}`).execute(db)
+  for (const table of tables) {
+    await sql.raw(`grant select, insert, update, delete on table ${quoteTable(table.name)} to ${grantee}`).execute(db)
+    const sequence = await sql<{ name: string | null }>`select pg_get_serial_sequence(${quoteTable(table.name)}, ${table.key}) as name`.execute(db)
+    const name = sequence.rows[0]?.name
+    if (name !== null && name !== undefined) await sql.raw(`grant usage, select on sequence ${name} to ${grantee}`).execute(db)
+  }
+  if (definition.auditTable !== undefined) {
+    await sql.raw(`grant select on table ${quoteTable(definition.auditTable)} to ${grantee}`).execute(db)
+  }
+  await sql.raw(`grant execute on function tombstone_allow_hard_delete(text, text, text) to ${grantee}`).execute(db)
+  await sql.raw(`grant execute on function tombstone_context() to ${grantee}`).execute(db)
 }
