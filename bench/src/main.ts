@@ -10,6 +10,7 @@ import { startPostgres, type Server } from './postgres.ts'
 import { machine, print, write, type ScenarioResult } from './report.ts'
 import { cascade } from './scenarios/cascade.ts'
 import { http } from './scenarios/http.ts'
+import { invariants } from './scenarios/invariants.ts'
 import { peers } from './scenarios/peers.ts'
 import { pluginOverhead } from './scenarios/plugin-overhead.ts'
 import { purgeScenario } from './scenarios/purge.ts'
@@ -21,6 +22,7 @@ const SCENARIOS: Record<string, Scenario> = {
   'plugin-overhead': pluginOverhead,
   reads,
   cascade,
+  invariants,
   purge: purgeScenario,
   http,
   peers,

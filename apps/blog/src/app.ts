@@ -4,7 +4,7 @@ import formbody from '@fastify/formbody'
 import fp from 'fastify-plugin'
 import { Ajv } from 'ajv'
 import addFormatsModule from 'ajv-formats'
-import { problemDetails } from '@tombstone/fastify'
+import { HttpProblem, problemDetails, rejectUnstorableInput } from '@tombstone/fastify'
 import type { Config } from './config.ts'
 import { adminPagePlugin } from './plugins/admin-page.ts'
 import { authPlugin } from './plugins/auth.ts'
@@ -54,6 +54,23 @@ function validators() {
   return ({ schema, httpPart }: { schema: object; httpPart?: string }) => (httpPart === 'body' ? body : text).compile(schema)
 }
 
+/** A path id as this API writes them: no sign, no leading zero, no space, no exponent, within int4. */
+const CANONICAL_ID = /^[1-9][0-9]{0,9}$/
+
+/**
+ * Refuses a path `id` that is not written the one way this API writes ids, before validation
+ * coerces it: `" 1"`, `01`, `1e0` or `0x1` would otherwise all address row 1. A 422, never another row.
+ */
+async function canonicalIds(request: { params?: unknown }): Promise<void> {
+  const id = (request.params as Record<string, unknown> | undefined)?.id
+  if (typeof id !== 'string') return
+  if (!CANONICAL_ID.test(id) || Number(id) > 2_147_483_647) {
+    throw new HttpProblem('validation-failed', 'The id is not a positive integer written plainly (1 to 2147483647)', {
+      extensions: { errors: [{ pointer: '/params/id', detail: 'must be a positive integer without sign, leading zeros or spaces' }] },
+    })
+  }
+}
+
 /**
  * The service, as a Fastify plugin: problem+json errors, OpenAPI, the database (migrated), auth,
  * and every route of the contract.
@@ -62,6 +79,8 @@ export const app = fp<AppOptions>(
   async (fastify: FastifyInstance, { config }) => {
     fastify.setValidatorCompiler(validators())
     await fastify.register(problemDetails)
+    fastify.addHook('preValidation', rejectUnstorableInput)
+    fastify.addHook('preValidation', canonicalIds)
     await fastify.register(formbody, { bodyLimit: BODY_LIMIT })
     await fastify.register(openapiPlugin)
     fastify.addSchema(UserView)

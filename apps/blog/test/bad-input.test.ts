@@ -31,7 +31,16 @@ interface Case {
   readonly payload?: string
 }
 
-const MALFORMED_IDS = ['abc', '-1', '0', '1.5', '1e3', '99999999999999999999', '2147483648', "1'%20or%20'1'='1", '%00', 'null']
+const MALFORMED_IDS = [
+  'abc', '-1', '0', '1.5', '1e3', '99999999999999999999', '2147483648', "1'%20or%20'1'='1", '%00', 'null',
+  // Spellings that coercion used to read as another row's id (the fuzzer once deleted the admin through `%201`).
+  '%201', '1%20', '01', '001', '1e0', '0x1', '+1', '1.0',
+]
+/** Text no database stores: a NUL, and a lone surrogate after a non-ASCII character. */
+const UNSTORABLE = ['a\u0000b', '\u00e9\ud800']
+const cursorOf = (values: unknown[]) => Buffer.from(JSON.stringify(values)).toString('base64url')
+/** Cursors that Date.parse accepts but PostgreSQL does not, or with an id past int4. */
+const BAD_CURSORS = [cursorOf(['12', 1]), cursorOf(['2020 (x)', 1]), cursorOf(['+275760-09-13T00:00:00Z', 1]), cursorOf(['2020-02-30T00:00:00Z', 1]), cursorOf(['2020-01-01T00:00:00Z', 2147483648])]
 const HUGE = 'x'.repeat(200_001)
 
 function wrongValues(schema: Schema): unknown[] {
@@ -41,7 +50,7 @@ function wrongValues(schema: Schema): unknown[] {
     case 'number':
       return ['12', 1.5, -1, 1e20, true, null, [], {}]
     case 'string':
-      return [123, true, null, [], {}, HUGE]
+      return [123, true, null, [], {}, HUGE, ...UNSTORABLE]
     case 'boolean':
       return ['true', 1, null, []]
     case 'array':
@@ -60,7 +69,7 @@ function wrongQueryValues(schema: Schema): string[] {
     case 'boolean':
       return ['maybe', '2', 'yes please']
     case 'string':
-      return [encodeURIComponent(HUGE.slice(0, 600))]
+      return [encodeURIComponent(HUGE.slice(0, 600)), '%00', 'a%00b']
     default:
       return ['%zz']
   }
@@ -80,7 +89,7 @@ function casesFrom(doc: { paths: Record<string, Record<string, Operation>> }, id
       }
       for (const parameter of operation.parameters ?? []) {
         if (parameter.in !== 'query') continue
-        for (const bad of wrongQueryValues(parameter.schema)) {
+        for (const bad of [...wrongQueryValues(parameter.schema), ...(parameter.name === 'cursor' ? BAD_CURSORS : [])]) {
           cases.push({ label: `query ${parameter.name}=${bad.slice(0, 20)}`, method: upper, url: `${concrete}?${parameter.name}=${bad}` })
         }
       }

@@ -15,7 +15,7 @@ import { measurement, median, time } from '../stats.ts'
 
 const VICTIM = 1
 
-async function seed(bench: BenchDatabase, posts: number, commentsPerPost: number): Promise<void> {
+export async function seed(bench: BenchDatabase, posts: number, commentsPerPost: number): Promise<void> {
   const others = 200
   await sql`insert into users (id, username, email, password_hash) overriding system value
     select g, 'user_' || g, 'user_' || g || '@x', 'x' from generate_series(1, ${others + 1}::int) g`.execute(bench.plain)
@@ -31,14 +31,14 @@ async function seed(bench: BenchDatabase, posts: number, commentsPerPost: number
 }
 
 /** Rows the cascade must reach: the user, their posts, comments on those, their comments elsewhere. */
-async function expected(bench: BenchDatabase): Promise<number> {
+export async function expected(bench: BenchDatabase): Promise<number> {
   const { rows } = await sql<{ n: number }>`select 1
     + (select count(*) from posts where author_id = ${VICTIM})
     + (select count(*) from comments c where c.author_id = ${VICTIM} or c.post_id in (select id from posts where author_id = ${VICTIM})) as n`.execute(bench.plain)
   return Number(rows[0]?.n)
 }
 
-async function deletedCount(bench: BenchDatabase): Promise<number> {
+export async function deletedCount(bench: BenchDatabase): Promise<number> {
   const { rows } = await sql<{ n: number }>`select
     (select count(*) from users where deleted_at is not null) + (select count(*) from posts where deleted_at is not null)
     + (select count(*) from comments where deleted_at is not null) as n`.execute(bench.plain)

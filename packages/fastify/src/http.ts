@@ -44,6 +44,33 @@ export function encodeCursor(values: readonly (string | number)[]): string {
 }
 
 /**
+ * An ISO 8601 timestamp as this API writes them (and PostgreSQL reads them): what `Date.parse` also
+ * accepts (`"12"`, `"2020 (x)"`, six-digit years) is not one.
+ */
+function isTimestamp(value: string): boolean {
+  const match = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$/.exec(value)
+  if (match === null || match[1] === '0000' || Number(match[4]) > 23) return false
+  // The calendar date must exist (Date rolls 2020-02-30 over to March; PostgreSQL refuses it).
+  const day = new Date(Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])))
+  return day.getUTCMonth() === Number(match[2]) - 1 && day.getUTCDate() === Number(match[3]) && !Number.isNaN(Date.parse(value))
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+/**
+ * Text a database cannot store: a NUL character (PostgreSQL's text refuses it) or a lone UTF-16
+ * surrogate (not encodable as UTF-8).
+ *
+ * @example
+ * ```ts
+ * hasUnstorableText('a\u0000b') // true
+ * ```
+ */
+export function hasUnstorableText(value: string): boolean {
+  return value.includes('\u0000') || LONE_SURROGATE.test(value)
+}
+
+/**
  * Decodes a cursor made by {@link encodeCursor}, checking the shape (`'timestamp'`: an ISO 8601
  * date or `infinity`); a bad cursor is a `validation-failed` problem pointing at `/query/cursor`,
  * never a 5xx.
@@ -72,10 +99,12 @@ export function decodeCursor<const T extends readonly ('string' | 'number' | 'ti
     const value = values[index]
     const ok =
       kind === 'number'
-        ? Number.isSafeInteger(value)
+        ? // Keys are PostgreSQL integers: a number past int4 would fail in the database, not here.
+          Number.isSafeInteger(value) && (value as number) >= -2_147_483_648 && (value as number) <= 2_147_483_647
         : typeof value === 'string' &&
           value.length <= 200 &&
-          (kind === 'string' || value === 'infinity' || !Number.isNaN(Date.parse(value)))
+          !hasUnstorableText(value) &&
+          (kind === 'string' || value === 'infinity' || isTimestamp(value))
     if (!ok) throw invalid()
   })
   return values as never
@@ -116,4 +145,43 @@ export const ProblemRef = Type.Ref('Problem')
  */
 export function problemResponses<const S extends readonly number[]>(...statuses: S): { [K in S[number]]: typeof ProblemRef } {
   return Object.fromEntries(statuses.map((status) => [status, ProblemRef])) as never
+}
+
+/** The first string in `value` (walked as JSON) a database cannot store, as a JSON pointer. */
+function unstorablePointer(value: unknown, pointer: string, depth = 0): string | undefined {
+  if (typeof value === 'string') return hasUnstorableText(value) ? pointer : undefined
+  if (depth > 32 || value === null || typeof value !== 'object') return undefined
+  for (const [key, inner] of Object.entries(value)) {
+    const escaped = key.replaceAll('~', '~0').replaceAll('/', '~1')
+    if (hasUnstorableText(key)) return `${pointer}/${escaped}`
+    const found = unstorablePointer(inner, `${pointer}/${escaped}`, depth + 1)
+    if (found !== undefined) return found
+  }
+  return undefined
+}
+
+/**
+ * A `preValidation` hook refusing, with a `validation-failed` problem (422) that points at the
+ * field, any text in the body, query or path parameters that the database cannot store: a NUL
+ * character or a lone UTF-16 surrogate. Without it they reach PostgreSQL (or PGlite's encoder) and
+ * come back as a 5xx.
+ *
+ * @example
+ * ```ts
+ * app.addHook('preValidation', rejectUnstorableInput)
+ * ```
+ */
+export async function rejectUnstorableInput(request: { body?: unknown; query?: unknown; params?: unknown }): Promise<void> {
+  for (const [part, value] of [
+    ['body', request.body],
+    ['query', request.query],
+    ['params', request.params],
+  ] as const) {
+    const pointer = unstorablePointer(value, `/${part}`)
+    if (pointer !== undefined) {
+      throw new HttpProblem('validation-failed', 'The request holds text that cannot be stored (a NUL character or a lone surrogate)', {
+        extensions: { errors: [{ pointer, detail: 'must not contain NUL characters or lone surrogates' }] },
+      })
+    }
+  }
 }

@@ -32,6 +32,8 @@ export {
   checkIfMatch,
   encodeCursor,
   decodeCursor,
+  hasUnstorableText,
+  rejectUnstorableInput,
   ListSchema,
   PageQuery,
   IdParams,

@@ -125,7 +125,28 @@ export function toProblem(error: unknown): HttpProblem {
         return new HttpProblem('validation-failed', fastifyError.message, { status, cause: error })
     }
   }
+  if (isUnavailable(error)) {
+    return new HttpProblem('service-unavailable', 'The database is not available right now; nothing was changed, retry shortly', {
+      cause: error,
+      headers: { 'retry-after': '1' },
+    })
+  }
   return new HttpProblem('internal', 'An internal error occurred; it has been logged.', { cause: error })
+}
+
+/** Socket errors of a database that is away (Node's `code`). */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND'])
+
+/**
+ * Whether a database error means "not now" rather than "never": the server unreachable, shutting
+ * down or restarting (SQLSTATE class 08, 57P01–57P03), out of connections (53300), or a transaction
+ * that lost a deadlock or serialization conflict (40P01, 40001) and was rolled back. Classified by
+ * codes, never by message text.
+ */
+function isUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  if (typeof code !== 'string') return false
+  return UNREACHABLE.has(code) || code.startsWith('08') || ['57P01', '57P02', '57P03', '53300', '40P01', '40001'].includes(code)
 }
 
 function typeUri(options: ProblemDetailsOptions, request: FastifyRequest, slug: ProblemSlug): string {

@@ -46,6 +46,12 @@ export const PROBLEM_TYPES = {
     description: 'Too many failed attempts; retry after the number of seconds in Retry-After.',
   },
   internal: { status: 500, title: 'Internal Server Error', description: 'The server failed. Nothing about the failure is disclosed; it is logged with the request id.' },
+  'service-unavailable': {
+    status: 503,
+    title: 'Service Unavailable',
+    description:
+      'The database is unreachable, restarting, out of connections, or the transaction lost a deadlock or serialization conflict. Nothing was changed; retry after the number of seconds in Retry-After.',
+  },
 } as const satisfies Record<string, { status: number; title: string; description: string }>
 
 /** A problem type slug. */

@@ -28,6 +28,46 @@ export const DEFAULT_DATA_DIR = '.data'
  * const { db, close } = await connect('memory://', softDeletes)
  * ```
  */
+const BROKEN = Symbol('tombstone.broken')
+
+/**
+ * The pool as Kysely sees it, with one difference: a query that fails because its connection was
+ * lost (the server restarted, the backend was terminated, the network dropped) fails with SQLSTATE
+ * 08006 (connection_failure), which the error handler answers with 503, instead of pg's uncoded
+ * "Connection terminated" errors, which would be a 500. Which connection broke is known from the
+ * client's own events, never from the message. A checked-out client losing its server would also
+ * emit an unhandled 'error' and end the process; here every client has a listener.
+ */
+function connectionAware(pool: pg.Pool): { connect(): Promise<pg.PoolClient>; end(): Promise<void>; readonly options: pg.Pool['options'] } {
+  pool.on('connect', (client) => {
+    const mark = () => void ((client as unknown as Record<symbol, boolean>)[BROKEN] = true)
+    client.on('error', mark)
+    client.on('end', mark)
+  })
+  return {
+    async connect() {
+      const client = await pool.connect()
+      const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>
+      return Object.assign(Object.create(client) as pg.PoolClient, {
+        query: async (...args: unknown[]) => {
+          try {
+            return await query(...args)
+          } catch (error) {
+            const coded = typeof (error as { code?: unknown }).code === 'string'
+            if (!coded && (client as unknown as Record<symbol, boolean>)[BROKEN] === true) {
+              throw Object.assign(new Error('The connection to the database was lost', { cause: error }), { code: '08006' })
+            }
+            throw error
+          }
+        },
+        release: (destroy?: boolean | Error) => client.release(destroy === undefined && (client as unknown as Record<symbol, boolean>)[BROKEN] === true ? true : destroy),
+      })
+    },
+    end: () => pool.end(),
+    options: pool.options,
+  }
+}
+
 export async function connect(
   url: string | undefined,
   softDeletes: SoftDeleteDefinition<Database>,
@@ -38,7 +78,7 @@ export async function connect(
     const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 })
     // An idle client losing its server must not crash the process; the next query reports it.
     pool.on('error', () => {})
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins })
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: connectionAware(pool) }), plugins })
     const parsed = new URL(url)
     parsed.password = ''
     return { db, kind: 'postgres', location: parsed.toString(), close: () => db.destroy() }

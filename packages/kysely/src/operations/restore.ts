@@ -250,12 +250,17 @@ async function restoreTrees(
     const parentsActive = context.definition.parentsOf(name).map((relation) => {
       const parent = context.definition.table(relation.parent)
       const restoredHere = alias.has(relation.parent) && index > 0
-      return sql`not exists (select 1 from ${sql.table(relation.parent)} as p
-        where p.${sql.id(relation.parentKey)} = c.${sql.id(relation.foreignKey)} and p.${sql.id(parent.columns.deletedAt)} is not null${
-          restoredHere
-            ? sql` and p.${sql.id(relation.parentKey)} not in (select ${sql.id(`p_${relation.parentKey}`)} from ${sql.id(alias.get(relation.parent) as string)})`
-            : sql``
-        })`
+      // The parent's deleted_at by its key: a lookup only the key's index can serve (a condition on
+      // deleted_at here would let a stale plan scan a partial index of deleted rows per child row).
+      const parentDeletedAt = sql`(select p.${sql.id(parent.columns.deletedAt)} from ${sql.table(relation.parent)} as p
+        where p.${sql.id(relation.parentKey)} = c.${sql.id(relation.foreignKey)})`
+      return restoredHere
+        ? // Active already, or brought back by this statement (IN: a hashed subplan, whatever the size).
+          // The hashed IN first: in a cascade most parents are the ones coming back.
+          sql`(c.${sql.id(relation.foreignKey)} in (select r.${sql.id(`p_${relation.parentKey}`)} from ${sql.id(
+            alias.get(relation.parent) as string,
+          )} as r) or ${parentDeletedAt} is null)`
+        : sql`${parentDeletedAt} is null`
     })
     if (index === 0) {
       condition = keyIn(`c.${table.key}`, keys)

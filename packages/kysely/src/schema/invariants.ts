@@ -260,15 +260,20 @@ async function installParentCheck(db: Kysely<any>, check: ParentCheck): Promise<
   const body = (withOld: boolean) => {
     const from = withOld ? `tombstone_new n join tombstone_old o on o.${ck} = n.${ck}` : 'tombstone_new n'
     const where = withOld ? `${active} and ${changed}` : active
+    // One query locks the referenced parents FOR SHARE, in key order, and reads their state as locked
+    // (FOR SHARE waits for a concurrent soft delete or restore, an UPDATE, and returns the row as that
+    // left it). Parents are found by key only: no condition on deleted_at, which a stale plan would
+    // serve from a partial index of deleted rows. A cascade's soft delete makes no row active, so it
+    // costs one scan of its transition table here.
     return `
-        -- Lock the referenced parents in key order: FOR SHARE waits for a concurrent soft delete or
-        -- restore of the parent (an UPDATE), and holds off the next one until this transaction ends.
-        perform 1 from (select p.${pk} from ${parent} p where p.${pk} in (select n.${fk} from ${from} where ${where})
-          order by p.${pk} for share of p) as locked;
-        select n.${ck}::text, p.${pk}::text into v_child, v_parent
-          from ${from} join ${parent} p on p.${pk} = n.${fk}
-          where ${where} and p.${pAt} is not null
-          limit 1;`
+        if exists (select 1 from ${from} where ${where}) then
+          select min(locked.${pk}::text) filter (where locked.${pAt} is not null) into v_parent
+            from (select p.${pk}, p.${pAt} from ${parent} p where p.${pk} in (select n.${fk} from ${from} where ${where})
+                  order by p.${pk} for share of p) as locked;
+          if v_parent is not null then
+            select n.${ck}::text into v_child from ${from} where ${where} and n.${fk}::text = v_parent limit 1;
+          end if;
+        end if;`
   }
   await sql.raw(`create or replace function ${fn}() returns trigger language plpgsql as $$
     declare
@@ -278,7 +283,7 @@ async function installParentCheck(db: Kysely<any>, check: ParentCheck): Promise<
       if tg_op = 'INSERT' then${body(false)}
       else${body(true)}
       end if;
-      if v_child is not null then
+      if v_parent is not null then
         raise exception 'an active row of % (%) may not reference a deleted row of % (%)', ${quoteLiteral(check.child)}, v_child,
             ${quoteLiteral(check.parent.name)}, v_parent
           using errcode = '${TRIGGER_SQLSTATE.parentDeleted}', schema = tg_table_schema, table = tg_table_name,
