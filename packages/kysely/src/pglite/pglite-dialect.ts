@@ -13,6 +13,7 @@ import {
   type QueryResult,
   type TransactionSettings,
 } from 'kysely'
+import { EmbeddedTransactions } from '../dialects/savepoints.ts'
 
 /**
  * The part of a PGlite instance the dialect uses; `@electric-sql/pglite`'s `PGlite` satisfies it.
@@ -69,7 +70,7 @@ export class PGliteDialect implements Dialect {
   }
 }
 
-class PGliteDriver implements Driver {
+class PGliteDriver extends EmbeddedTransactions implements Driver {
   readonly #config: PGliteDialectConfig
   #pglite: PGliteLike | undefined
   #connection: PGliteConnection | undefined
@@ -78,6 +79,7 @@ class PGliteDriver implements Driver {
   #release: (() => void) | undefined
 
   constructor(config: PGliteDialectConfig) {
+    super()
     this.#config = config
   }
 
@@ -108,7 +110,7 @@ class PGliteDriver implements Driver {
     await connection.executeQuery(CompiledQuery.raw(statement))
   }
 
-  async commitTransaction(connection: DatabaseConnection): Promise<void> {
+  override async commitTransaction(connection: DatabaseConnection): Promise<void> {
     // A COMMIT of a transaction an earlier error aborted silently rolls back; PGlite does not report
     // the command tag, so ask first and make the rollback loud.
     try {
@@ -118,22 +120,6 @@ class PGliteDriver implements Driver {
       throw error
     }
     await connection.executeQuery(CompiledQuery.raw('commit'))
-  }
-
-  async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('rollback'))
-  }
-
-  async savepoint(connection: DatabaseConnection, name: string): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw(`savepoint ${quote(name)}`))
-  }
-
-  async rollbackToSavepoint(connection: DatabaseConnection, name: string): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw(`rollback to savepoint ${quote(name)}`))
-  }
-
-  async releaseSavepoint(connection: DatabaseConnection, name: string): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw(`release savepoint ${quote(name)}`))
   }
 
   async releaseConnection(): Promise<void> {
@@ -150,9 +136,6 @@ class PGliteDriver implements Driver {
   }
 }
 
-function quote(identifier: string): string {
-  return `"${identifier.replaceAll('"', '""')}"`
-}
 
 class PGliteConnection implements DatabaseConnection {
   readonly #pglite: PGliteLike

@@ -288,22 +288,13 @@ export class SoftDeleteTransformer extends OperationNodeTransformer {
     return table === undefined ? undefined : { node: tableNode, alias, table }
   }
 
+  /** The query's own target scope first, then the inherited scopes, innermost first; else `exclude`. */
   #visibility(ref: TableRef): Visibility {
-    const target = this.#frame.target
-    if (target !== undefined) {
+    const { target, scopes } = this.#frame
+    for (const scope of target === undefined ? scopes : [target, ...scopes]) {
+      // Aliases first, then the table's name, then '*'.
       const visibility =
-        (ref.alias === undefined ? undefined : target.get(ref.alias)) ??
-        target.get(ref.table.identifier) ??
-        target.get(ref.table.name) ??
-        target.get('*')
-      if (visibility !== undefined) return visibility
-    }
-    for (const scope of this.#frame.scopes) {
-      const visibility =
-        (ref.alias === undefined ? undefined : scope.get(ref.alias)) ??
-        scope.get(ref.table.identifier) ??
-        scope.get(ref.table.name) ??
-        scope.get('*')
+        (ref.alias === undefined ? undefined : scope.get(ref.alias)) ?? scope.get(ref.table.identifier) ?? scope.get(ref.table.name) ?? scope.get('*')
       if (visibility !== undefined) return visibility
     }
     return 'exclude'

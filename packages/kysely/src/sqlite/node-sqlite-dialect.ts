@@ -13,6 +13,7 @@ import {
   type QueryResult,
   type TransactionSettings,
 } from 'kysely'
+import { EmbeddedTransactions } from '../dialects/savepoints.ts'
 
 /** The part of a `node:sqlite` prepared statement the dialect uses (`StatementSync` satisfies it). */
 export interface NodeSqliteStatementLike {
@@ -100,12 +101,13 @@ async function open(database: NodeSqliteDialectConfig['database']): Promise<{ db
   return { db: new DatabaseSync(given) as unknown as NodeSqliteDatabaseLike, file: given !== ':memory:' && given !== '' }
 }
 
-class NodeSqliteDriver implements Driver {
+class NodeSqliteDriver extends EmbeddedTransactions implements Driver {
   readonly #config: NodeSqliteDialectConfig
   #db: NodeSqliteDatabaseLike | undefined
   #connection: NodeSqliteConnection | undefined
 
   constructor(config: NodeSqliteDialectConfig) {
+    super()
     this.#config = config
   }
 
@@ -127,26 +129,6 @@ class NodeSqliteDriver implements Driver {
     await connection.executeQuery(CompiledQuery.raw(settings.accessMode === 'read only' ? 'begin' : 'begin immediate'))
   }
 
-  async commitTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('commit'))
-  }
-
-  async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('rollback'))
-  }
-
-  async savepoint(connection: DatabaseConnection, name: string): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw(`savepoint ${quote(name)}`))
-  }
-
-  async rollbackToSavepoint(connection: DatabaseConnection, name: string): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw(`rollback to savepoint ${quote(name)}`))
-  }
-
-  async releaseSavepoint(connection: DatabaseConnection, name: string): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw(`release savepoint ${quote(name)}`))
-  }
-
   async releaseConnection(): Promise<void> {}
 
   async destroy(): Promise<void> {
@@ -155,9 +137,6 @@ class NodeSqliteDriver implements Driver {
   }
 }
 
-function quote(identifier: string): string {
-  return `"${identifier.replaceAll('"', '""')}"`
-}
 
 /** What SQLite can bind: other SQLite drivers' conversions for the rest. */
 function bindable(value: unknown): unknown {
