@@ -4,7 +4,7 @@ import formbody from '@fastify/formbody'
 import fp from 'fastify-plugin'
 import { Ajv } from 'ajv'
 import addFormatsModule from 'ajv-formats'
-import { HttpProblem, problemDetails, rejectUnstorableInput } from '@tombstone/fastify'
+import { HttpProblem, problemClientErrors, problemDetails, problemFrameworkErrors, rejectUnstorableInput } from '@tombstone/fastify'
 import type { Config } from './config.ts'
 import { adminPagePlugin } from './plugins/admin-page.ts'
 import { authPlugin } from './plugins/auth.ts'
@@ -39,6 +39,10 @@ export function serverOptions(config: Config, logger: FastifyServerOptions['logg
     bodyLimit: BODY_LIMIT,
     requestIdHeader: 'x-request-id',
     return503OnClosing: true,
+    // What fails before a route runs is a problem too: a URL that does not decode, a path segment
+    // past maxParamLength (414), headers past Node's limit (431).
+    frameworkErrors: problemFrameworkErrors(),
+    clientErrorHandler: problemClientErrors(),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   }
 }

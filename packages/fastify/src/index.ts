@@ -26,7 +26,14 @@ export {
   type Problem,
   type ProblemSlug,
 } from './problems.ts'
-export { problemDetails, problemFromTombstoneError, sendProblem, type ProblemDetailsOptions } from './problem-details.ts'
+export {
+  problemDetails,
+  problemFromTombstoneError,
+  problemFrameworkErrors,
+  problemClientErrors,
+  sendProblem,
+  type ProblemDetailsOptions,
+} from './problem-details.ts'
 export {
   etagOf,
   checkIfMatch,

@@ -8,8 +8,9 @@ import { HttpProblem, PROBLEM_TYPES, ProblemSchema, type Problem, type ProblemSl
 /** Options of {@link problemDetails}. */
 export interface ProblemDetailsOptions {
   /**
-   * The base of problem `type` URIs. Defaults to the request's own origin, so that `type` is
-   * `<origin>/problems/<slug>` and resolvable on this server.
+   * The base of problem `type` URIs (`https://api.example.com`). Defaults to none: `type` is the
+   * relative reference `/problems/<slug>`, which RFC 9457 allows and which resolves against the
+   * request's URI on this server. Never taken from the request's `Host`, which a client controls.
    */
   readonly typeBase?: string
   /** Serve `GET /problems/<slug>` descriptions. Defaults to `true`. */
@@ -102,13 +103,17 @@ export function toProblem(error: unknown): HttpProblem {
   if (typeof status === 'number' && status >= 400 && status < 500) {
     switch (status) {
       case 400:
-      case 413:
-      case 415:
         return new HttpProblem('validation-failed', fastifyError.message, {
           status,
           extensions: { errors: [{ pointer: '/body', detail: fastifyError.message }] },
           cause: error,
         })
+      case 413:
+        return new HttpProblem('payload-too-large', fastifyError.message, { cause: error })
+      case 414:
+        return new HttpProblem('uri-too-long', fastifyError.message, { cause: error })
+      case 415:
+        return new HttpProblem('unsupported-media-type', fastifyError.message, { cause: error })
       case 401:
         return new HttpProblem('unauthorized', fastifyError.message, { cause: error, headers: { 'www-authenticate': 'Bearer realm="api"' } })
       case 403:
@@ -149,9 +154,8 @@ function isUnavailable(error: unknown): boolean {
   return UNREACHABLE.has(code) || code.startsWith('08') || ['57P01', '57P02', '57P03', '53300', '40P01', '40001'].includes(code)
 }
 
-function typeUri(options: ProblemDetailsOptions, request: FastifyRequest, slug: ProblemSlug): string {
-  const base = options.typeBase ?? `${request.protocol}://${request.host}`
-  return `${base.replace(/\/$/, '')}/problems/${slug}`
+function typeUri(options: ProblemDetailsOptions, slug: ProblemSlug): string {
+  return `${(options.typeBase ?? '').replace(/\/$/, '')}/problems/${slug}`
 }
 
 /** Sends a problem as `application/problem+json`. */
@@ -162,7 +166,7 @@ export function sendProblem(
 ): FastifyReply {
   const request = reply.request
   const body: Problem = {
-    type: typeUri(options, request, problem.slug),
+    type: typeUri(options, problem.slug),
     title: PROBLEM_TYPES[problem.slug].title,
     status: problem.status,
     detail: problem.detail,
@@ -241,10 +245,67 @@ export const problemDetails = fp<ProblemDetailsOptions>(
           const slug = (request.params as { slug: string }).slug as ProblemSlug
           if (!slugs.includes(slug)) throw new HttpProblem('not-found', `No problem type "${slug}"`)
           const entry = PROBLEM_TYPES[slug]
-          return { type: typeUri(options, request, slug), slug, title: entry.title, status: entry.status, description: entry.description }
+          return { type: typeUri(options, slug), slug, title: entry.title, status: entry.status, description: entry.description }
         },
       )
     }
   },
   { name: '@tombstone/fastify/problem-details', fastify: '5.x' },
 )
+
+/**
+ * Fastify's `frameworkErrors` option: errors Fastify raises before a route runs (a URL that does not
+ * decode, a path parameter past `maxParamLength`) answered as problems, like every other error.
+ *
+ * @example
+ * ```ts
+ * const app = Fastify({ frameworkErrors: problemFrameworkErrors() })
+ * ```
+ */
+export function problemFrameworkErrors(options: ProblemDetailsOptions = {}) {
+  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
+    const problem =
+      error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+        ? new HttpProblem('uri-too-long', 'A path segment is too long', { cause: error })
+        : new HttpProblem('validation-failed', 'The URL is not valid (it does not decode as UTF-8 percent-encoding)', {
+            status: 400,
+            extensions: { errors: [{ pointer: '/path', detail: 'is not a valid URL' }] },
+            cause: error,
+          })
+    void sendProblem(reply, problem, options)
+  }
+}
+
+/**
+ * Fastify's `clientErrorHandler` option: what Node's HTTP parser refuses before Fastify sees a
+ * request (headers past the size limit: 431; a request it cannot parse: 400) answered as a problem
+ * on the raw socket, then the connection closed.
+ *
+ * @example
+ * ```ts
+ * const app = Fastify({ clientErrorHandler: problemClientErrors() })
+ * ```
+ */
+export function problemClientErrors(options: ProblemDetailsOptions = {}) {
+  return (error: Error & { code?: string }, socket: { writable: boolean; end(data: string): void; destroy(): void }): void => {
+    if (!socket.writable) {
+      socket.destroy()
+      return
+    }
+    const headers = error.code === 'HPE_HEADER_OVERFLOW'
+    const slug: ProblemSlug = headers ? 'headers-too-large' : 'validation-failed'
+    const status = headers ? 431 : 400
+    const body = JSON.stringify({
+      type: typeUri(options, slug),
+      title: PROBLEM_TYPES[slug].title,
+      status,
+      detail: headers ? 'The request headers are too large' : 'The request could not be parsed as HTTP',
+      instance: '/',
+      ...(headers ? {} : { errors: [{ pointer: '', detail: 'is not a valid HTTP request' }] }),
+    })
+    socket.end(
+      `HTTP/1.1 ${status} ${headers ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+        `Content-Type: application/problem+json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    )
+  }
+}

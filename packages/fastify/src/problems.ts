@@ -46,6 +46,14 @@ export const PROBLEM_TYPES = {
     description: 'Too many failed attempts; retry after the number of seconds in Retry-After.',
   },
   internal: { status: 500, title: 'Internal Server Error', description: 'The server failed. Nothing about the failure is disclosed; it is logged with the request id.' },
+  'payload-too-large': { status: 413, title: 'Payload Too Large', description: 'The request body is larger than the server accepts (1 MiB in the reference service).' },
+  'unsupported-media-type': {
+    status: 415,
+    title: 'Unsupported Media Type',
+    description: 'The request body is in a media type this endpoint does not read; send application/json.',
+  },
+  'uri-too-long': { status: 414, title: 'URI Too Long', description: 'The request URI, or one of its path segments, is longer than the server accepts.' },
+  'headers-too-large': { status: 431, title: 'Request Header Fields Too Large', description: 'The request headers are larger than the server accepts.' },
   'service-unavailable': {
     status: 503,
     title: 'Service Unavailable',
