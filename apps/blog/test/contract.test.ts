@@ -24,7 +24,7 @@ describe.each(databaseKinds())('contract on %s', (kind) => {
       const response = await t.request({ method: 'GET', url: '/posts/999999' })
       const body = problem(response, 404, 'not-found')
       expect(body.instance).toBe('/posts/999999')
-      const described = await t.request({ method: 'GET', url: new URL(String(body.type)).pathname })
+      const described = await t.request({ method: 'GET', url: new URL(String(body.type), 'http://localhost').pathname })
       expect(described.statusCode).toBe(200)
       expect(described.json()).toMatchObject({ slug: 'not-found', status: 404 })
       for (const slug of ['not-found', 'unauthorized', 'forbidden', 'validation-failed', 'not-deleted', 'conflict', 'parent-deleted', 'precondition-failed', 'too-many-requests', 'internal']) {

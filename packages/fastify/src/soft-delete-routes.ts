@@ -67,6 +67,12 @@ export interface SoftDeleteRoutesOptions<Row extends Record<string, unknown>> {
   readonly describeParentDeleted?: (error: ParentDeletedError) => string
   /** Runs in the soft delete's transaction, with the keys of every row it stamped per table. */
   readonly onSoftDeleted?: (trx: Kysely<any>, tables: Readonly<Record<string, readonly RowKey[]>>) => Promise<void>
+  /**
+   * Runs in the delete's transaction, before any row is soft- or hard-deleted by these routes, with
+   * the target ids; throw an {@link HttpProblem} to refuse (the blog refuses to delete the last
+   * active admin, locking the admins so two concurrent deletes cannot both pass). Defaults to none.
+   */
+  readonly beforeDelete?: (trx: Kysely<any>, ids: readonly number[], kind: 'soft' | 'permanent') => Promise<void>
 }
 
 const DeleteQuery = Type.Object({
@@ -175,6 +181,7 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
     }
     checkIfMatch(request, options.etag(row))
     await db.transaction().execute(async (trx) => {
+      await options.beforeDelete?.(trx, [id], 'soft')
       const result = await softDelete(trx, table, { id }, { by: actor.id, reason: reason ?? null })
       if (options.onSoftDeleted !== undefined && result.count > 0) {
         await options.onSoftDeleted(trx, Object.fromEntries(Object.entries(result.tables).map(([name, entry]) => [name, entry.ids])))
@@ -270,7 +277,10 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
         const db = options.db(request)
         const row = await loadOrFail(db, id)
         checkIfMatch(request, options.etag(row))
-        const result = await forceDelete(db, table, { id }, { by: actor.id })
+        const result = await db.transaction().execute(async (trx) => {
+          await options.beforeDelete?.(trx, [id], 'permanent')
+          return forceDelete(trx, table, { id }, { by: actor.id })
+        })
         if (result.deleted.length === 0) throw new HttpProblem('not-found', `${Noun} ${id} does not exist`)
         return reply.code(204).send()
       },
@@ -339,10 +349,14 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       const ids = idsOf(request)
       const db = options.db(request)
       if (body.hard_delete === true) {
-        const result = await forceDelete(db, table, { ids }, { by: actor.id, reason: body.reason ?? null })
+        const result = await db.transaction().execute(async (trx) => {
+          await options.beforeDelete?.(trx, ids, 'permanent')
+          return forceDelete(trx, table, { ids }, { by: actor.id, reason: body.reason ?? null })
+        })
         return { deleted: sortedIds(result.deleted), already_deleted: [] as number[], not_found: sortedIds(result.notFound) }
       }
       return db.transaction().execute(async (trx) => {
+        await options.beforeDelete?.(trx, ids, 'soft')
         const result = await softDelete(trx, table, { ids }, { by: actor.id, reason: body.reason ?? null })
         if (options.onSoftDeleted !== undefined && result.count > 0) {
           await options.onSoftDeleted(trx, Object.fromEntries(Object.entries(result.tables).map(([name, entry]) => [name, entry.ids])))

@@ -112,5 +112,14 @@ export async function userRoutes(app: FastifyInstance): Promise<void> {
     },
     // The account's tokens stop working with it, and stay revoked if it is restored.
     onSoftDeleted: async (trx, tables) => revokeTokens(trx, (tables.users ?? []).map(Number)),
+    // An installation must keep an admin who can sign in: the last active one cannot be deleted.
+    beforeDelete: async (trx, ids) => {
+      // Locking every active admin makes two concurrent deletes of the last two admins take turns.
+      const admins = await trx.selectFrom('users').select('id').where('role', '=', 'admin').orderBy('id').forUpdate().execute()
+      const targets = new Set(ids)
+      if (admins.length > 0 && admins.every((admin: { id: number }) => targets.has(admin.id))) {
+        throw new HttpProblem('conflict', 'The last active admin cannot be deleted; make another user an admin first')
+      }
+    },
   })
 }
