@@ -6,7 +6,7 @@
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { databaseKinds } from '@tombstone/testing'
-import { build, problem, type TestApp } from './helper.ts'
+import { build, createPost, problem, type TestApp } from './helper.ts'
 
 describe.each(databaseKinds())('the last admin on %s', (kind) => {
   let t: TestApp
@@ -31,5 +31,18 @@ describe.each(databaseKinds())('the last admin on %s', (kind) => {
     // Now the second is the last one.
     problem(await t.request({ method: 'DELETE', url: `/users/${second.id}`, token: second.token }), 409, 'conflict')
     await sql`update users set deleted_at = null where id = ${t.admin.id}`.execute(t.owner)
+  })
+
+  test("another user's draft answers DELETE with the 404 of a missing post, never a 403 that reveals it", async () => {
+    const author = await t.user('drafter')
+    const stranger = await t.user('stranger')
+    const draft = await createPost(t, author, { published: false })
+    const missing = await t.request({ method: 'DELETE', url: '/posts/2147483000', token: stranger.token })
+    const hidden = await t.request({ method: 'DELETE', url: `/posts/${draft}`, token: stranger.token })
+    problem(missing, 404, 'not-found')
+    problem(hidden, 404, 'not-found')
+    const published = await createPost(t, author)
+    problem(await t.request({ method: 'DELETE', url: `/posts/${published}`, token: stranger.token }), 403, 'forbidden')
+    expect((await t.request({ method: 'DELETE', url: `/posts/${draft}`, token: author.token })).statusCode).toBe(204)
   })
 })

@@ -52,6 +52,11 @@ export interface SoftDeleteRoutesOptions<Row extends Record<string, unknown>> {
   readonly canDelete: (actor: SoftDeleteActor, row: Row) => boolean | Promise<boolean>
   /** Is the caller the row's owner? Deleting an already deleted row answers 204 to its owner or an admin, 404 to others. */
   readonly isOwner: (actor: SoftDeleteActor, row: Row) => boolean
+  /**
+   * Whether the actor may know the active row exists (a draft is its author's). One who may not
+   * gets the same `404` as for a missing row, never a `403` that would reveal it. Defaults to always.
+   */
+  readonly canSee?: (actor: SoftDeleteActor, row: Row) => boolean
   /** The admin view (all five deletion fields): its schema and how a row maps to it. */
   readonly adminView: { readonly schema: TSchema; readonly map: (row: Row) => unknown }
   /** The row's ETag; `If-Match` is checked against it. */
@@ -175,6 +180,9 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       if (!(actor.isAdmin || options.isOwner(actor, row))) throw new HttpProblem('not-found', `${Noun} ${id} does not exist`)
       checkIfMatch(request, options.etag(row))
       return null
+    }
+    if (!actor.isAdmin && options.canSee !== undefined && !options.canSee(actor, row)) {
+      throw new HttpProblem('not-found', `${Noun} ${id} does not exist`)
     }
     if (!(actor.isAdmin || (await options.canDelete(actor, row)))) {
       throw new HttpProblem('forbidden', `You may not delete ${noun} ${id}`)

@@ -228,6 +228,8 @@ export async function postRoutes(app: FastifyInstance): Promise<void> {
     actor: (request) => request.actor,
     canDelete: (actor, post) => actor.id === post.author_id,
     isOwner: (actor, post) => actor.id === post.author_id,
+    // Another user's draft is not there for you: 404, like a missing post, never 403.
+    canSee: (actor, post) => canSee(actor as Actor, post),
     adminView: { schema: PostRef, map: (post) => postView(post, true) },
     etag: (post) => rowEtag('posts', post),
     routes: { softAlias: true, trash: true, bulk: true },
