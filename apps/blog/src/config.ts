@@ -22,6 +22,14 @@ export interface Config {
    * application role without DDL rights (migrate with `npm run cli -- migrate` as the owner).
    */
   readonly migrateOnStart: boolean
+  /** PostgreSQL: connections per instance. */
+  readonly poolSize: number
+  /** PostgreSQL: a statement running longer is cancelled (503 to the client). */
+  readonly statementTimeoutMs: number
+  /** PostgreSQL: waiting longer for a lock gives up (503 to the client). */
+  readonly lockTimeoutMs: number
+  /** PostgreSQL: waiting longer for a free connection of the pool gives up (503 to the client). */
+  readonly acquireTimeoutMs: number
 }
 
 /** A variable of the environment has a value the service cannot use. */
@@ -78,5 +86,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     loginMaxFailures: integer(env, 'LOGIN_MAX_FAILURES', 10, 1, 1_000_000),
     tokenTtlSeconds: integer(env, 'TOKEN_TTL_SECONDS', 86_400, 60, 31_536_000),
     migrateOnStart: migrateOnStart === 'on',
+    poolSize: integer(env, 'DB_POOL_SIZE', 10, 1, 1_000),
+    statementTimeoutMs: integer(env, 'DB_STATEMENT_TIMEOUT_MS', 10_000, 1, 3_600_000),
+    lockTimeoutMs: integer(env, 'DB_LOCK_TIMEOUT_MS', 5_000, 1, 3_600_000),
+    acquireTimeoutMs: integer(env, 'DB_ACQUIRE_TIMEOUT_MS', 5_000, 1, 600_000),
   }
 }

@@ -144,14 +144,14 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE',
 
 /**
  * Whether a database error means "not now" rather than "never": the server unreachable, shutting
- * down or restarting (SQLSTATE class 08, 57P01–57P03), out of connections (53300), or a transaction
- * that lost a deadlock or serialization conflict (40P01, 40001) and was rolled back. Classified by
- * codes, never by message text.
+ * down or restarting (SQLSTATE class 08, 57P01–57P03), out of connections (53300), a statement or
+ * lock wait past its timeout (57014, 55P03), or a transaction that lost a deadlock or serialization
+ * conflict (40P01, 40001) and was rolled back. Classified by codes, never by message text.
  */
 function isUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code
   if (typeof code !== 'string') return false
-  return UNREACHABLE.has(code) || code.startsWith('08') || ['57P01', '57P02', '57P03', '53300', '40P01', '40001'].includes(code)
+  return UNREACHABLE.has(code) || code.startsWith('08') || ['57P01', '57P02', '57P03', '53300', '40P01', '40001', '57014', '55P03'].includes(code)
 }
 
 function typeUri(options: ProblemDetailsOptions, slug: ProblemSlug): string {

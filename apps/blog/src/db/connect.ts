@@ -46,7 +46,11 @@ function connectionAware(pool: pg.Pool): { connect(): Promise<pg.PoolClient>; en
   })
   return {
     async connect() {
-      const client = await pool.connect()
+      // A pool that cannot hand out a connection in time (or at all) says so without a code.
+      const client = await pool.connect().catch((error: unknown) => {
+        if (typeof (error as { code?: unknown }).code === 'string') throw error
+        throw Object.assign(new Error('No database connection could be had', { cause: error }), { code: '08001' })
+      })
       const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>
       return Object.assign(Object.create(client) as pg.PoolClient, {
         query: async (...args: unknown[]) => {
@@ -71,11 +75,19 @@ function connectionAware(pool: pg.Pool): { connect(): Promise<pg.PoolClient>; en
 export async function connect(
   url: string | undefined,
   softDeletes: SoftDeleteDefinition<Database>,
-  options: { poolSize?: number } = {},
+  options: { poolSize?: number; statementTimeoutMs?: number; lockTimeoutMs?: number; acquireTimeoutMs?: number } = {},
 ): Promise<DatabaseHandle> {
   const plugins = [new SoftDeletePlugin(softDeletes)]
   if (url !== undefined && /^postgres(ql)?:\/\//.test(url)) {
-    const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 })
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: options.poolSize ?? 10,
+      // Sent at connection start: a statement or a lock wait that runs away is cancelled by the
+      // server (57014, 55P03) and answered 503, instead of holding the request and a connection.
+      ...(options.statementTimeoutMs === undefined ? {} : { statement_timeout: options.statementTimeoutMs }),
+      ...(options.lockTimeoutMs === undefined ? {} : { lock_timeout: options.lockTimeoutMs }),
+      ...(options.acquireTimeoutMs === undefined ? {} : { connectionTimeoutMillis: options.acquireTimeoutMs }),
+    })
     // An idle client losing its server must not crash the process; the next query reports it.
     pool.on('error', () => {})
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: connectionAware(pool) }), plugins })

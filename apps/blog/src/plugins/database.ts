@@ -25,7 +25,12 @@ declare module 'fastify' {
 export const databasePlugin = fp<{ config: Config }>(
   async (app, { config }) => {
     const softDeletes = blogSoftDeletes(config.retentionDays)
-    const handle = await connect(config.databaseUrl, softDeletes)
+    const handle = await connect(config.databaseUrl, softDeletes, {
+      poolSize: config.poolSize,
+      statementTimeoutMs: config.statementTimeoutMs,
+      lockTimeoutMs: config.lockTimeoutMs,
+      acquireTimeoutMs: config.acquireTimeoutMs,
+    })
     try {
       if (config.migrateOnStart) {
         await migrate(handle.db)

@@ -3,23 +3,46 @@ import { sql } from 'kysely'
 import { Type } from 'typebox'
 import { HttpProblem, problemResponses } from '@tombstone/fastify'
 
+/** How long a health check waits for the database before it answers 503. */
+const CHECK_TIMEOUT_MS = 2_000
+
+/**
+ * Liveness (`/livez`: the process answers, whatever the database does, so that an orchestrator does
+ * not restart an instance for a database outage), readiness (`/readyz` and its older name
+ * `/healthz`: the database answers `select 1` within 2 s, else 503 so that a balancer routes
+ * elsewhere). Neither ever waits longer than that.
+ */
 export async function healthRoutes(app: FastifyInstance): Promise<void> {
   app.get(
-    '/healthz',
+    '/livez',
     {
       schema: {
         tags: ['service'],
-        summary: 'Liveness: 200 when the database answers',
-        response: { 200: Type.Object({ status: Type.Literal('ok'), database: Type.String() }), ...problemResponses(503) },
+        summary: 'Liveness: 200 while the process serves requests (does not touch the database)',
+        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
       },
     },
-    async () => {
-      try {
-        await sql`select 1`.execute(app.db)
-      } catch (error) {
-        throw new HttpProblem('internal', 'The database does not answer', { status: 503, cause: error })
-      }
-      return { status: 'ok' as const, database: app.databaseInfo.kind }
-    },
+    async () => ({ status: 'ok' as const }),
   )
+
+  const ready = async () => {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('timed out')), CHECK_TIMEOUT_MS)
+    })
+    try {
+      await Promise.race([sql`select 1`.execute(app.db), timeout])
+    } catch (error) {
+      throw new HttpProblem('service-unavailable', 'The database does not answer', { cause: error, headers: { 'retry-after': '1' } })
+    } finally {
+      clearTimeout(timer)
+    }
+    return { status: 'ok' as const, database: app.databaseInfo.kind }
+  }
+  const schema = {
+    tags: ['service'],
+    response: { 200: Type.Object({ status: Type.Literal('ok'), database: Type.String() }), ...problemResponses(503) },
+  }
+  app.get('/readyz', { schema: { ...schema, summary: 'Readiness: 200 when the database answers within 2 s, else 503' } }, ready)
+  app.get('/healthz', { schema: { ...schema, summary: 'Readiness (the older name of /readyz)' } }, ready)
 }
