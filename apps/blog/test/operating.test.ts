@@ -45,4 +45,16 @@ describe.each(databaseKinds())('the last admin on %s', (kind) => {
     problem(await t.request({ method: 'DELETE', url: `/posts/${published}`, token: stranger.token }), 403, 'forbidden')
     expect((await t.request({ method: 'DELETE', url: `/posts/${draft}`, token: author.token })).statusCode).toBe(204)
   })
+
+  test('the browser pages (/admin, /docs) carry a CSP, nosniff, a frame policy and a referrer policy; the API does not need them', async () => {
+    for (const url of ['/admin', '/docs']) {
+      const response = await t.request({ method: 'GET', url })
+      expect(response.statusCode).toBe(200)
+      expect(String(response.headers['content-security-policy'])).toMatch(/default-src 'self'/)
+      expect(String(response.headers['content-security-policy'])).toMatch(/frame-ancestors ('none'|'self')/)
+      expect(response.headers['x-content-type-options']).toBe('nosniff')
+      expect(response.headers['x-frame-options']).toBe('DENY')
+      expect(response.headers['referrer-policy']).toBe('no-referrer')
+    }
+  })
 })
