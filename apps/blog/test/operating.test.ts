@@ -58,3 +58,23 @@ describe.each(databaseKinds())('the last admin on %s', (kind) => {
     }
   })
 })
+
+describe.each(databaseKinds())('concurrent posts with one title on %s', (kind) => {
+  let t: TestApp
+  beforeAll(async () => {
+    t = await build(kind)
+  })
+  afterAll(async () => {
+    await t?.close()
+  })
+
+  test('30 concurrent POST /posts with one title: all 201, each with its own derived slug', async () => {
+    const author = await t.user('crowd')
+    const responses = await Promise.all(
+      Array.from({ length: 30 }, () => t.request({ method: 'POST', url: '/posts', token: author.token, payload: { title: 'Same title', content: 'x' } })),
+    )
+    expect(responses.map((response) => response.statusCode)).toEqual(Array.from({ length: 30 }, () => 201))
+    const slugs = new Set(responses.map((response) => response.json<{ slug: string }>().slug))
+    expect(slugs.size).toBe(30)
+  })
+})

@@ -307,25 +307,32 @@ export async function postRoutes(app: FastifyInstance): Promise<void> {
   )
 }
 
-/** Inserts a post whose slug is derived: `slug`, else `slug-2`, `slug-3`, … among active posts. */
+/**
+ * Inserts a post whose slug is derived: `slug`, else `slug-2`, `slug-3`, … among active posts.
+ * Requests deriving from the same base take turns (a transaction-level advisory lock on it), so
+ * concurrent posts with one title all find a free slug; a slug given explicitly by another request
+ * meanwhile makes it look again.
+ */
 async function insertWithDerivedSlug(
   db: Kysely<Database>,
   values: { author_id: number; title: string; content: string; published: boolean },
   base: string,
 ): Promise<Post> {
   for (let attempt = 0; attempt < 5; attempt++) {
-    const taken = await db
-      .selectFrom('posts')
-      .select('slug')
-      .where((eb) => eb.or([eb('slug', '=', base), eb('slug', 'like', `${base}-%`)]))
-      .execute()
-    const used = new Set(taken.map((row) => row.slug))
-    let slug = base
-    for (let n = 2; used.has(slug); n++) slug = `${base}-${n}`
     try {
-      return await db.insertInto('posts').values({ ...values, slug }).returningAll().executeTakeFirstOrThrow()
+      return await db.transaction().execute(async (trx) => {
+        await sql`select pg_advisory_xact_lock(hashtext(${`tombstone:slug:${base}`}))`.execute(trx)
+        const taken = await trx
+          .selectFrom('posts')
+          .select('slug')
+          .where((eb) => eb.or([eb('slug', '=', base), eb('slug', 'like', `${base.replace(/[\\%_]/g, (char) => `\\${char}`)}-%`)]))
+          .execute()
+        const used = new Set(taken.map((row) => row.slug))
+        let slug = base
+        for (let n = 2; used.has(slug); n++) slug = `${base}-${n}`
+        return trx.insertInto('posts').values({ ...values, slug }).returningAll().executeTakeFirstOrThrow()
+      })
     } catch (error) {
-      // Another request took it meanwhile: look again.
       if (sqlStateOf(error) !== SQLSTATE.uniqueViolation) throw error
     }
   }
