@@ -39,6 +39,8 @@ export function serverOptions(config: Config, logger: FastifyServerOptions['logg
     bodyLimit: BODY_LIMIT,
     requestIdHeader: 'x-request-id',
     return503OnClosing: true,
+    // A hop count trusts that many proxies in front of the service (proxy-addr's function form).
+    trustProxy: typeof config.trustProxy === 'number' ? ((hops: number) => (_address: string, hop: number) => hop < hops)(config.trustProxy) : config.trustProxy,
     // What fails before a route runs is a problem too: a URL that does not decode, a path segment
     // past maxParamLength (414), headers past Node's limit (431).
     frameworkErrors: problemFrameworkErrors(),

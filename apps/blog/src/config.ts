@@ -30,6 +30,12 @@ export interface Config {
   readonly lockTimeoutMs: number
   /** PostgreSQL: waiting longer for a free connection of the pool gives up (503 to the client). */
   readonly acquireTimeoutMs: number
+  /**
+   * Whom to believe about the client's address (`X-Forwarded-For`): `false` (the socket's peer),
+   * `true` (every proxy), a number of proxy hops, or a list of proxy addresses or CIDRs. Behind a
+   * balancer, without it every client shares the balancer's address (and its login throttle).
+   */
+  readonly trustProxy: boolean | number | string
 }
 
 /** A variable of the environment has a value the service cannot use. */
@@ -51,6 +57,15 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   const value = Number(raw)
   if (value < min || value > max) throw new ConfigError(name, `${value} is outside ${min}–${max}`)
   return value
+}
+
+function trustProxyOf(raw: string | undefined): boolean | number | string {
+  const value = (raw ?? 'off').trim().toLowerCase()
+  if (value === 'off' || value === '' || value === 'false') return false
+  if (value === 'on' || value === 'true') return true
+  if (/^\d{1,2}$/.test(value)) return Number(value)
+  if (/^[0-9a-f.:/]+(\s*,\s*[0-9a-f.:/]+)*$/.test(value)) return value
+  throw new ConfigError('TRUST_PROXY', `"${raw}" is not off, on, a hop count or a list of addresses`)
 }
 
 /**
@@ -90,5 +105,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     statementTimeoutMs: integer(env, 'DB_STATEMENT_TIMEOUT_MS', 10_000, 1, 3_600_000),
     lockTimeoutMs: integer(env, 'DB_LOCK_TIMEOUT_MS', 5_000, 1, 3_600_000),
     acquireTimeoutMs: integer(env, 'DB_ACQUIRE_TIMEOUT_MS', 5_000, 1, 600_000),
+    trustProxy: trustProxyOf(env.TRUST_PROXY),
   }
 }

@@ -78,3 +78,25 @@ describe.each(databaseKinds())('concurrent posts with one title on %s', (kind) =
     expect(slugs.size).toBe(30)
   })
 })
+
+describe.each(databaseKinds())('the login throttle under concurrency on %s', (kind) => {
+  let t: TestApp
+  beforeAll(async () => {
+    t = await build(kind, { LOGIN_MAX_FAILURES: '10', TRUST_PROXY: 'on' })
+  })
+  afterAll(async () => {
+    await t?.close()
+  })
+
+  test('50 concurrent wrong passwords from one address: exactly 10 password checks (401), the rest 429', async () => {
+    const victim = await t.user('victim')
+    const attempt = (address: string) =>
+      t.request({ method: 'POST', url: '/auth/token', headers: { 'x-forwarded-for': address }, payload: { username: victim.username, password: 'wrong-password' } })
+    const responses = await Promise.all(Array.from({ length: 50 }, () => attempt('203.0.113.7')))
+    const statuses = responses.map((response) => response.statusCode)
+    expect(statuses.filter((status) => status === 401)).toHaveLength(10)
+    expect(statuses.filter((status) => status === 429)).toHaveLength(40)
+    // Behind a trusted proxy, another client (another forwarded address) is not throttled with it.
+    expect((await attempt('203.0.113.8')).statusCode).toBe(401)
+  })
+})

@@ -38,35 +38,47 @@ export async function authRoutes(app: FastifyInstance, options: { maxFailures: n
     async (request, reply) => {
       const { username, password } = request.body as { username: string; password: string }
       const address = request.ip
-      const recent = await app.db
-        .selectFrom('login_failures')
-        .select([
-          sql<number>`count(*)::int`.as('failures'),
-          sql<number>`coalesce(ceil(extract(epoch from (min(at) + make_interval(mins => ${WINDOW_MINUTES}) - now()))), 0)::int`.as('retry_after'),
-        ])
-        .where('username', '=', username)
-        .where('address', '=', address)
-        .where('at', '>', sql<Date>`now() - make_interval(mins => ${WINDOW_MINUTES})`)
-        .executeTakeFirstOrThrow()
-      if (recent.failures >= options.maxFailures) {
+      // One attempt at a time per username and address (a transaction-level advisory lock): the
+      // count, the password check and the recorded failure happen together, so concurrent attempts
+      // cannot all pass the check before any failure is recorded.
+      const outcome = await app.db
+        .transaction()
+        .execute(async (trx) => {
+          await sql`select pg_advisory_xact_lock(hashtext(${`tombstone:login:${username}`}), hashtext(${address}))`.execute(trx)
+          const recent = await trx
+            .selectFrom('login_failures')
+            .select([
+              sql<number>`count(*)::int`.as('failures'),
+              sql<number>`coalesce(ceil(extract(epoch from (min(at) + make_interval(mins => ${WINDOW_MINUTES}) - now()))), 0)::int`.as('retry_after'),
+            ])
+            .where('username', '=', username)
+            .where('address', '=', address)
+            .where('at', '>', sql<Date>`now() - make_interval(mins => ${WINDOW_MINUTES})`)
+            .executeTakeFirstOrThrow()
+          if (recent.failures >= options.maxFailures) return { kind: 'throttled' as const, retryAfter: Math.max(1, recent.retry_after) }
+          // Deleted users are invisible here: their credentials stop working.
+          const user = await trx.selectFrom('users').select(['id', 'password_hash']).where('username', '=', username).executeTakeFirst()
+          const valid = await verifyPassword(password, user?.password_hash ?? DUMMY_HASH)
+          if (user === undefined || !valid) {
+            await trx.insertInto('login_failures').values({ username, address }).execute()
+            return { kind: 'wrong' as const }
+          }
+          await trx.deleteFrom('login_failures').where('username', '=', username).where('address', '=', address).execute()
+          return { kind: 'ok' as const, issued: await issueToken(trx, user.id, options.tokenTtlSeconds) }
+        })
+        .catch((error: unknown) => {
+          // An account deleted after the password check gets no token: the database refuses a token
+          // under a deleted user (the toolkit's parent check), and that is a wrong login to the client.
+          if (isTombstoneError(classifyDatabaseError(error), 'PARENT_DELETED')) return { kind: 'wrong' as const }
+          throw error
+        })
+      if (outcome.kind === 'throttled') {
         throw new HttpProblem('too-many-requests', `Too many failed logins for ${username}; try again later`, {
-          headers: { 'retry-after': String(Math.max(1, recent.retry_after)) },
+          headers: { 'retry-after': String(outcome.retryAfter) },
         })
       }
-      // Deleted users are invisible here: their credentials stop working.
-      const user = await app.db.selectFrom('users').select(['id', 'password_hash']).where('username', '=', username).executeTakeFirst()
-      const valid = await verifyPassword(password, user?.password_hash ?? DUMMY_HASH)
-      if (user === undefined || !valid) {
-        await app.db.insertInto('login_failures').values({ username, address }).execute()
-        throw unauthorized('Wrong username or password')
-      }
-      await app.db.deleteFrom('login_failures').where('username', '=', username).where('address', '=', address).execute()
-      // An account deleted after the password check gets no token: the database refuses a token under
-      // a deleted user (the toolkit's parent check), and that is a wrong login to the client.
-      const issued = await issueToken(app.db, user.id, options.tokenTtlSeconds).catch((error: unknown) => {
-        if (isTombstoneError(classifyDatabaseError(error), 'PARENT_DELETED')) throw unauthorized('Wrong username or password')
-        throw error
-      })
+      if (outcome.kind === 'wrong') throw unauthorized('Wrong username or password')
+      const issued = outcome.issued
       reply.header('cache-control', 'no-store')
       return { access_token: issued.token, token_type: 'bearer' as const, expires_in: issued.expiresIn }
     },
