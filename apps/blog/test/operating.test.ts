@@ -6,6 +6,7 @@
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { databaseKinds } from '@tombstone/testing'
+import { pruneCredentials } from '../src/services/tokens.ts'
 import { build, createPost, problem, type TestApp } from './helper.ts'
 
 describe.each(databaseKinds())('the last admin on %s', (kind) => {
@@ -98,5 +99,32 @@ describe.each(databaseKinds())('the login throttle under concurrency on %s', (ki
     expect(statuses.filter((status) => status === 429)).toHaveLength(40)
     // Behind a trusted proxy, another client (another forwarded address) is not throttled with it.
     expect((await attempt('203.0.113.8')).statusCode).toBe(401)
+  })
+})
+
+describe.each(databaseKinds())('signing out and housekeeping on %s', (kind) => {
+  let t: TestApp
+  beforeAll(async () => {
+    t = await build(kind)
+  })
+  afterAll(async () => {
+    await t?.close()
+  })
+
+  test('POST /auth/logout revokes the presented token only; old tokens and login failures are pruned', async () => {
+    const user = await t.user('leaving')
+    const second = await t.request({ method: 'POST', url: '/auth/token', payload: { username: user.username, password: `password-${user.username}` } })
+    const other = second.json<{ access_token: string }>().access_token
+    expect((await t.request({ method: 'POST', url: '/auth/logout', token: user.token })).statusCode).toBe(204)
+    problem(await t.request({ method: 'POST', url: '/posts', token: user.token, payload: { title: 'x', content: 'y' } }), 401, 'unauthorized')
+    problem(await t.request({ method: 'POST', url: '/auth/logout' }), 401, 'unauthorized')
+    expect((await t.request({ method: 'POST', url: '/posts', token: other, payload: { title: 'x', content: 'y' } })).statusCode).toBe(201)
+
+    await t.request({ method: 'POST', url: '/auth/token', payload: { username: user.username, password: 'wrong-password' } })
+    await sql`update tokens set revoked_at = now() - interval '2 days' where user_id = ${user.id} and revoked_at is not null`.execute(t.owner)
+    await sql`update login_failures set at = now() - interval '2 days' where username = ${user.username}`.execute(t.owner)
+    const pruned = await pruneCredentials(t.owner)
+    expect(pruned).toEqual({ tokens: 1, loginFailures: 1 })
+    expect((await t.request({ method: 'POST', url: '/posts', token: other, payload: { title: 'x', content: 'y' } })).statusCode).toBe(201)
   })
 })

@@ -4,7 +4,7 @@ import { Type } from 'typebox'
 import { HttpProblem, problemResponses, unauthorized } from '@tombstone/fastify'
 import { classifyDatabaseError, isTombstoneError } from '@tombstone/kysely'
 import { DUMMY_HASH, verifyPassword } from '../services/passwords.ts'
-import { issueToken } from '../services/tokens.ts'
+import { issueToken, revokeToken } from '../services/tokens.ts'
 
 const WINDOW_MINUTES = 15
 
@@ -81,6 +81,24 @@ export async function authRoutes(app: FastifyInstance, options: { maxFailures: n
       const issued = outcome.issued
       reply.header('cache-control', 'no-store')
       return { access_token: issued.token, token_type: 'bearer' as const, expires_in: issued.expiresIn }
+    },
+  )
+
+  app.post(
+    '/auth/logout',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Revoke the bearer token of this request (signing out); other tokens of the account stay valid',
+        security: [{ bearer: [] }],
+        response: { 204: Type.Null({ description: 'Revoked' }), ...problemResponses(401) },
+      },
+    },
+    async (request, reply) => {
+      if (request.actor === undefined) throw unauthorized('This endpoint needs a bearer token')
+      const token = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? ''
+      await revokeToken(app.db, token)
+      return reply.code(204).send()
     },
   )
 }

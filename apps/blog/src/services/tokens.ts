@@ -71,3 +71,27 @@ export async function revokeTokens(db: Kysely<Database>, userIds: readonly numbe
     .where('revoked_at', 'is', null)
     .execute()
 }
+
+/** Revokes one token (the one presented); true when it was live. */
+export async function revokeToken(db: Kysely<Database>, token: string): Promise<boolean> {
+  const result = await db
+    .updateTable('tokens')
+    .set({ revoked_at: sql<Date>`now()` })
+    .where('token_hash', '=', hashToken(token))
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst()
+  return Number(result.numUpdatedRows) > 0
+}
+
+/**
+ * Removes tokens expired or revoked more than a day ago, and login failures older than a day (the
+ * throttle looks back 15 minutes): housekeeping the periodic purge runs. Returns what it removed.
+ */
+export async function pruneCredentials(db: Kysely<Database>): Promise<{ tokens: number; loginFailures: number }> {
+  const tokens = await db
+    .deleteFrom('tokens')
+    .where((eb) => eb.or([eb('expires_at', '<', sql<Date>`now() - interval '1 day'`), eb('revoked_at', '<', sql<Date>`now() - interval '1 day'`)]))
+    .executeTakeFirst()
+  const failures = await db.deleteFrom('login_failures').where('at', '<', sql<Date>`now() - interval '1 day'`).executeTakeFirst()
+  return { tokens: Number(tokens.numDeletedRows), loginFailures: Number(failures.numDeletedRows) }
+}
