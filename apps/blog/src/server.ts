@@ -3,6 +3,7 @@
  * prints where everything is, and shuts down cleanly on SIGTERM/SIGINT.
  */
 import { buildApp } from './app.ts'
+import { DatabaseInUseError } from './db/connect.ts'
 import { SchemaOutdatedError } from './db/migrate.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
 import { bootstrap } from './db/seed.ts'
@@ -54,6 +55,10 @@ if (import.meta.main) {
     if (error instanceof ConfigError) {
       process.stderr.write(`Configuration error: ${error.message}\n`)
       process.exit(2)
+    }
+    if (error instanceof DatabaseInUseError) {
+      process.stderr.write(`${error.message}\n`)
+      process.exit(4)
     }
     if (error instanceof SchemaOutdatedError) {
       process.stderr.write(`${error.message}\n`)

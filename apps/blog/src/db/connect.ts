@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises'
+import { mkdir, open, readFile, unlink } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { Kysely, PostgresDialect, type Dialect } from 'kysely'
@@ -14,6 +14,54 @@ export interface DatabaseHandle {
   /** Where the data is, for humans (a folder, `memory`, or the server without password). */
   readonly location: string
   close(): Promise<void>
+}
+
+/** The embedded database folder is open in another process (or earlier in this one). */
+export class DatabaseInUseError extends Error {
+  readonly pid: number
+  constructor(folder: string, pid: number) {
+    super(
+      `The embedded database in ${folder} is open in process ${pid}${pid === process.pid ? ' (this one)' : ''}; stop that process first, or use a PostgreSQL server (DATABASE_URL=postgres://…) for several processes`,
+    )
+    this.name = 'DatabaseInUseError'
+    this.pid = pid
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    // EPERM: it exists, it is someone else's.
+    return (error as { code?: string }).code === 'EPERM'
+  }
+}
+
+/**
+ * Takes the embedded database folder for this process: PGlite is one writer, and two processes on
+ * one folder corrupt it silently. A lock file holds the owner's pid; a file left by a process that
+ * is gone (a crash) is taken over. Returns the release.
+ */
+async function lockFolder(folder: string): Promise<() => Promise<void>> {
+  const path = resolve(folder, 'tombstone.lock')
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const handle = await open(path, 'wx')
+      await handle.writeFile(`${process.pid}\n`)
+      await handle.close()
+      return async () => {
+        await unlink(path).catch(() => undefined)
+      }
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'EEXIST') throw error
+      const pid = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10)
+      if (Number.isSafeInteger(pid) && pid > 0 && alive(pid)) throw new DatabaseInUseError(folder, pid)
+      // Stale: its process is gone. Remove it and try once more (another process may win that race).
+      await unlink(path).catch(() => undefined)
+    }
+  }
+  throw new DatabaseInUseError(folder, Number.parseInt(await readFile(path, 'utf8').catch(() => '0'), 10))
 }
 
 /** The folder of the embedded database when `DATABASE_URL` is unset. */
@@ -97,16 +145,34 @@ export async function connect(
   }
   let pglite: PGlite
   let location: string
+  let release = async () => {}
   if (url === 'memory://') {
     pglite = await PGlite.create()
     location = 'memory'
   } else {
     const folder = resolve(url?.startsWith('file:') ? url.slice('file:'.length).replace(/^\/\//, '') : DEFAULT_DATA_DIR)
     await mkdir(folder, { recursive: true })
-    pglite = await PGlite.create(folder)
+    release = await lockFolder(folder)
+    try {
+      pglite = await PGlite.create(folder)
+    } catch (error) {
+      await release()
+      throw error
+    }
     location = folder
   }
   const dialect: Dialect = new PGliteDialect({ pglite })
   const db = new Kysely<Database>({ dialect, plugins })
-  return { db, kind: 'pglite', location, close: () => db.destroy() }
+  return {
+    db,
+    kind: 'pglite',
+    location,
+    close: async () => {
+      try {
+        await db.destroy()
+      } finally {
+        await release()
+      }
+    },
+  }
 }
