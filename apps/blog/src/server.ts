@@ -6,7 +6,7 @@ import { buildApp } from './app.ts'
 import { DatabaseInUseError } from './db/connect.ts'
 import { SchemaOutdatedError } from './db/migrate.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
-import { bootstrap } from './db/seed.ts'
+import { bootstrap, markAdminPasswordShown } from './db/seed.ts'
 
 export async function serve(config: Config): Promise<void> {
   const server = await buildApp(config)
@@ -23,13 +23,17 @@ export async function serve(config: Config): Promise<void> {
     `Admin page: ${base}/admin`,
     `Database: ${server.databaseInfo.kind} (${server.databaseInfo.location})`,
   ]
-  if (result.generatedAdminPassword !== undefined) {
+  if (result.generatedAdminPassword !== undefined && !result.createdAdmin) {
+    lines.push(`The admin's generated password was never shown (an earlier start stopped first); its new password: "${result.generatedAdminPassword}" (shown once)`)
+  } else if (result.generatedAdminPassword !== undefined) {
     lines.push(`Created the admin user: username "admin", password "${result.generatedAdminPassword}" (shown once; set ADMIN_PASSWORD to choose it)`)
   } else if (result.createdAdmin) {
     lines.push('Created the admin user "admin" with the password from ADMIN_PASSWORD')
   }
   if (result.demoData) lines.push('Loaded the demo data set (DEMO_DATA=off to start empty)')
-  process.stdout.write(`${lines.join('\n')}\n`)
+  await new Promise<void>((done) => process.stdout.write(`${lines.join('\n')}\n`, () => done()))
+  // Only once the password has been written out is it no longer regenerated at the next start.
+  if (result.generatedAdminPassword !== undefined) await markAdminPasswordShown(server.db)
 
   let closing = false
   const shutdown = (signal: string) => {

@@ -6,6 +6,11 @@
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { databaseKinds } from '@tombstone/testing'
+import { connect } from '../src/db/connect.ts'
+import { migrate } from '../src/db/migrate.ts'
+import { bootstrap, markAdminPasswordShown } from '../src/db/seed.ts'
+import { blogSoftDeletes } from '../src/db/soft-deletes.ts'
+import { verifyPassword } from '../src/services/passwords.ts'
 import { pruneCredentials } from '../src/services/tokens.ts'
 import { build, createPost, problem, type TestApp } from './helper.ts'
 
@@ -126,5 +131,30 @@ describe.each(databaseKinds())('signing out and housekeeping on %s', (kind) => {
     const pruned = await pruneCredentials(t.owner)
     expect(pruned).toEqual({ tokens: 1, loginFailures: 1 })
     expect((await t.request({ method: 'POST', url: '/posts', token: other, payload: { title: 'x', content: 'y' } })).statusCode).toBe(201)
+  })
+})
+
+describe('the first start', () => {
+  test('a generated admin password never shown (the process died before printing) is replaced at the next start', async () => {
+    const handle = await connect('memory://', blogSoftDeletes(30))
+    try {
+      await migrate(handle.db)
+      const first = await bootstrap(handle.db, { adminPassword: undefined, demoData: false })
+      expect(first.createdAdmin).toBe(true)
+      const lost = first.generatedAdminPassword as string
+      // Killed here: the password was never shown. The next start makes a new one.
+      const second = await bootstrap(handle.db, { adminPassword: undefined, demoData: false })
+      const fresh = second.generatedAdminPassword as string
+      expect(fresh).toEqual(expect.any(String))
+      expect(fresh).not.toBe(lost)
+      const hash = (await handle.db.selectFrom('users').select('password_hash').where('username', '=', 'admin').executeTakeFirstOrThrow()).password_hash
+      expect(await verifyPassword(fresh, hash)).toBe(true)
+      expect(await verifyPassword(lost, hash)).toBe(false)
+      // Shown this time: later starts leave it alone.
+      await markAdminPasswordShown(handle.db)
+      expect((await bootstrap(handle.db, { adminPassword: undefined, demoData: false })).generatedAdminPassword).toBeUndefined()
+    } finally {
+      await handle.close()
+    }
   })
 })

@@ -23,4 +23,5 @@ export async function grantRuntime(db: Kysely<any>, role: string): Promise<void>
   const grantee = sql.id(role)
   await sql`grant select, insert, delete on table login_failures to ${grantee}`.execute(db)
   await sql`grant select on table kysely_migration to ${grantee}`.execute(db)
+  await sql`grant select, insert, update on table bootstrap_state to ${grantee}`.execute(db)
 }

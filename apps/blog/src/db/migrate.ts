@@ -2,11 +2,13 @@ import { sql, type Kysely } from 'kysely'
 import { Migrator, type Migration, type MigrationResultSet } from 'kysely/migration'
 import * as initial from './migrations/001-initial.ts'
 import * as invariants from './migrations/002-database-invariants.ts'
+import * as bootstrapState from './migrations/003-bootstrap-state.ts'
 
 /** Every migration, in order. Statically imported, so that bundles and tests see the same list. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '001-initial': initial,
   '002-database-invariants': invariants,
+  '003-bootstrap-state': bootstrapState,
 }
 
 /**

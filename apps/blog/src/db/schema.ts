@@ -79,6 +79,7 @@ export interface Database {
   tokens: TokensTable
   login_failures: LoginFailuresTable
   tombstone_audit: AuditTable
+  bootstrap_state: { id: Generated<number>; admin_id: number; password_shown: Generated<boolean> }
 }
 
 export type User = Selectable<UsersTable>

@@ -29,24 +29,49 @@ export async function bootstrap(
   const generated = options.adminPassword === undefined ? randomBytes(12).toString('base64url') : undefined
   const password = options.adminPassword ?? (generated as string)
   const passwordHash = await hashPassword(password)
-  const adminId = await db.transaction().execute(async (trx) => {
+  const outcome = await db.transaction().execute(async (trx) => {
     await sql`lock table users in share row exclusive mode`.execute(trx)
     const existing = await trx
       .selectFrom('users')
       .select(sql<number>`count(*)::int`.as('n'))
       .$call(withDeleted({ users: 'include' }))
       .executeTakeFirstOrThrow()
-    if (existing.n > 0) return undefined
+    if (existing.n > 0) {
+      // An earlier start created the admin with a generated password but died before showing it:
+      // make a new one (the unseen one stops working), to be shown now.
+      const pending = await trx.selectFrom('bootstrap_state').select('admin_id').where('password_shown', '=', false).forUpdate().executeTakeFirst()
+      if (pending === undefined) return undefined
+      const fresh = randomBytes(12).toString('base64url')
+      await trx.updateTable('users').set({ password_hash: await hashPassword(fresh) }).where('id', '=', pending.admin_id).execute()
+      return { adminId: pending.admin_id, regenerated: fresh }
+    }
     const admin = await trx
       .insertInto('users')
       .values({ username: 'admin', email: 'admin@localhost', password_hash: passwordHash, role: 'admin' })
       .returning('id')
       .executeTakeFirstOrThrow()
-    return admin.id
+    // A generated password is pending until markAdminPasswordShown() says it reached the operator.
+    await trx.insertInto('bootstrap_state').values({ admin_id: admin.id, password_shown: generated === undefined }).execute()
+    return { adminId: admin.id, regenerated: undefined }
   })
-  if (adminId === undefined) return { generatedAdminPassword: undefined, createdAdmin: false, demoData: false }
+  if (outcome === undefined) return { generatedAdminPassword: undefined, createdAdmin: false, demoData: false }
+  if (outcome.regenerated !== undefined) return { generatedAdminPassword: outcome.regenerated, createdAdmin: false, demoData: false }
+  const adminId = outcome.adminId
   if (options.demoData) await seedDemoData(db, adminId)
   return { generatedAdminPassword: generated, createdAdmin: true, demoData: options.demoData }
+}
+
+/**
+ * Records that the generated admin password was shown (printed and flushed): from now on a start
+ * leaves it alone. Until then, every start makes and shows a new one.
+ *
+ * @example
+ * ```ts
+ * process.stdout.write(lines, () => void markAdminPasswordShown(db))
+ * ```
+ */
+export async function markAdminPasswordShown(db: Kysely<Database>): Promise<void> {
+  await db.updateTable('bootstrap_state').set({ password_shown: true }).where('password_shown', '=', false).execute()
 }
 
 /**
