@@ -9,6 +9,9 @@ import { PassThrough } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { databaseKinds, freshDatabase, type FreshDatabase } from '@tombstone/testing'
 import { run } from '../src/cli/main.ts'
+import { connect } from '../src/db/connect.ts'
+import { blogSoftDeletes } from '../src/db/soft-deletes.ts'
+import { verifyPassword } from '../src/services/passwords.ts'
 
 const ROOT = resolve(import.meta.dirname, '../../..')
 
@@ -96,6 +99,31 @@ describe.each(databaseKinds())('cli on %s', (kind) => {
       const result = await cli(args, env)
       expect({ args, code: result.code }).toEqual({ args, code: 2 })
       expect(result.stderr).toMatch(message)
+    }
+  })
+
+  test('create-admin and reset-password recover an installation whose admin is lost; each password works once printed', async () => {
+    const created = await cli(['create-admin', 'rescue_admin', '--json'], env)
+    expect(created.code).toBe(0)
+    const admin = JSON.parse(created.stdout) as { id: number; username: string; password: string }
+    expect(admin).toMatchObject({ username: 'rescue_admin', password: expect.stringMatching(/^.{16}$/) })
+    expect((await cli(['create-admin', 'rescue_admin'], env)).code).toBe(1)
+    expect((await cli(['create-admin', 'Bad Name'], env)).code).toBe(2)
+
+    const reset = await cli(['reset-password', 'rescue_admin', '--json'], env)
+    expect(reset.code).toBe(0)
+    const again = JSON.parse(reset.stdout) as { password: string }
+    expect(again.password).not.toBe(admin.password)
+    expect((await cli(['reset-password', 'nobody_here'], env)).code).toBe(1)
+
+    const handle = await connect(env.DATABASE_URL as string, blogSoftDeletes(30))
+    try {
+      const row = await handle.db.selectFrom('users').select(['role', 'password_hash']).where('username', '=', 'rescue_admin').executeTakeFirstOrThrow()
+      expect(row.role).toBe('admin')
+      expect(await verifyPassword(again.password, row.password_hash)).toBe(true)
+      expect(await verifyPassword(admin.password, row.password_hash)).toBe(false)
+    } finally {
+      await handle.close()
     }
   })
 

@@ -4,9 +4,11 @@
  */
 import { Command, CommanderError } from 'commander'
 import { ConfigError } from '../config.ts'
+import { createAdminCommand } from './commands/create-admin.ts'
 import { grantCommand } from './commands/grant.ts'
 import { migrateCommand } from './commands/migrate.ts'
 import { purgeCommand } from './commands/purge.ts'
+import { resetPasswordCommand } from './commands/reset-password.ts'
 import { seedCommand } from './commands/seed.ts'
 import { serveCommand } from './commands/serve.ts'
 import { statsCommand } from './commands/stats.ts'
@@ -22,7 +24,7 @@ export function program(io: CliIO): Command {
       writeErr: (text) => io.stderr.write(text),
     })
     .addHelpText('after', '\nExamples:\n  $ npm run cli -- stats\n  $ npm run cli -- purge --dry-run --older-than 30d\n  $ npm run cli -- seed --users 1000 --posts-per-user 100 --comments-per-post 9')
-  for (const add of [migrateCommand, grantCommand, serveCommand, seedCommand, purgeCommand, statsCommand]) add(root, io)
+  for (const add of [migrateCommand, grantCommand, serveCommand, seedCommand, purgeCommand, statsCommand, createAdminCommand, resetPasswordCommand]) add(root, io)
   for (const command of root.commands) {
     command
       .option('--json', 'machine-readable output on stdout')
