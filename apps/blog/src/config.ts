@@ -36,6 +36,8 @@ export interface Config {
    * balancer, without it every client shares the balancer's address (and its login throttle).
    */
   readonly trustProxy: boolean | number | string
+  /** scrypt cost of new password hashes, log2 of N (OWASP: 17); older hashes are upgraded at sign-in. */
+  readonly passwordCost: number
 }
 
 /** A variable of the environment has a value the service cannot use. */
@@ -106,5 +108,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     lockTimeoutMs: integer(env, 'DB_LOCK_TIMEOUT_MS', 5_000, 1, 3_600_000),
     acquireTimeoutMs: integer(env, 'DB_ACQUIRE_TIMEOUT_MS', 5_000, 1, 600_000),
     trustProxy: trustProxyOf(env.TRUST_PROXY),
+    passwordCost: integer(env, 'PASSWORD_COST', 17, 14, 20),
   }
 }

@@ -10,7 +10,8 @@ import { connect } from '../src/db/connect.ts'
 import { migrate } from '../src/db/migrate.ts'
 import { bootstrap, markAdminPasswordShown } from '../src/db/seed.ts'
 import { blogSoftDeletes } from '../src/db/soft-deletes.ts'
-import { verifyPassword } from '../src/services/passwords.ts'
+import { hashPassword, verifyPassword } from '../src/services/passwords.ts'
+import { loadConfig } from '../src/config.ts'
 import { pruneCredentials } from '../src/services/tokens.ts'
 import { build, createPost, problem, type TestApp } from './helper.ts'
 
@@ -156,5 +157,29 @@ describe('the first start', () => {
     } finally {
       await handle.close()
     }
+  })
+})
+
+describe.each(databaseKinds())('password hashes on %s', (kind) => {
+  let t: TestApp
+  beforeAll(async () => {
+    t = await build(kind, { PASSWORD_COST: '15' })
+  })
+  afterAll(async () => {
+    await t?.close()
+  })
+
+  test('new hashes use the configured scrypt cost (OWASP N=2^17 by default); an older hash is upgraded at sign-in', async () => {
+    expect(loadConfig({}).passwordCost).toBe(17)
+    expect(await hashPassword('x')).toMatch(/^scrypt\$131072\$8\$1\$/)
+    const user = await t.user('upgraded')
+    const stored = async () => (await t.owner.selectFrom('users').select('password_hash').where('id', '=', user.id).executeTakeFirstOrThrow()).password_hash
+    expect(await stored()).toMatch(/^scrypt\$32768\$/)
+    const password = `password-${user.username}`
+    await sql`update users set password_hash = ${await hashPassword(password, 14)} where id = ${user.id}`.execute(t.owner)
+    const signIn = await t.request({ method: 'POST', url: '/auth/token', payload: { username: user.username, password } })
+    expect(signIn.statusCode).toBe(200)
+    expect(await stored()).toMatch(/^scrypt\$32768\$/)
+    expect(await verifyPassword(password, await stored())).toBe(true)
   })
 })

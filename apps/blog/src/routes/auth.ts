@@ -3,7 +3,7 @@ import { sql } from 'kysely'
 import { Type } from 'typebox'
 import { HttpProblem, problemResponses, unauthorized } from '@tombstone/fastify'
 import { classifyDatabaseError, isTombstoneError } from '@tombstone/kysely'
-import { DUMMY_HASH, verifyPassword } from '../services/passwords.ts'
+import { dummyHash, hashPassword, needsRehash, verifyPassword } from '../services/passwords.ts'
 import { issueToken, revokeToken } from '../services/tokens.ts'
 
 const WINDOW_MINUTES = 15
@@ -21,7 +21,11 @@ const Credentials = Type.Object(
   { additionalProperties: false },
 )
 
-export async function authRoutes(app: FastifyInstance, options: { maxFailures: number; tokenTtlSeconds: number }): Promise<void> {
+export async function authRoutes(
+  app: FastifyInstance,
+  options: { maxFailures: number; tokenTtlSeconds: number; passwordCost: number },
+): Promise<void> {
+  const dummy = dummyHash(options.passwordCost)
   app.post(
     '/auth/token',
     {
@@ -58,12 +62,16 @@ export async function authRoutes(app: FastifyInstance, options: { maxFailures: n
           if (recent.failures >= options.maxFailures) return { kind: 'throttled' as const, retryAfter: Math.max(1, recent.retry_after) }
           // Deleted users are invisible here: their credentials stop working.
           const user = await trx.selectFrom('users').select(['id', 'password_hash']).where('username', '=', username).executeTakeFirst()
-          const valid = await verifyPassword(password, user?.password_hash ?? DUMMY_HASH)
+          const valid = await verifyPassword(password, user?.password_hash ?? dummy)
           if (user === undefined || !valid) {
             await trx.insertInto('login_failures').values({ username, address }).execute()
             return { kind: 'wrong' as const }
           }
           await trx.deleteFrom('login_failures').where('username', '=', username).where('address', '=', address).execute()
+          // A hash made with older parameters is upgraded now, while the password is at hand.
+          if (needsRehash(user.password_hash, options.passwordCost)) {
+            await trx.updateTable('users').set({ password_hash: await hashPassword(password, options.passwordCost) }).where('id', '=', user.id).execute()
+          }
           return { kind: 'ok' as const, issued: await issueToken(trx, user.id, options.tokenTtlSeconds) }
         })
         .catch((error: unknown) => {

@@ -19,7 +19,7 @@ const NewUser = Type.Object(
   { additionalProperties: false },
 )
 
-export async function userRoutes(app: FastifyInstance): Promise<void> {
+export async function userRoutes(app: FastifyInstance, options: { passwordCost: number }): Promise<void> {
   app.post(
     '/users',
     {
@@ -32,7 +32,7 @@ export async function userRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request, reply) => {
       const body = request.body as { username: string; email: string; password: string }
-      const password_hash = await hashPassword(body.password)
+      const password_hash = await hashPassword(body.password, options.passwordCost)
       const user = await app.db
         .insertInto('users')
         .values({ username: body.username, email: body.email.toLowerCase(), password_hash })
