@@ -1,7 +1,8 @@
 /**
- * Operating safely: the installation always keeps an admin who can sign in. The last active admin
- * can be neither soft-deleted nor deleted for good (409, nothing changed); with a second admin, the
- * first one can go.
+ * Operating safely: an admin who can sign in is never lost (the last active admin cannot be
+ * deleted; a generated password is regenerated until shown); drafts stay hidden from strangers;
+ * browser pages carry security headers; concurrent requests cannot beat the slug derivation or the
+ * login throttle; signing out revokes a token; scrypt follows OWASP and upgrades old hashes.
  */
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -15,7 +16,7 @@ import { loadConfig } from '../src/config.ts'
 import { pruneCredentials } from '../src/services/tokens.ts'
 import { build, createPost, problem, type TestApp } from './helper.ts'
 
-describe.each(databaseKinds())('the last admin on %s', (kind) => {
+describe.each(databaseKinds())('operating safely on %s', (kind) => {
   let t: TestApp
   beforeAll(async () => {
     t = await build(kind)
@@ -64,16 +65,6 @@ describe.each(databaseKinds())('the last admin on %s', (kind) => {
       expect(response.headers['referrer-policy']).toBe('no-referrer')
     }
   })
-})
-
-describe.each(databaseKinds())('concurrent posts with one title on %s', (kind) => {
-  let t: TestApp
-  beforeAll(async () => {
-    t = await build(kind)
-  })
-  afterAll(async () => {
-    await t?.close()
-  })
 
   test('30 concurrent POST /posts with one title: all 201, each with its own derived slug', async () => {
     const author = await t.user('crowd')
@@ -83,6 +74,23 @@ describe.each(databaseKinds())('concurrent posts with one title on %s', (kind) =
     expect(responses.map((response) => response.statusCode)).toEqual(Array.from({ length: 30 }, () => 201))
     const slugs = new Set(responses.map((response) => response.json<{ slug: string }>().slug))
     expect(slugs.size).toBe(30)
+  })
+
+  test('POST /auth/logout revokes the presented token only; old tokens and login failures are pruned', async () => {
+    const user = await t.user('leaving')
+    const second = await t.request({ method: 'POST', url: '/auth/token', payload: { username: user.username, password: `password-${user.username}` } })
+    const other = second.json<{ access_token: string }>().access_token
+    expect((await t.request({ method: 'POST', url: '/auth/logout', token: user.token })).statusCode).toBe(204)
+    problem(await t.request({ method: 'POST', url: '/posts', token: user.token, payload: { title: 'x', content: 'y' } }), 401, 'unauthorized')
+    problem(await t.request({ method: 'POST', url: '/auth/logout' }), 401, 'unauthorized')
+    expect((await t.request({ method: 'POST', url: '/posts', token: other, payload: { title: 'x', content: 'y' } })).statusCode).toBe(201)
+
+    await t.request({ method: 'POST', url: '/auth/token', payload: { username: user.username, password: 'wrong-password' } })
+    await sql`update tokens set revoked_at = now() - interval '2 days' where user_id = ${user.id} and revoked_at is not null`.execute(t.owner)
+    await sql`update login_failures set at = now() - interval '2 days' where username = ${user.username}`.execute(t.owner)
+    const pruned = await pruneCredentials(t.owner)
+    expect(pruned).toEqual({ tokens: 1, loginFailures: 1 })
+    expect((await t.request({ method: 'POST', url: '/posts', token: other, payload: { title: 'x', content: 'y' } })).statusCode).toBe(201)
   })
 })
 
@@ -105,33 +113,6 @@ describe.each(databaseKinds())('the login throttle under concurrency on %s', (ki
     expect(statuses.filter((status) => status === 429)).toHaveLength(40)
     // Behind a trusted proxy, another client (another forwarded address) is not throttled with it.
     expect((await attempt('203.0.113.8')).statusCode).toBe(401)
-  })
-})
-
-describe.each(databaseKinds())('signing out and housekeeping on %s', (kind) => {
-  let t: TestApp
-  beforeAll(async () => {
-    t = await build(kind)
-  })
-  afterAll(async () => {
-    await t?.close()
-  })
-
-  test('POST /auth/logout revokes the presented token only; old tokens and login failures are pruned', async () => {
-    const user = await t.user('leaving')
-    const second = await t.request({ method: 'POST', url: '/auth/token', payload: { username: user.username, password: `password-${user.username}` } })
-    const other = second.json<{ access_token: string }>().access_token
-    expect((await t.request({ method: 'POST', url: '/auth/logout', token: user.token })).statusCode).toBe(204)
-    problem(await t.request({ method: 'POST', url: '/posts', token: user.token, payload: { title: 'x', content: 'y' } }), 401, 'unauthorized')
-    problem(await t.request({ method: 'POST', url: '/auth/logout' }), 401, 'unauthorized')
-    expect((await t.request({ method: 'POST', url: '/posts', token: other, payload: { title: 'x', content: 'y' } })).statusCode).toBe(201)
-
-    await t.request({ method: 'POST', url: '/auth/token', payload: { username: user.username, password: 'wrong-password' } })
-    await sql`update tokens set revoked_at = now() - interval '2 days' where user_id = ${user.id} and revoked_at is not null`.execute(t.owner)
-    await sql`update login_failures set at = now() - interval '2 days' where username = ${user.username}`.execute(t.owner)
-    const pruned = await pruneCredentials(t.owner)
-    expect(pruned).toEqual({ tokens: 1, loginFailures: 1 })
-    expect((await t.request({ method: 'POST', url: '/posts', token: other, payload: { title: 'x', content: 'y' } })).statusCode).toBe(201)
   })
 })
 
