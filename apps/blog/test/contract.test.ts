@@ -502,8 +502,10 @@ describe.each(databaseKinds())('contract on %s', (kind) => {
       const preview = await t.request({ method: 'POST', url: '/admin/purge', token: t.admin.token, payload: {} })
       expect(preview.statusCode).toBe(200)
       const body = preview.json<{ purge_count: number; purge_sample: { type: string; id: number }[]; cutoff: string }>()
-      expect(body.purge_sample).toEqual(expect.arrayContaining([{ type: 'post', id: old }, { type: 'comment', id: comment }]))
-      expect(body.purge_sample).not.toContainEqual({ type: 'post', id: recent })
+      expect(body.purge_sample).toEqual(
+        expect.arrayContaining([expect.objectContaining({ type: 'post', id: old, label: expect.any(String) }), expect.objectContaining({ type: 'comment', id: comment })]),
+      )
+      expect(body.purge_sample.some((entry) => entry.type === 'post' && entry.id === recent)).toBe(false)
       expect(body.purge_count).toBeGreaterThanOrEqual(2)
       expect(Date.parse(body.cutoff)).toBeLessThan(Date.now() - 29 * 86_400_000)
       expect((await t.request({ method: 'GET', url: `/posts/${old}?include_deleted=true`, token: t.admin.token })).statusCode).toBe(200)
@@ -514,9 +516,28 @@ describe.each(databaseKinds())('contract on %s', (kind) => {
       problem(await t.request({ method: 'GET', url: `/posts/${old}?include_deleted=true`, token: t.admin.token }), 404, 'not-found')
       expect((await t.request({ method: 'GET', url: `/posts/${recent}?include_deleted=true`, token: t.admin.token })).statusCode).toBe(200)
       const everything = await t.request({ method: 'POST', url: '/admin/purge', token: t.admin.token, payload: { older_than_days: 0, type: 'post' } })
-      expect(everything.json<{ purge_sample: { id: number }[] }>().purge_sample).toContainEqual({ type: 'post', id: recent })
+      expect(everything.json<{ purge_sample: { id: number }[] }>().purge_sample).toContainEqual(expect.objectContaining({ type: 'post', id: recent }))
       problem(await t.request({ method: 'POST', url: '/admin/purge', token: bob.token, payload: {} }), 403, 'forbidden')
       problem(await t.request({ method: 'POST', url: '/admin/purge', token: t.admin.token, payload: { older_than_days: -1 } }), 422, 'validation-failed')
+    })
+
+    test('POST /admin/purge with a plan removes exactly what the dry run counted, or less: rows deleted or restored since are not purged', async () => {
+      const writer = await t.user('planned')
+      const [a, b, c] = [await createPost(t, writer), await createPost(t, writer), await createPost(t, writer)]
+      for (const id of [a, b]) await t.request({ method: 'DELETE', url: `/posts/${id}`, token: writer.token })
+      const preview = await t.request({ method: 'POST', url: '/admin/purge', token: t.admin.token, payload: { older_than_days: 0 } })
+      const planned = preview.json<{ purge_count: number; purge_sample: { id: number; label: string }[]; plan: string; as_of: string }>()
+      expect(planned.purge_sample).toEqual(expect.arrayContaining([expect.objectContaining({ id: a, label: expect.stringMatching(/^Post /) })]))
+      // Between the preview and the confirmation: one more post deleted, one of the counted restored.
+      await t.request({ method: 'DELETE', url: `/posts/${c}`, token: writer.token })
+      await t.request({ method: 'POST', url: `/posts/${b}/restore`, token: t.admin.token })
+      const done = await t.request({ method: 'POST', url: '/admin/purge', token: t.admin.token, payload: { force: true, plan: planned.plan } })
+      expect(done.json<{ purged_count: number }>().purged_count).toBe(planned.purge_count - 1)
+      problem(await t.request({ method: 'GET', url: `/posts/${a}?include_deleted=true`, token: t.admin.token }), 404, 'not-found')
+      expect((await t.request({ method: 'GET', url: `/posts/${b}`, token: t.admin.token })).statusCode).toBe(200)
+      expect((await t.request({ method: 'GET', url: `/posts/${c}?include_deleted=true`, token: t.admin.token })).statusCode).toBe(200)
+      problem(await t.request({ method: 'POST', url: '/admin/purge', token: t.admin.token, payload: { force: true, plan: 'bm90IGEgcGxhbg' } }), 422, 'validation-failed')
+      problem(await t.request({ method: 'POST', url: '/admin/purge', token: t.admin.token, payload: { force: true, plan: planned.plan, older_than_days: 3 } }), 422, 'validation-failed')
     })
 
     test('GET /admin/audit: every action, filterable; finds rows a cascade or bulk operation reached', async () => {

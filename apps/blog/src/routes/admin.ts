@@ -1,8 +1,10 @@
 import type { FastifyInstance } from 'fastify'
-import { sql, type Expression, type SelectQueryBuilder, type SqlBool } from 'kysely'
+import { sql, type Expression, type Kysely, type RawBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely'
 import { Type } from 'typebox'
-import { decodeCursor, encodeCursor, ListSchema, PageQuery, problemResponses, requireAdmin } from '@tombstone/fastify'
-import { purge, readAudit, withDeleted, type AuditAction } from '@tombstone/kysely'
+import { decodeCursor, encodeCursor, HttpProblem, ListSchema, PageQuery, problemResponses, requireAdmin } from '@tombstone/fastify'
+import { purge, readAudit, withDeleted, type AuditAction, type RowKey } from '@tombstone/kysely'
+import type { Database } from '../db/schema.ts'
+import { decodePlan, encodePlan, type PurgePlan } from '../services/purge-plan.ts'
 import { iso, userIdOf } from '../views.ts'
 import { likePattern } from './shared.ts'
 
@@ -69,6 +71,22 @@ const AuditItem = Type.Object(
   { $id: 'AuditItem' },
 )
 
+/** The sample of a dry run with each row's label (post title, comment excerpt, username). */
+async function labelled(db: Kysely<Database>, sample: readonly { table: string; id: RowKey }[]): Promise<{ type: string; id: number; label: string }[]> {
+  const ids = (table: string) => sample.filter((entry) => entry.table === table).map((entry) => Number(entry.id))
+  const labels = new Map<string, string>()
+  const load = async (table: 'posts' | 'comments' | 'users', label: RawBuilder<string>) => {
+    const wanted = ids(table)
+    if (wanted.length === 0) return
+    const rows = await db.selectFrom(table).select(['id', label.as('label')]).where('id', 'in', wanted).$call(withDeleted({ [table]: 'include' })).execute()
+    for (const row of rows) labels.set(`${table}:${row.id}`, String(row.label))
+  }
+  await load('posts', sql<string>`title`)
+  await load('comments', sql<string>`left(body, 80)`)
+  await load('users', sql<string>`username`)
+  return sample.map((entry) => ({ type: TYPE_OF[entry.table] ?? entry.table, id: Number(entry.id), label: labels.get(`${entry.table}:${String(entry.id)}`) ?? '' }))
+}
+
 export async function adminRoutes(app: FastifyInstance, options: { retentionDays: number }): Promise<void> {
   app.addSchema(TrashItem)
   app.addSchema(AuditItem)
@@ -78,13 +96,18 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
     {
       schema: {
         tags: ['admin'],
-        summary: 'Purge deleted rows older than a cutoff: a dry run unless force is true (admin)',
+        summary: 'Purge deleted rows older than a cutoff: a dry run (with a plan) unless force is true (admin)',
+        description:
+          'Without `force`, nothing changes: the answer says what would go (count, a labelled sample) and carries a `plan`. ' +
+          'With `force: true` and that `plan`, exactly the rows the dry run counted are removed, or fewer (rows restored since stay; rows deleted since are not in the plan). ' +
+          'With `force: true` and no plan, the cutoff is computed now (the contract\'s original behaviour).',
         security: [{ bearer: [] }],
         body: Type.Object(
           {
             older_than_days: Type.Optional(Type.Integer({ minimum: 0, maximum: 36_500, description: 'Defaults to RETENTION_DAYS' })),
             type: Type.Optional(Type.Union(ENTITY_TYPES.map((type) => Type.Literal(type)))),
             force: Type.Optional(Type.Boolean({ description: 'Without it, nothing changes: the answer says what would go' })),
+            plan: Type.Optional(Type.String({ maxLength: 500, description: 'The plan of a dry run: with force, purge exactly what it counted, or less' })),
           },
           { additionalProperties: false },
         ),
@@ -92,8 +115,10 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
           200: Type.Union([
             Type.Object({
               purge_count: Type.Integer(),
-              purge_sample: Type.Array(Type.Object({ type: Type.String(), id: Type.Integer() }), { maxItems: 100 }),
+              purge_sample: Type.Array(Type.Object({ type: Type.String(), id: Type.Integer(), label: Type.String() }), { maxItems: 100 }),
               cutoff: Timestamp,
+              as_of: Timestamp,
+              plan: Type.String({ description: 'Send it back with force: true to purge exactly this' }),
             }),
             Type.Object({ purged_count: Type.Integer(), cutoff: Timestamp }),
           ]),
@@ -103,20 +128,34 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
     },
     async (request) => {
       const actor = requireAdmin(request.actor)
-      const body = (request.body ?? {}) as { older_than_days?: number; type?: EntityType; force?: boolean }
+      const body = (request.body ?? {}) as { older_than_days?: number; type?: EntityType; force?: boolean; plan?: string }
+      let plan: PurgePlan | undefined
+      try {
+        plan = body.plan === undefined ? undefined : decodePlan(body.plan)
+      } catch (error) {
+        throw new HttpProblem('validation-failed', (error as Error).message, { extensions: { errors: [{ pointer: '/body/plan', detail: 'is not a valid plan' }] } })
+      }
+      if (plan !== undefined && (body.older_than_days !== undefined || (body.type !== undefined && body.type !== plan.type))) {
+        throw new HttpProblem('validation-failed', 'A plan carries its own cutoff and type; send it alone with force', {
+          extensions: { errors: [{ pointer: '/body/plan', detail: 'comes without older_than_days or another type' }] },
+        })
+      }
       const days = body.older_than_days ?? options.retentionDays
-      const cutoff = new Date(Date.now() - days * 86_400_000)
-      const tables = body.type === undefined ? undefined : [TABLE_OF[body.type]]
-      const common = { before: cutoff, by: actor.id, ...(tables === undefined ? {} : { tables }) }
+      const cutoff = plan === undefined ? new Date(Date.now() - days * 86_400_000) : (plan.cutoff ?? new Date(Date.now() - days * 86_400_000))
+      const type = plan === undefined ? body.type : plan.type
+      const tables = type === undefined ? undefined : [TABLE_OF[type]]
+      const common = { before: cutoff, by: actor.id, ...(tables === undefined ? {} : { tables }), ...(plan === undefined ? {} : { asOf: plan.asOf }) }
       if (body.force !== true) {
         const preview = await purge(app.db, { ...common, dryRun: true, sampleSize: 100 })
         return {
           purge_count: preview.count,
-          purge_sample: preview.sample.map((entry) => ({ type: TYPE_OF[entry.table] ?? entry.table, id: Number(entry.id) })),
+          purge_sample: await labelled(app.db as Kysely<Database>, preview.sample),
           cutoff: cutoff.toISOString(),
+          as_of: preview.asOf.toISOString(),
+          plan: encodePlan({ cutoff, asOf: preview.asOf, type }),
         }
       }
-      const result = await purge(app.db, { ...common, reason: `admin purge of rows deleted before ${cutoff.toISOString()}` })
+      const result = await purge(app.db, { ...common, reason: `admin purge of rows deleted before ${cutoff.toISOString()}${plan === undefined ? '' : ' (planned)'}` })
       request.log.info({ purged: result.count, tables: result.tables }, 'admin purge')
       return { purged_count: result.count, cutoff: cutoff.toISOString() }
     },

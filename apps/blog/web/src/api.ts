@@ -83,6 +83,15 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
 
 const PLURAL: Record<EntityType, string> = { post: 'posts', comment: 'comments', user: 'users' }
 
+/** A purge dry run: what would go, and the plan that purges exactly that. */
+export interface PurgePreview {
+  purge_count: number
+  purge_sample: { type: string; id: number; label: string }[]
+  cutoff: string
+  as_of: string
+  plan: string
+}
+
 export const api = {
   signIn: (username: string, password: string) =>
     call<{ access_token: string }>('POST', '/auth/token', { username, password }),
@@ -92,9 +101,9 @@ export const api = {
   deletePermanently: (type: EntityType, id: number) => call<void>('DELETE', `/${PLURAL[type]}/${id}/permanent`),
   audit: (query: URLSearchParams) => call<Page<AuditItem>>('GET', `/admin/audit?${query}`),
   purgePreview: (body: { older_than_days?: number; type?: EntityType }) =>
-    call<{ purge_count: number; purge_sample: { type: string; id: number }[]; cutoff: string }>('POST', '/admin/purge', body),
-  purge: (body: { older_than_days?: number; type?: EntityType }) =>
-    call<{ purged_count: number; cutoff: string }>('POST', '/admin/purge', { ...body, force: true }),
+    call<PurgePreview>('POST', '/admin/purge', body),
+  /** Purges exactly what a preview counted, or less: its plan travels back. */
+  purge: (plan: string) => call<{ purged_count: number; cutoff: string }>('POST', '/admin/purge', { force: true, plan }),
 }
 
 /** "3 minutes ago", "in 29 days": relative to now, in words. */

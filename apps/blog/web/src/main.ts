@@ -5,7 +5,7 @@
 import { h, render } from 'preact'
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks'
 import htm from 'htm'
-import { api, ApiError, exact, noun, plural, relative, session, type AuditItem, type EntityType, type Me, type TrashItem } from './api.ts'
+import { api, ApiError, exact, noun, plural, relative, session, type AuditItem, type EntityType, type Me, type PurgePreview, type TrashItem } from './api.ts'
 import './styles.css'
 
 const html = htm.bind(h)
@@ -417,7 +417,7 @@ function AuditView() {
 function PurgeView() {
   const [days, setDays] = useState('')
   const [type, setType] = useState<'' | EntityType>('')
-  const [preview, setPreview] = useState<{ purge_count: number; purge_sample: { type: string; id: number }[]; cutoff: string } | null>(null)
+  const [preview, setPreview] = useState<PurgePreview | null>(null)
   const [done, setDone] = useState<string | null>(null)
   const [error, setError] = useState<string | null>(null)
   const [busy, setBusy] = useState(false)
@@ -446,7 +446,9 @@ function PurgeView() {
   }
   const purge = () =>
     run(async () => {
-      const result = await api.purge(body())
+      if (preview === null) return
+      // The preview's plan: exactly what it counted, or less (rows restored since stay).
+      const result = await api.purge(preview.plan)
       setDone(`Purged ${plural(result.purged_count, 'row')} deleted before ${exact(result.cutoff)}.`)
       setPreview(null)
       setConfirming(false)
@@ -470,7 +472,8 @@ function PurgeView() {
     html`<div class="preview" aria-live="polite">
       <p data-testid="purge-count"><strong>${plural(preview.purge_count, 'row')}</strong> deleted before ${exact(preview.cutoff)} would be erased.</p>
       ${preview.purge_sample.length > 0 &&
-      html`<p class="muted">Among them: ${preview.purge_sample.slice(0, 20).map((entry) => `${entry.type} #${entry.id}`).join(', ')}${preview.purge_count > 20 ? ', …' : ''}</p>`}
+      html`<p class="muted" data-testid="purge-sample">Among them: ${preview.purge_sample.slice(0, 20).map((entry) => `${entry.type} “${entry.label}” (#${entry.id})`).join(', ')}${preview.purge_count > 20 ? ', …' : ''}</p>`}
+      <p class="muted">Rows deleted after this preview are not part of it; rows restored since are kept.</p>
       ${preview.purge_count > 0 &&
       (confirming
         ? html`<div class="row" role="group" aria-label="Confirm the purge">

@@ -29,6 +29,13 @@ export interface PurgeOptions extends ActorOptions {
   readonly pauseMs?: number
   /** Stops between batches; what is done stays done. */
   readonly signal?: AbortSignal
+  /**
+   * Purge only what was due at this instant: rows deleted (or, without `before`, whose `purge_at`
+   * came) after it stay, and rows restored since are not deleted any more. A dry run returns its
+   * `asOf`; passing it with the same `before` and `tables` to the real run removes exactly what the
+   * dry run counted, or less (a purge plan). Defaults to the database's clock when the run starts.
+   */
+  readonly asOf?: Date
 }
 
 /** Where a purge is, after a batch. */
@@ -65,6 +72,8 @@ export interface PurgeResult {
   readonly longestBatchMs: number
   /** True when `signal` stopped the run before the end. */
   readonly aborted: boolean
+  /** The instant the run purged as of (the database's clock at its start, or the `asOf` given). */
+  readonly asOf: Date
 }
 
 /** Hooks for the race tests; not part of the public API. @internal */
@@ -113,6 +122,9 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
   const sampleSize = options.sampleSize ?? 100
   if (options.pauseMs !== undefined && (!Number.isFinite(options.pauseMs) || options.pauseMs < 0)) throw new InvalidArgumentError('pauseMs must be >= 0')
   if (options.before !== undefined && Number.isNaN(options.before.getTime())) throw new InvalidArgumentError('before is not a valid date')
+  if (options.asOf !== undefined && Number.isNaN(options.asOf.getTime())) throw new InvalidArgumentError('asOf is not a valid date')
+  const asOf = options.asOf ?? new Date((await sql<{ now: Date }>`select now() as now`.execute(db)).rows[0]?.now as Date)
+  options = { ...options, asOf }
   const wanted = new Set(options.tables ?? context.definition.tables.keys())
   for (const name of wanted) context.definition.table(name)
   // Children first, so that a parent's batch rarely has anything left below it.
@@ -147,7 +159,7 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
       for (const row of rows) sample.push({ table: name, id: row.key as RowKey })
     }
     const tables = Object.fromEntries(order.map((name) => [name, { count: counts.get(name) ?? 0, batches: 0 }]))
-    return { dryRun: true, count: total, tables, sample, batches: 0, durationMs: performance.now() - started, longestBatchMs: 0, aborted: false }
+    return { dryRun: true, count: total, tables, sample, batches: 0, durationMs: performance.now() - started, longestBatchMs: 0, aborted: false, asOf }
   }
 
   const tables: Record<string, PurgeTableResult> = {}
@@ -208,15 +220,17 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
     tables[name] = busy ? { count: tableCount, batches: tableBatches, skipped: 'busy' } : { count: tableCount, batches: tableBatches }
     if (aborted) break
   }
-  return { dryRun: false, count: done, tables, sample: [], batches, durationMs: performance.now() - started, longestBatchMs: longest, aborted }
+  return { dryRun: false, count: done, tables, sample: [], batches, durationMs: performance.now() - started, longestBatchMs: longest, aborted, asOf }
 }
 
 /** `deleted_at is not null` and due, qualified by `qualifier`. */
 function due(eb: ExpressionBuilder<any, any>, table: TableDefinition, options: PurgeOptions, qualifier: string): Expression<SqlBool> {
   const deletedAt = sql.ref(`${qualifier}.${table.columns.deletedAt}`)
-  const deleted = eb(deletedAt, 'is not', null)
+  const asOf = options.asOf as Date
+  // Deleted by the plan's instant: a row deleted (again) after it is not in the plan.
+  const deleted = eb.and([eb(deletedAt, 'is not', null), eb(deletedAt, '<=', asOf)])
   return options.before === undefined
-    ? eb.and([deleted, eb(sql.ref(`${qualifier}.${table.columns.purgeAt}`), '<=', sql<Date>`now()`)])
+    ? eb.and([deleted, eb(sql.ref(`${qualifier}.${table.columns.purgeAt}`), '<=', asOf)])
     : eb.and([deleted, eb(deletedAt, '<', options.before)])
 }
 

@@ -1,10 +1,12 @@
 import type { Command } from 'commander'
 import { purge } from '@tombstone/kysely'
-import { entity, ENTITY_TABLES, parseDuration, positiveInteger, print, usingDatabase, type CliIO, type CommonOptions, type EntityName } from '../io.ts'
+import { decodePlan, encodePlan, type PurgePlan } from '../../services/purge-plan.ts'
+import { CliError, entity, ENTITY_TABLES, parseDuration, positiveInteger, print, usingDatabase, type CliIO, type CommonOptions, type EntityName } from '../io.ts'
 import { progressBar } from '../progress.ts'
 
 interface PurgeCommandOptions extends CommonOptions {
   readonly dryRun?: boolean
+  readonly plan?: string
   readonly olderThan?: number
   readonly type?: EntityName
   readonly batchSize?: number
@@ -18,20 +20,32 @@ export function purgeCommand(program: Command, io: CliIO): void {
     .option('--older-than <duration>', 'rows deleted longer ago than this: 30d, 12h, 90m, 45s', parseDuration)
     .option('--type <type>', 'only posts, comments or users (post, comment, user); children go first', entity)
     .option('--batch-size <n>', 'rows per transaction (default 1000)', positiveInteger(100_000))
+    .option('--plan <plan>', 'purge exactly what a --dry-run counted (its plan), or less: rows deleted since stay')
     .addHelpText(
       'after',
-      '\nExamples:\n  $ tombstone-blog purge --dry-run\n  $ tombstone-blog purge --older-than 90d --type post\n  $ tombstone-blog purge --batch-size 5000 --json',
+      '\nExamples:\n  $ tombstone-blog purge --dry-run                 # prints a plan\n  $ tombstone-blog purge --plan <plan>             # purges exactly that, or less\n  $ tombstone-blog purge --older-than 90d --type post\n  $ tombstone-blog purge --batch-size 5000 --json',
     )
     .action(async (options: PurgeCommandOptions) => {
+      if (options.plan !== undefined && (options.olderThan !== undefined || options.type !== undefined || options.dryRun === true)) {
+        throw new CliError('--plan carries its own cutoff and type: give it alone', 2)
+      }
+      let plan: PurgePlan | undefined
+      try {
+        plan = options.plan === undefined ? undefined : decodePlan(options.plan)
+      } catch (error) {
+        throw new CliError(`--plan: ${(error as Error).message}`, 2)
+      }
       await usingDatabase(io, options, async ({ db }) => {
-        const before = options.olderThan === undefined ? undefined : new Date(Date.now() - options.olderThan)
-        const tables = options.type === undefined ? undefined : [ENTITY_TABLES[options.type]]
+        const before = plan !== undefined ? plan.cutoff : options.olderThan === undefined ? undefined : new Date(Date.now() - options.olderThan)
+        const type = plan !== undefined ? plan.type : options.type
+        const tables = type === undefined ? undefined : [ENTITY_TABLES[type]]
         const bar = options.dryRun === true ? undefined : progressBar(io, 'purging')
         const result = await purge(db, {
           by: 'cli',
           reason: before === undefined ? 'retention expired' : `deleted before ${before.toISOString()}`,
           dryRun: options.dryRun === true,
           ...(before === undefined ? {} : { before }),
+          ...(plan === undefined ? {} : { asOf: plan.asOf }),
           ...(tables === undefined ? {} : { tables }),
           ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
           ...(bar === undefined ? {} : { onProgress: (progress) => bar.update(progress.done, progress.total) }),
@@ -46,6 +60,8 @@ export function purgeCommand(program: Command, io: CliIO): void {
           longest_batch_ms: Math.round(result.longestBatchMs),
           rows_per_second: result.durationMs > 0 ? Math.round((result.count * 1000) / result.durationMs) : 0,
           ...(result.dryRun ? { sample: result.sample.map((entry) => ({ table: entry.table, id: Number(entry.id) })) } : {}),
+          as_of: result.asOf.toISOString(),
+          ...(result.dryRun ? { plan: encodePlan({ asOf: result.asOf, cutoff: before, type }) } : {}),
         }
         print(io, options, summary, () => {
           const perTable = Object.entries(result.tables)
@@ -53,9 +69,11 @@ export function purgeCommand(program: Command, io: CliIO): void {
             .join('\n')
           if (result.dryRun) {
             const sample = result.sample.slice(0, 10).map((entry) => `${entry.table}#${String(entry.id)}`).join(', ')
-            return `Would purge ${result.count} rows${before === undefined ? '' : ` deleted before ${before.toISOString()}`}:\n${perTable}${sample === '' ? '' : `\n  e.g. ${sample}`}`
+            return `Would purge ${result.count} rows${before === undefined ? '' : ` deleted before ${before.toISOString()}`}:\n${perTable}${
+              sample === '' ? '' : `\n  e.g. ${sample}`
+            }\nTo purge exactly these (or fewer): npm run cli -- purge --plan ${summary.plan as string}`
           }
-          return `Purged ${result.count} rows in ${result.batches} batches, ${summary.duration_ms} ms (${summary.rows_per_second} rows/s, longest batch ${summary.longest_batch_ms} ms):\n${perTable}`
+          return `Purged ${result.count} ${result.count === 1 ? 'row' : 'rows'} in ${result.batches} ${result.batches === 1 ? 'batch' : 'batches'}, ${summary.duration_ms} ms (${summary.rows_per_second} rows/s, longest batch ${summary.longest_batch_ms} ms):\n${perTable}`
         })
       })
     })
