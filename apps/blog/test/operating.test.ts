@@ -14,7 +14,7 @@ import { blogSoftDeletes } from '../src/db/soft-deletes.ts'
 import { hashPassword, verifyPassword } from '../src/services/passwords.ts'
 import { loadConfig } from '../src/config.ts'
 import { pruneCredentials } from '../src/services/tokens.ts'
-import { build, createPost, problem, type TestApp } from './helper.ts'
+import { ADMIN_PASSWORD, build, createPost, problem, type TestApp } from './helper.ts'
 
 describe.each(databaseKinds())('operating safely on %s', (kind) => {
   let t: TestApp
@@ -64,6 +64,25 @@ describe.each(databaseKinds())('operating safely on %s', (kind) => {
       expect(response.headers['x-frame-options']).toBe('DENY')
       expect(response.headers['referrer-policy']).toBe('no-referrer')
     }
+  })
+
+  test('the ETag after a delete and a restore differs from the one before, so a stale If-Match is refused', async () => {
+    const author = await t.user('etag')
+    const post = await createPost(t, author)
+    const before = (await t.request({ method: 'GET', url: `/posts/${post}` })).headers.etag as string
+    expect((await t.request({ method: 'DELETE', url: `/posts/${post}`, token: author.token })).statusCode).toBe(204)
+    // A fresh admin token: an earlier test deleted and restored the admin, which revoked the old one.
+    const signIn = await t.request({ method: 'POST', url: '/auth/token', payload: { username: 'admin', password: ADMIN_PASSWORD } })
+    const adminToken = signIn.json<{ access_token: string }>().access_token
+    expect((await t.request({ method: 'POST', url: `/posts/${post}/restore`, token: adminToken })).statusCode).toBe(200)
+    const after = (await t.request({ method: 'GET', url: `/posts/${post}` })).headers.etag as string
+    expect(after).toEqual(expect.any(String))
+    expect(after).not.toBe(before)
+    problem(
+      await t.request({ method: 'PATCH', url: `/posts/${post}`, token: author.token, headers: { 'if-match': before }, payload: { title: 'Edited' } }),
+      412,
+      'precondition-failed',
+    )
   })
 
   test('30 concurrent POST /posts with one title: all 201, each with its own derived slug', async () => {

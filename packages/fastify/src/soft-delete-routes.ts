@@ -73,6 +73,11 @@ export interface SoftDeleteRoutesOptions<Row extends Record<string, unknown>> {
   /** Runs in the soft delete's transaction, with the keys of every row it stamped per table. */
   readonly onSoftDeleted?: (trx: Kysely<any>, tables: Readonly<Record<string, readonly RowKey[]>>) => Promise<void>
   /**
+   * Runs in the restore's transaction with the keys it brought back per table (the blog bumps their
+   * `updated_at`, so that a row's ETag after delete + restore differs from the one before). Defaults to none.
+   */
+  readonly onRestored?: (trx: Kysely<any>, tables: Readonly<Record<string, readonly RowKey[]>>) => Promise<void>
+  /**
    * Runs in the delete's transaction, before any row is soft- or hard-deleted by these routes, with
    * the target ids; throw an {@link HttpProblem} to refuse (the blog refuses to delete the last
    * active admin, locking the admins so two concurrent deletes cannot both pass). Defaults to none.
@@ -162,6 +167,17 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       .executeTakeFirst()) as Row | undefined
   }
 
+  /** Runs a restore, in one transaction with `onRestored` when there is one. */
+  async function restoreWithHook(db: Kysely<any>, work: (scope: Kysely<any>) => Promise<RestoreResult>): Promise<RestoreResult> {
+    const hook = options.onRestored
+    if (hook === undefined) return work(db)
+    return db.transaction().execute(async (trx) => {
+      const result = await work(trx)
+      if (result.count > 0) await hook(trx, Object.fromEntries(Object.entries(result.tables).map(([name, entry]) => [name, entry.ids])))
+      return result
+    })
+  }
+
   async function loadOrFail(db: Kysely<any>, id: number): Promise<Row> {
     const row = await load(db, id)
     if (row === undefined) throw new HttpProblem('not-found', `${Noun} ${id} does not exist`)
@@ -236,7 +252,7 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
         checkIfMatch(request, options.etag(row))
         if (row.deleted_at === null) throw new HttpProblem('not-deleted', `${Noun} ${id} is not deleted`)
         try {
-          await restore(db, table, { id }, { by: actor.id })
+          await restoreWithHook(db, (scope) => restore(scope, table, { id }, { by: actor.id }))
         } catch (error) {
           throw restoreProblem(error)
         }
@@ -438,7 +454,9 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       async (request) => {
         const actor = requireAdmin(options.actor(request))
         const ids = idsOf(request)
-        const result: RestoreResult = await restore(options.db(request), table, { ids }, { by: actor.id, onFailure: 'skip' })
+        const result: RestoreResult = await restoreWithHook(options.db(request), (scope) =>
+          restore(scope, table, { ids }, { by: actor.id, onFailure: 'skip' }),
+        )
         const details = [
           ...result.conflicts.map((conflict) => ({
             id: Number(conflict.id),

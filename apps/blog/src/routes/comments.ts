@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { touchRestored } from './shared.ts'
 import { Type } from 'typebox'
 import { HttpProblem, IdParams, problemResponses, softDeleteRoutes } from '@tombstone/fastify'
 import { withDeleted } from '@tombstone/kysely'
@@ -58,6 +59,7 @@ export async function commentRoutes(app: FastifyInstance): Promise<void> {
     isOwner: (actor, comment) => actor.id === comment.author_id,
     adminView: { schema: CommentRef, map: (comment) => commentView(comment, true) },
     etag: (comment) => rowEtag('comments', comment),
+    onRestored: touchRestored,
     describeParentDeleted: (error) =>
       error.parentTable === 'posts'
         ? `Its post #${String(error.parentId)} is deleted; restore the post first`

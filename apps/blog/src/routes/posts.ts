@@ -17,7 +17,7 @@ import { SQLSTATE, sqlStateOf, withDeleted } from '@tombstone/kysely'
 import type { Database, Post } from '../db/schema.ts'
 import type { Actor } from '../services/tokens.ts'
 import { commentView, iso, postView, rowEtag } from '../views.ts'
-import { conflictOnUniqueViolation, likePattern, parentGone, visibilityFor } from './shared.ts'
+import { conflictOnUniqueViolation, likePattern, parentGone, visibilityFor, touchRestored } from './shared.ts'
 
 const PostRef = Type.Ref('Post')
 const CommentRef = Type.Ref('Comment')
@@ -232,6 +232,7 @@ export async function postRoutes(app: FastifyInstance): Promise<void> {
     canSee: (actor, post) => canSee(actor as Actor, post),
     adminView: { schema: PostRef, map: (post) => postView(post, true) },
     etag: (post) => rowEtag('posts', post),
+    onRestored: touchRestored,
     routes: { softAlias: true, trash: true, bulk: true },
     bulkIdsField: 'post_ids',
     describeConflict: (error) =>

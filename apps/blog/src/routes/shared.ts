@@ -1,5 +1,6 @@
 import { HttpProblem } from '@tombstone/fastify'
-import { classifyDatabaseError, isTombstoneError, SQLSTATE, sqlStateOf } from '@tombstone/kysely'
+import { sql, type Kysely } from 'kysely'
+import { classifyDatabaseError, isTombstoneError, SQLSTATE, sqlStateOf, type RowKey } from '@tombstone/kysely'
 
 /** Human names of the unique indexes a write can hit. */
 const UNIQUE_FIELDS: Readonly<Record<string, string>> = {
@@ -55,4 +56,16 @@ export function parentGone(error: unknown): never {
     throw new HttpProblem('not-found', `The ${classified.parentTable === 'posts' ? 'post' : 'parent'} was deleted`, { cause: error })
   }
   throw error
+}
+
+/**
+ * After a restore: the restored rows' `updated_at` moves to now, so that their ETag differs from the
+ * one they had before the delete (their representation went away and came back). One statement per
+ * table the restore reached.
+ */
+export async function touchRestored(trx: Kysely<any>, tables: Readonly<Record<string, readonly RowKey[]>>): Promise<void> {
+  for (const table of ['users', 'posts', 'comments'] as const) {
+    const ids = (tables[table] ?? []).map(Number)
+    if (ids.length > 0) await trx.updateTable(table).set({ updated_at: sql`now()` }).where('id', 'in', ids).execute()
+  }
 }

@@ -6,7 +6,7 @@ import type { User } from '../db/schema.ts'
 import { hashPassword } from '../services/passwords.ts'
 import { revokeTokens } from '../services/tokens.ts'
 import { rowEtag, userView } from '../views.ts'
-import { conflictOnUniqueViolation, fieldOfConstraint, visibilityFor } from './shared.ts'
+import { conflictOnUniqueViolation, fieldOfConstraint, visibilityFor, touchRestored } from './shared.ts'
 
 const UserRef = Type.Ref('User')
 
@@ -106,6 +106,7 @@ export async function userRoutes(app: FastifyInstance, options: { passwordCost: 
     isOwner: (actor, user) => actor.id === user.id,
     adminView: { schema: UserRef, map: (user) => userView(user, 'admin') },
     etag: (user) => rowEtag('users', user),
+    onRestored: touchRestored,
     describeConflict: (error) => {
       const field = fieldOfConstraint(error.constraint)
       return `The ${field} of user ${String(error.id ?? '')} is now used by user #${String(error.conflictingId ?? '?')}`
