@@ -314,6 +314,32 @@ describe.each(databaseKinds())('operations on %s', (kind) => {
     expect(await raw.selectFrom('posts').select('id').where('id', '=', post).execute()).toEqual([{ id: post }])
   })
 
+  test('an operation in its own transaction that loses a serialization conflict is run again; in the caller\'s, it is not', async () => {
+    const user = await insertUser(db)
+    const post = await insertPost(db, user)
+    // A trigger that fails the first UPDATE of posts after it is armed with 40001, as a lost conflict would.
+    await sql`create sequence if not exists fail_once`.execute(raw)
+    await sql`select setval('fail_once', 1, false)`.execute(raw)
+    await sql`create or replace function fail_once() returns trigger language plpgsql as $$
+      begin
+        if nextval('fail_once') = 1 then raise exception 'could not serialize access' using errcode = '40001'; end if;
+        return null;
+      end $$`.execute(raw)
+    await sql`create trigger fail_once before update on posts for each statement execute function fail_once()`.execute(raw)
+    try {
+      const result = await softDelete(db, 'posts', { id: post })
+      expect(result.deleted).toEqual([post])
+      await sql`select setval('fail_once', 1, false)`.execute(raw)
+      const inCaller = await db
+        .transaction()
+        .execute((trx) => restore(trx, 'posts', { id: post }))
+        .catch((error: unknown) => error)
+      expect((inCaller as { code?: string }).code).toBe('40001')
+    } finally {
+      await sql`drop trigger fail_once on posts`.execute(raw)
+    }
+  })
+
   test('the database guard refuses DELETE and TRUNCATE from any client unless the transaction opts in', async () => {
     const user = await insertUser(db)
     const post = await insertPost(db, user)

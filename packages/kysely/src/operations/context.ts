@@ -1,6 +1,6 @@
 import { sql, type Expression, type Kysely, type RawBuilder, type SqlBool, type Transaction } from 'kysely'
 import type { Retention, SoftDeleteDefinition } from '../definition.ts'
-import { classifyDatabaseError, InvalidArgumentError, InvalidConfigurationError, type RowKey } from '../errors.ts'
+import { classifyDatabaseError, InvalidArgumentError, InvalidConfigurationError, sqlStateOf, type RowKey } from '../errors.ts'
 import { SoftDeletePlugin } from '../plugin/soft-delete-plugin.ts'
 
 /**
@@ -48,10 +48,26 @@ export function contextOf(db: Kysely<any>): Context {
   return { definition: plugin.definition }
 }
 
-/** Runs `work` in the caller's transaction, or in a new one. */
+/** How many times an operation in its own transaction runs when it loses a deadlock or serialization conflict. */
+export const TRANSACTION_ATTEMPTS = 3
+
+/**
+ * Runs `work` in the caller's transaction, or in a new one. A transaction of its own that loses a
+ * deadlock (40P01) or a serialization conflict (40001) was rolled back whole by the database, so it
+ * is run again, up to {@link TRANSACTION_ATTEMPTS} times with a short random pause; the last
+ * failure is thrown. In the caller's transaction the caller decides (the error is thrown at once).
+ */
 export async function inTransaction<T>(db: Kysely<any>, work: (trx: Kysely<any>) => Promise<T>): Promise<T> {
   if (db.isTransaction) return work(db)
-  return db.transaction().execute((trx: Transaction<any>) => work(trx))
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction().execute((trx: Transaction<any>) => work(trx))
+    } catch (error) {
+      const state = sqlStateOf(error)
+      if (attempt >= TRANSACTION_ATTEMPTS || (state !== '40P01' && state !== '40001')) throw error
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt))
+    }
+  }
 }
 
 /** The keys a target names, or undefined for a `where` target. Validates them. */
