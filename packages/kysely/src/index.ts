@@ -69,6 +69,8 @@ export {
   type ModifiableBuilder,
 } from './plugin/markers.ts'
 export {
+  inTransaction,
+  TRANSACTION_ATTEMPTS,
   AUDIT_ACTIONS,
   type AuditAction,
   type Target,

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { sql } from 'kysely'
 import { Type } from 'typebox'
 import { HttpProblem, problemResponses, unauthorized } from '@tombstone/fastify'
-import { classifyDatabaseError, isTombstoneError } from '@tombstone/kysely'
+import { classifyDatabaseError, inTransaction, isTombstoneError } from '@tombstone/kysely'
 import { dummyHash, hashPassword, needsRehash, verifyPassword } from '../services/passwords.ts'
 import { issueToken, revokeToken } from '../services/tokens.ts'
 
@@ -45,9 +45,7 @@ export async function authRoutes(
       // One attempt at a time per username and address (a transaction-level advisory lock): the
       // count, the password check and the recorded failure happen together, so concurrent attempts
       // cannot all pass the check before any failure is recorded.
-      const outcome = await app.db
-        .transaction()
-        .execute(async (trx) => {
+      const outcome = await inTransaction(app.db, async (trx) => {
           await sql`select pg_advisory_xact_lock(hashtext(${`tombstone:login:${username}`}), hashtext(${address}))`.execute(trx)
           const recent = await trx
             .selectFrom('login_failures')

@@ -13,7 +13,7 @@ import {
   softDeleteRoutes,
   requireActor,
 } from '@tombstone/fastify'
-import { SQLSTATE, sqlStateOf, withDeleted } from '@tombstone/kysely'
+import { inTransaction, SQLSTATE, sqlStateOf, withDeleted } from '@tombstone/kysely'
 import type { Database, Post } from '../db/schema.ts'
 import type { Actor } from '../services/tokens.ts'
 import { commentView, iso, postView, rowEtag } from '../views.ts'
@@ -199,7 +199,7 @@ export async function postRoutes(app: FastifyInstance): Promise<void> {
       const actor = requireActor(request.actor)
       const { id } = request.params as { id: number }
       const changes = request.body as { title?: string; content?: string; slug?: string; published?: boolean }
-      const updated = await app.db.transaction().execute(async (trx) => {
+      const updated = await inTransaction(app.db, async (trx) => {
         // Locked from the check to the write: a concurrent edit or delete waits, then sees this one.
         const post = await trx.selectFrom('posts').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()
         if (post === undefined || !canSee(actor, post)) throw new HttpProblem('not-found', `Post ${id} does not exist`)
@@ -292,9 +292,7 @@ export async function postRoutes(app: FastifyInstance): Promise<void> {
       const actor = requireActor(request.actor)
       const { id } = request.params as { id: number }
       const { body } = request.body as { body: string }
-      const comment = await app.db
-        .transaction()
-        .execute(async (trx) => {
+      const comment = await inTransaction(app.db, async (trx) => {
           const post = await trx.selectFrom('posts').selectAll().where('id', '=', id).executeTakeFirst()
           if (post === undefined || !canSee(actor, post)) throw new HttpProblem('not-found', `Post ${id} does not exist`)
           // If the post or the author is deleted between the check and the insert, the database's
@@ -321,7 +319,7 @@ async function insertWithDerivedSlug(
 ): Promise<Post> {
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
-      return await db.transaction().execute(async (trx) => {
+      return await inTransaction(db, async (trx) => {
         await sql`select pg_advisory_xact_lock(hashtext(${`tombstone:slug:${base}`}))`.execute(trx)
         const taken = await trx
           .selectFrom('posts')

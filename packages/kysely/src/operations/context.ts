@@ -56,12 +56,21 @@ export const TRANSACTION_ATTEMPTS = 3
  * deadlock (40P01) or a serialization conflict (40001) was rolled back whole by the database, so it
  * is run again, up to {@link TRANSACTION_ATTEMPTS} times with a short random pause; the last
  * failure is thrown. In the caller's transaction the caller decides (the error is thrown at once).
+ * `work` must be safe to run again: everything it did in a failed attempt was rolled back.
+ *
+ * @example
+ * ```ts
+ * const comment = await inTransaction(db, async (trx) => {
+ *   const post = await trx.selectFrom('posts').selectAll().where('id', '=', 7).executeTakeFirstOrThrow()
+ *   return trx.insertInto('comments').values({ post_id: post.id, body: 'hi' }).returningAll().executeTakeFirstOrThrow()
+ * })
+ * ```
  */
-export async function inTransaction<T>(db: Kysely<any>, work: (trx: Kysely<any>) => Promise<T>): Promise<T> {
+export async function inTransaction<DB, T>(db: Kysely<DB>, work: (trx: Kysely<DB>) => Promise<T>): Promise<T> {
   if (db.isTransaction) return work(db)
   for (let attempt = 1; ; attempt++) {
     try {
-      return await db.transaction().execute((trx: Transaction<any>) => work(trx))
+      return await db.transaction().execute((trx: Transaction<DB>) => work(trx))
     } catch (error) {
       const state = sqlStateOf(error)
       if (attempt >= TRANSACTION_ATTEMPTS || (state !== '40P01' && state !== '40001')) throw error
