@@ -96,7 +96,7 @@ export const app = fp<AppOptions>(
     await fastify.register(authPlugin)
     await fastify.register(healthRoutes)
     await fastify.register(authRoutes, { maxFailures: config.loginMaxFailures, tokenTtlSeconds: config.tokenTtlSeconds, passwordCost: config.passwordCost })
-    await fastify.register(userRoutes, { passwordCost: config.passwordCost })
+    await fastify.register(userRoutes, { passwordCost: config.passwordCost, registerMaxPerHour: config.registerMaxPerHour })
     await fastify.register(postRoutes)
     await fastify.register(commentRoutes)
     await fastify.register(adminRoutes, { retentionDays: config.retentionDays })

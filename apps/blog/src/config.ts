@@ -14,6 +14,8 @@ export interface Config {
   readonly purgeIntervalMinutes: number
   readonly logLevel: string
   readonly loginMaxFailures: number
+  /** Accounts one address may register per hour before `429`. */
+  readonly registerMaxPerHour: number
   /** Lifetime of an access token, in seconds. */
   readonly tokenTtlSeconds: number
   /**
@@ -101,6 +103,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     purgeIntervalMinutes: integer(env, 'PURGE_INTERVAL_MINUTES', 60, 0, 525_600),
     logLevel,
     loginMaxFailures: integer(env, 'LOGIN_MAX_FAILURES', 10, 1, 1_000_000),
+    registerMaxPerHour: integer(env, 'REGISTER_MAX_PER_HOUR', 20, 1, 1_000_000),
     tokenTtlSeconds: integer(env, 'TOKEN_TTL_SECONDS', 86_400, 60, 31_536_000),
     migrateOnStart: migrateOnStart === 'on',
     poolSize: integer(env, 'DB_POOL_SIZE', 10, 1, 1_000),

@@ -116,10 +116,23 @@ describe.each(databaseKinds())('operating safely on %s', (kind) => {
 describe.each(databaseKinds())('the login throttle under concurrency on %s', (kind) => {
   let t: TestApp
   beforeAll(async () => {
-    t = await build(kind, { LOGIN_MAX_FAILURES: '10', TRUST_PROXY: 'on' })
+    t = await build(kind, { LOGIN_MAX_FAILURES: '10', TRUST_PROXY: 'on', REGISTER_MAX_PER_HOUR: '3' })
   })
   afterAll(async () => {
     await t?.close()
+  })
+
+  test('registrations: at most REGISTER_MAX_PER_HOUR accounts per address and hour, even in a burst', async () => {
+    const register = (n: number) =>
+      t.request({
+        method: 'POST',
+        url: '/users',
+        headers: { 'x-forwarded-for': '198.51.100.9' },
+        payload: { username: `burst_${process.pid % 10_000}_${n}`, email: `burst${n}@example.com`, password: 'password-burst' },
+      })
+    const statuses = (await Promise.all([1, 2, 3, 4, 5, 6].map(register))).map((response) => response.statusCode)
+    expect(statuses.filter((status) => status === 201)).toHaveLength(3)
+    expect(statuses.filter((status) => status === 429)).toHaveLength(3)
   })
 
   test('50 concurrent wrong passwords from one address: exactly 10 password checks (401), the rest 429', async () => {

@@ -24,4 +24,5 @@ export async function grantRuntime(db: Kysely<any>, role: string): Promise<void>
   await sql`grant select, insert, delete on table login_failures to ${grantee}`.execute(db)
   await sql`grant select on table kysely_migration to ${grantee}`.execute(db)
   await sql`grant select, insert, update on table bootstrap_state to ${grantee}`.execute(db)
+  await sql`grant select, insert, delete on table registrations to ${grantee}`.execute(db)
 }

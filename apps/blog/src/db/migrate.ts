@@ -3,12 +3,14 @@ import { Migrator, type Migration, type MigrationResultSet } from 'kysely/migrat
 import * as initial from './migrations/001-initial.ts'
 import * as invariants from './migrations/002-database-invariants.ts'
 import * as bootstrapState from './migrations/003-bootstrap-state.ts'
+import * as registrations from './migrations/004-registrations.ts'
 
 /** Every migration, in order. Statically imported, so that bundles and tests see the same list. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '001-initial': initial,
   '002-database-invariants': invariants,
   '003-bootstrap-state': bootstrapState,
+  '004-registrations': registrations,
 }
 
 /**

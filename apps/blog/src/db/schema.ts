@@ -80,6 +80,7 @@ export interface Database {
   login_failures: LoginFailuresTable
   tombstone_audit: AuditTable
   bootstrap_state: { id: Generated<number>; admin_id: number; password_shown: Generated<boolean> }
+  registrations: { id: Generated<number>; address: string; at: Generated<Date> }
 }
 
 export type User = Selectable<UsersTable>

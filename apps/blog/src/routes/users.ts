@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify'
+import { sql } from 'kysely'
 import { Type } from 'typebox'
 import { HttpProblem, IdParams, problemResponses, requireActor, softDeleteRoutes } from '@tombstone/fastify'
-import { withDeleted } from '@tombstone/kysely'
+import { inTransaction, withDeleted } from '@tombstone/kysely'
 import type { User } from '../db/schema.ts'
 import { hashPassword } from '../services/passwords.ts'
 import { revokeTokens } from '../services/tokens.ts'
@@ -19,7 +20,7 @@ const NewUser = Type.Object(
   { additionalProperties: false },
 )
 
-export async function userRoutes(app: FastifyInstance, options: { passwordCost: number }): Promise<void> {
+export async function userRoutes(app: FastifyInstance, options: { passwordCost: number; registerMaxPerHour: number }): Promise<void> {
   app.post(
     '/users',
     {
@@ -27,22 +28,39 @@ export async function userRoutes(app: FastifyInstance, options: { passwordCost: 
         tags: ['users'],
         summary: 'Register',
         body: NewUser,
-        response: { 201: UserRef, ...problemResponses(400, 401, 409, 413, 415, 422) },
+        response: { 201: UserRef, ...problemResponses(400, 401, 409, 413, 415, 422, 429) },
       },
     },
     async (request, reply) => {
       const body = request.body as { username: string; email: string; password: string }
       const password_hash = await hashPassword(body.password, options.passwordCost)
-      const user = await app.db
-        .insertInto('users')
-        .values({ username: body.username, email: body.email.toLowerCase(), password_hash })
-        .returningAll()
-        .executeTakeFirstOrThrow()
-        .catch((error: unknown) =>
-          conflictOnUniqueViolation(error, (field) =>
-            field === 'email' ? 'This email is already used by an active account' : `The ${field} "${body.username}" is taken`,
-          ),
-        )
+      const address = request.ip
+      // At most REGISTER_MAX_PER_HOUR accounts per address and hour; registrations from one address
+      // take turns (a transaction-level advisory lock), so a burst cannot slip past the count.
+      const user = await inTransaction(app.db, async (trx) => {
+        await sql`select pg_advisory_xact_lock(hashtext(${`tombstone:register:${address}`}))`.execute(trx)
+        const recent = await trx
+          .selectFrom('registrations')
+          .select(sql<number>`count(*)::int`.as('n'))
+          .where('address', '=', address)
+          .where('at', '>', sql<Date>`now() - interval '1 hour'`)
+          .executeTakeFirstOrThrow()
+        if (recent.n >= options.registerMaxPerHour) {
+          throw new HttpProblem('too-many-requests', 'Too many accounts registered from this address; try again later', { headers: { 'retry-after': '3600' } })
+        }
+        const created = await trx
+          .insertInto('users')
+          .values({ username: body.username, email: body.email.toLowerCase(), password_hash })
+          .returningAll()
+          .executeTakeFirstOrThrow()
+          .catch((error: unknown) =>
+            conflictOnUniqueViolation(error, (field) =>
+              field === 'email' ? 'This email is already used by an active account' : `The ${field} "${body.username}" is taken`,
+            ),
+          )
+        await trx.insertInto('registrations').values({ address }).execute()
+        return created
+      })
       reply.code(201).header('location', `/users/${user.id}`).header('etag', rowEtag('users', user))
       return userView(user, 'self')
     },

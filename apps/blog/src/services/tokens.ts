@@ -93,5 +93,6 @@ export async function pruneCredentials(db: Kysely<Database>): Promise<{ tokens: 
     .where((eb) => eb.or([eb('expires_at', '<', sql<Date>`now() - interval '1 day'`), eb('revoked_at', '<', sql<Date>`now() - interval '1 day'`)]))
     .executeTakeFirst()
   const failures = await db.deleteFrom('login_failures').where('at', '<', sql<Date>`now() - interval '1 day'`).executeTakeFirst()
+  await db.deleteFrom('registrations').where('at', '<', sql<Date>`now() - interval '1 day'`).execute()
   return { tokens: Number(tokens.numDeletedRows), loginFailures: Number(failures.numDeletedRows) }
 }
