@@ -68,6 +68,27 @@ if (import.meta.main) {
       process.stderr.write(`${error.message}\n`)
       process.exit(3)
     }
+    const reason = unreachable(error)
+    if (reason !== undefined) {
+      process.stderr.write(`Cannot use the database: ${reason}\n`)
+      process.exit(5)
+    }
     throw error
   }
+}
+
+/**
+ * Why the database cannot be used at start, in one line, when the error says so by its code (a
+ * socket error, or a SQLSTATE of connection, authorization, missing database or resources): a
+ * misconfigured or absent database is the operator's to fix, not a stack trace to read.
+ */
+function unreachable(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code
+  if (typeof code !== 'string') return undefined
+  const message = (error as Error).message.split('\n')[0] ?? code
+  if (/^E[A-Z]+$/.test(code)) return `${message} (${code}); is the server running, and DATABASE_URL right?`
+  if (code.startsWith('08') || code.startsWith('28') || code.startsWith('53') || code.startsWith('57P') || code === '3D000') {
+    return `${message} (SQLSTATE ${code})`
+  }
+  return undefined
 }

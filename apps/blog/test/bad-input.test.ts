@@ -89,6 +89,8 @@ function casesFrom(doc: { paths: Record<string, Record<string, Operation>> }, id
       }
       for (const parameter of operation.parameters ?? []) {
         if (parameter.in !== 'query') continue
+        // The same parameter twice: an array where one value is expected.
+        cases.push({ label: `query ${parameter.name} twice`, method: upper, url: `${concrete}?${parameter.name}=1&${parameter.name}=2` })
         for (const bad of [...wrongQueryValues(parameter.schema), ...(parameter.name === 'cursor' ? BAD_CURSORS : [])]) {
           cases.push({ label: `query ${parameter.name}=${bad.slice(0, 20)}`, method: upper, url: `${concrete}?${parameter.name}=${bad}` })
         }
@@ -106,6 +108,9 @@ function casesFrom(doc: { paths: Record<string, Record<string, Operation>> }, id
       cases.push({ label: 'JSON null body', method: upper, url: concrete, headers: json, payload: 'null' })
       cases.push({ label: 'a string body', method: upper, url: concrete, headers: json, payload: '"text"' })
       cases.push({ label: 'unknown field', method: upper, url: concrete, headers: json, payload: JSON.stringify({ ...sample, deleted_at: null }) })
+      // Prototype keys: refused as unknown fields, never merged into an object.
+      cases.push({ label: '__proto__ key', method: upper, url: concrete, headers: json, payload: `{"__proto__": {"role": "admin"}, ${JSON.stringify(sample).slice(1)}` })
+      cases.push({ label: 'constructor key', method: upper, url: concrete, headers: json, payload: JSON.stringify({ ...sample, constructor: { prototype: { role: 'admin' } } }) })
       cases.push({ label: 'oversized body', method: upper, url: concrete, headers: json, payload: JSON.stringify({ ...sample, junk: 'y'.repeat(2_000_000) }) })
       cases.push({ label: 'wrong media type', method: upper, url: concrete, headers: { 'content-type': 'text/csv' }, payload: 'a,b' })
       for (const [name, property] of Object.entries(body.properties ?? {})) {

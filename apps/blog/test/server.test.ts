@@ -132,3 +132,25 @@ describe.each(databaseKinds())('npm start over a real socket on %s', (kind) => {
     await rm(`${folder}-direct`, { recursive: true, force: true })
   })
 })
+
+describe('starting without a database', () => {
+  test('a server that refuses connections: one line saying why, exit code 5, no stack trace', async () => {
+    const { spawnSync } = await import('node:child_process')
+    const { createServer } = await import('node:net')
+    // A port nobody listens on: take one, then free it.
+    const probe = createServer()
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+    const port = (probe.address() as { port: number }).port
+    await new Promise<void>((resolve) => probe.close(() => resolve()))
+    const result = spawnSync(process.execPath, ['--conditions=source', 'apps/blog/src/server.ts'], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: `postgres://nobody@127.0.0.1:${port}/blog`, LOG_LEVEL: 'silent', PORT: '0' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    })
+    expect(result.status).toBe(5)
+    const lines = result.stderr.trim().split('\n')
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(/^Cannot use the database: .*ECONNREFUSED/)
+  })
+})
