@@ -288,8 +288,8 @@ export class InvalidArgumentError extends TombstoneError {
  */
 export class InvalidConfigurationError extends TombstoneError {
   readonly code = 'INVALID_CONFIGURATION' as const
-  constructor(message: string, table?: string) {
-    super(message, table)
+  constructor(message: string, table?: string, cause?: unknown) {
+    super(message, table, cause === undefined ? undefined : { cause })
   }
 }
 

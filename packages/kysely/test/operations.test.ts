@@ -1,6 +1,6 @@
 import { Kysely, sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { databaseKinds } from '@tombstone/testing'
+import { databaseKinds, freshDatabase } from '@tombstone/testing'
 import {
   allowHardDelete,
   classifyDatabaseError,
@@ -12,6 +12,7 @@ import {
   NotDeletedError,
   NotFoundError,
   ParentDeletedError,
+  readAudit,
   ReferencedError,
   restore,
   softDelete,
@@ -396,6 +397,27 @@ describe.each(databaseKinds())('operations on %s', (kind) => {
       expect(results.map((result) => result.deleted.length).sort()).toEqual([0, 1])
       expect(results.map((result) => result.alreadyDeleted.length).sort()).toEqual([0, 1])
       expect((await auditOf('posts', post)).filter((row) => row.action === 'soft_delete')).toHaveLength(1)
+    }
+  })
+})
+
+describe.each(databaseKinds())('before installSoftDeletes on %s', (kind) => {
+  test('operations that need the toolkit\'s database objects say what to run, not a raw "does not exist"', async () => {
+    const database = await freshDatabase(kind)
+    const raw = new Kysely<Database>({ dialect: database.dialect() })
+    const db = new Kysely<Database>({ dialect: database.dialect(), plugins: [new SoftDeletePlugin(definition)] })
+    try {
+      await sql`create table users (id serial primary key, username text not null, email text not null, deleted_at timestamptz, deleted_by text, delete_reason text, deletion_id uuid, purge_at timestamptz)`.execute(raw)
+      await sql`insert into users (username, email) values ('a', 'a@example.com')`.execute(raw)
+      for (const attempt of [() => forceDelete(db, 'users', { id: 1 }), () => readAudit(db, {})]) {
+        const error = await attempt().catch((caught: unknown) => caught)
+        expect(error).toBeInstanceOf(InvalidConfigurationError)
+        expect((error as Error).message).toMatch(/run installSoftDeletes/)
+      }
+    } finally {
+      await db.destroy()
+      await raw.destroy()
+      await database.drop()
     }
   })
 })

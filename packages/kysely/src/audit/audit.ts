@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely'
-import { InvalidArgumentError, InvalidConfigurationError } from '../errors.ts'
+import { InvalidArgumentError, InvalidConfigurationError, sqlStateOf } from '../errors.ts'
+import { notInstalled } from '../operations/force-delete.ts'
 import { AUDIT_ACTIONS, contextOf, type AuditAction } from '../operations/context.ts'
 
 /** One row of the audit trail: one action on one row. It holds ids, never row content. */
@@ -58,7 +59,11 @@ export async function readAudit<DB>(db: Kysely<DB>, query: AuditQuery = {}): Pro
   if (query.actor !== undefined) select = select.where('actor', '=', String(query.actor))
   if (query.deletionId !== undefined) select = select.where(sql`deletion_id::text`, '=', query.deletionId)
   if (query.beforeId !== undefined) select = select.where('id', '<', query.beforeId)
-  const rows = await select.execute()
+  const rows = await select.execute().catch((error: unknown) => {
+    // 42P01 undefined_table, from the one table this statement reads: the audit was never installed.
+    if (sqlStateOf(error) === '42P01') throw notInstalled(error)
+    throw error
+  })
   return rows.map((row) => ({
     id: Number(row.id),
     at: new Date(row.at as Date),

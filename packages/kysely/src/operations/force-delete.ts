@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely'
 import type { TableDefinition } from '../definition.ts'
-import { classifyDatabaseError, type RowKey } from '../errors.ts'
+import { classifyDatabaseError, InvalidConfigurationError, sqlStateOf, type RowKey } from '../errors.ts'
 import { hardDelete, targetVisibility, withDeleted, type Visibility } from '../plugin/markers.ts'
 import {
   actorValue,
@@ -53,7 +53,22 @@ export async function allowHardDelete(trx: Kysely<any>, options: HardDeleteGrant
   const actor = actorValue(options.by)
   await sql`select tombstone_allow_hard_delete(${options.purpose ?? 'hard_delete'}, ${actor === null ? null : String(actor)}::text, ${
     options.reason ?? null
-  }::text)`.execute(trx)
+  }::text)`
+    .execute(trx)
+    .catch((error: unknown) => {
+      // 42883 undefined_function, from the one function this statement calls: not installed.
+      if (sqlStateOf(error) === '42883') throw notInstalled(error)
+      throw error
+    })
+}
+
+/** The coded error for a database without the toolkit's objects: it says what to run. @internal */
+export function notInstalled(cause: unknown): InvalidConfigurationError {
+  return new InvalidConfigurationError(
+    "The toolkit's database objects are not installed: run installSoftDeletes(db, definition) in a migration, as the tables' owner",
+    undefined,
+    cause,
+  )
 }
 
 /**
