@@ -65,6 +65,52 @@ const EMPTY: ReadonlySet<string> = new Set()
 
 type WithEndModifiers = OperationNode & { readonly endModifiers?: readonly OperationNode[] }
 
+/** The property naming the transformer that wrote a node (see `#mark`). */
+const OWNER = Symbol('tombstone.owner')
+
+/**
+ * Whether a subtree holds no query (no SELECT, INSERT, UPDATE, DELETE or MERGE node at any depth,
+ * raw SQL's parameters included). The rewrite changes nothing in such a subtree (tables are only
+ * filtered by the query holding them), so it is returned as it is instead of copied and frozen
+ * anew: most of a tree's nodes are in such subtrees, and reading is much cheaper than copying.
+ */
+function holdsNoQuery(node: OperationNode): boolean {
+  if (node.kind in SCALARS) return true
+  if (node.kind in DML_ROOTS) return false
+  for (const key in node) {
+    const value = (node as unknown as Record<string, unknown>)[key]
+    if (typeof value !== 'object' || value === null) continue
+    if (Array.isArray(value)) {
+      for (const item of value as unknown[]) {
+        if (typeof item === 'object' && item !== null && 'kind' in item && !holdsNoQuery(item as OperationNode)) return false
+      }
+    } else if ('kind' in value && !holdsNoQuery(value as OperationNode)) {
+      return false
+    }
+  }
+  return true
+}
+
+/**
+ * Node kinds that hold names, operators or the user's values, and at most other such nodes (a
+ * column, a table, a reference `t.c`): not walked (a value may be a large array or object of the
+ * user's).
+ */
+const SCALARS: Readonly<Record<string, true>> = {
+  IdentifierNode: true,
+  SchemableIdentifierNode: true,
+  TableNode: true,
+  ColumnNode: true,
+  ReferenceNode: true,
+  DataTypeNode: true,
+  ValueNode: true,
+  PrimitiveValueListNode: true,
+  OperatorNode: true,
+  SelectAllNode: true,
+  DefaultInsertValueNode: true,
+  JSONPathLegNode: true,
+}
+
 /**
  * Rewrites a query tree so that every soft-deletable table it reads is filtered by its visibility
  * (active rows by default), wherever the table appears. Filters are qualified by the alias and go
@@ -91,11 +137,6 @@ type WithEndModifiers = OperationNode & { readonly endModifiers?: readonly Opera
 export class SoftDeleteTransformer extends OperationNodeTransformer {
   readonly #definition: SoftDeleteDefinition<any>
   readonly #frames: Frame[] = []
-  /**
-   * The nodes this transformer wrote: filters, the ANDs and parentheses joining them to the user's
-   * conditions (and their copies made by a later pass), and the derived tables replacing a table.
-   */
-  readonly #own = new WeakSet<OperationNode>()
 
   constructor(definition: SoftDeleteDefinition<any>) {
     super()
@@ -104,8 +145,9 @@ export class SoftDeleteTransformer extends OperationNodeTransformer {
 
   protected override transformNodeImpl<T extends OperationNode>(node: T, queryId?: QueryId): T {
     // A filter or derived table of ours is rebuilt by the node holding it, never copied.
-    if (this.#own.has(node) && (BinaryOperationNode.is(node) || SelectQueryNode.is(node))) return node
+    if (this.#isOwn(node) && (BinaryOperationNode.is(node) || SelectQueryNode.is(node))) return node
     if (!(node.kind in DML_ROOTS)) {
+      if (holdsNoQuery(node)) return node
       if (this.#frames.length === 0 && /^(Create|Alter|Drop|Refresh)/.test(node.kind)) return node
       return super.transformNodeImpl(node, queryId)
     }
@@ -157,8 +199,7 @@ export class SoftDeleteTransformer extends OperationNodeTransformer {
   }
 
   #keepOwn<N extends OperationNode>(node: N, copy: N): N {
-    if (this.#own.has(node)) this.#own.add(copy)
-    return copy
+    return this.#isOwn(node) && !this.#isOwn(copy) ? this.#mark(copy) : copy
   }
 
   protected override transformSelectQuery(node: SelectQueryNode, queryId?: QueryId): SelectQueryNode {
@@ -275,7 +316,7 @@ export class SoftDeleteTransformer extends OperationNodeTransformer {
     } else if (AliasNode.is(node) && IdentifierNode.is(node.alias) && TableNode.is(node.node)) {
       tableNode = node.node
       alias = node.alias.name
-    } else if (AliasNode.is(node) && IdentifierNode.is(node.alias) && SelectQueryNode.is(node.node) && this.#own.has(node.node)) {
+    } else if (AliasNode.is(node) && IdentifierNode.is(node.alias) && SelectQueryNode.is(node.node) && this.#isOwn(node.node)) {
       tableNode = node.node.from?.froms[0] as TableNode
       alias = node.alias.name
     } else {
@@ -329,19 +370,26 @@ export class SoftDeleteTransformer extends OperationNodeTransformer {
     const plain = ref.alias === undefined ? ref.node : AliasNode.create(ref.node, IdentifierNode.create(ref.alias))
     const condition = this.#condition(ref, false)
     if (condition === undefined) return plain
-    const select: SelectQueryNode = this.#mark(
-      Object.freeze({
-        ...SelectQueryNode.createFrom([ref.node]),
-        selections: [SelectionNode.createSelectAll()],
-        where: WhereNode.create(condition),
-      }),
-    )
+    const select: SelectQueryNode = this.#mark({
+      ...SelectQueryNode.createFrom([ref.node]),
+      selections: [SelectionNode.createSelectAll()],
+      where: WhereNode.create(condition),
+    })
     return AliasNode.create(select, IdentifierNode.create(ref.alias ?? ref.table.identifier))
   }
 
+  /**
+   * The nodes this transformer writes (filters, the ANDs and parentheses joining them to the user's
+   * conditions, and their copies made by a later pass; the derived tables replacing a table) carry
+   * the transformer under a module-private symbol: no user can write it, and a look-up is a
+   * property read (a `WeakSet` costs about 1 µs per node added, most of the plugin's compile time).
+   */
   #mark<N extends OperationNode>(node: N): N {
-    this.#own.add(node)
-    return node
+    return Object.freeze({ ...node, [OWNER]: this })
+  }
+
+  #isOwn(node: OperationNode): boolean {
+    return (node as { [OWNER]?: unknown })[OWNER] === this
   }
 
   #and(left: OperationNode, right: OperationNode): OperationNode {
@@ -355,7 +403,7 @@ export class SoftDeleteTransformer extends OperationNodeTransformer {
    */
   #withoutOwnConditions(node: OperationNode | undefined): OperationNode | undefined {
     let current = node
-    while (current !== undefined && this.#own.has(current)) {
+    while (current !== undefined && this.#isOwn(current)) {
       if (BinaryOperationNode.is(current)) return undefined
       if (AndNode.is(current)) current = current.left
       else if (ParensNode.is(current)) return current.node
