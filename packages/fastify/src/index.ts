@@ -15,7 +15,7 @@
  * softDeleteRoutes(app, { table: 'posts', prefix: '/posts', noun: 'post', ... })
  * ```
  *
- * @module
+ * @module \@tombstone/fastify
  */
 export {
   PROBLEM_TYPES,

@@ -22,7 +22,7 @@
  * await restore(db, 'posts', { id: 1 })                                                 // with its comments
  * ```
  *
- * @module
+ * @module \@tombstone/kysely
  */
 export {
   defineSoftDeletes,

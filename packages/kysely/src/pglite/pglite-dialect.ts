@@ -1,3 +1,8 @@
+/**
+ * {@link PGliteDialect}: a Kysely dialect for PGlite, the embedded PostgreSQL.
+ *
+ * @module \@tombstone/kysely/pglite
+ */
 import {
   CompiledQuery,
   PostgresAdapter,
@@ -65,6 +70,7 @@ export class PGliteDialect implements Dialect {
   createAdapter(): DialectAdapter {
     return new PostgresAdapter()
   }
+  /** Kysely's PostgreSQL introspector (`db.introspection`). */
   createIntrospector(db: Kysely<any>): DatabaseIntrospector {
     return new PostgresIntrospector(db)
   }

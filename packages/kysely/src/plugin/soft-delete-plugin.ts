@@ -40,10 +40,12 @@ export class SoftDeletePlugin implements KyselyPlugin {
     this.#transformer = new SoftDeleteTransformer(this.definition)
   }
 
+  /** Called by Kysely for every query: returns its tree with the read filter and the guard applied. */
   transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
     return this.#transformer.transformNode(args.node, args.queryId)
   }
 
+  /** Called by Kysely for every result: returns it unchanged (the plugin only rewrites queries). */
   async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
     return args.result
   }

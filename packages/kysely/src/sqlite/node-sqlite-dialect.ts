@@ -1,3 +1,8 @@
+/**
+ * {@link NodeSqliteDialect}: SQLite on Node's built-in `node:sqlite`.
+ *
+ * @module \@tombstone/kysely/sqlite
+ */
 import {
   CompiledQuery,
   SqliteAdapter,
@@ -89,6 +94,7 @@ export class NodeSqliteDialect implements Dialect {
   createAdapter(): DialectAdapter {
     return new SqliteAdapter()
   }
+  /** Kysely's SQLite introspector (`db.introspection`). */
   createIntrospector(db: Kysely<any>): DatabaseIntrospector {
     return new SqliteIntrospector(db)
   }
