@@ -111,6 +111,26 @@ describe.each(databaseKinds())('purge on %s', (kind) => {
     expect(result.longestBatchMs).toBeGreaterThan(0)
   })
 
+  test('paces itself to a duty cycle: after each full batch it waits (1 - d) / d times as long as the batch took', async () => {
+    const user = await insertUser(db)
+    const ids: number[] = []
+    for (let i = 0; i < 35; i++) ids.push(await insertPost(db, user))
+    await softDelete(db, 'posts', { ids })
+    await age(raw, 'posts', ids)
+    const progress: PurgeProgress[] = []
+    const result = await purge(db, { tables: ['posts'], batchSize: 10, dutyCycle: 0.25, onProgress: (p) => progress.push(p) })
+    expect(result.count).toBe(35)
+    // Three full batches are followed by a pause; the last, partial one ends the run.
+    const owed = progress.slice(0, 3).reduce((sum, p) => sum + p.batchMs * 3, 0)
+    expect(result.pausedMs).toBeGreaterThanOrEqual(owed - 3)
+    expect(result.busyMs).toBeCloseTo(progress.reduce((sum, p) => sum + p.batchMs, 0), 6)
+    const unpaced = await purge(db, { tables: ['posts'] })
+    expect(unpaced.pausedMs).toBe(0)
+    for (const dutyCycle of [0, -1, 1.5, Number.NaN]) {
+      await expect(purge(db, { dutyCycle })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+    }
+  })
+
   test('stops between batches when aborted; the next run finishes', async () => {
     const user = await insertUser(db)
     const ids: number[] = []

@@ -27,6 +27,20 @@ export interface PurgeOptions extends ActorOptions {
    * purge is slower, reads beside it less so. Defaults to 0.
    */
   readonly pauseMs?: number
+  /**
+   * The share of wall time the purge may spend in its batches, between 0 (exclusive) and 1: after a
+   * batch that took `t` ms it waits `t × (1 − dutyCycle) / dutyCycle` ms, so it paces itself to what
+   * the database can spare: batches that slow down under live traffic lengthen the pauses with
+   * them, where a fixed `pauseMs` does not. `0.5` leaves the database half the time. Added to
+   * `pauseMs`. Defaults to `1` (no pacing).
+   *
+   * @example
+   * ```ts
+   * const result = await purge(db, { dutyCycle: 0.25 })   // busy at most a quarter of the time
+   * console.log(result.busyMs, result.pausedMs)
+   * ```
+   */
+  readonly dutyCycle?: number
   /** Stops between batches; what is done stays done. */
   readonly signal?: AbortSignal
   /**
@@ -47,6 +61,8 @@ export interface PurgeProgress {
   readonly total: number
   readonly batches: number
   readonly elapsedMs: number
+  /** How long this batch's transaction took, in milliseconds. */
+  readonly batchMs: number
   readonly rowsPerSecond: number
 }
 
@@ -70,6 +86,10 @@ export interface PurgeResult {
   readonly durationMs: number
   /** The longest batch (how long row locks were held), in milliseconds. */
   readonly longestBatchMs: number
+  /** Time spent in batches (their transactions), in milliseconds. */
+  readonly busyMs: number
+  /** Time spent waiting between batches (`pauseMs` and `dutyCycle`), in milliseconds. */
+  readonly pausedMs: number
   /** True when `signal` stopped the run before the end. */
   readonly aborted: boolean
   /** The instant the run purged as of (the database's clock at its start, or the `asOf` given). */
@@ -121,6 +141,8 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
   }
   const sampleSize = options.sampleSize ?? 100
   if (options.pauseMs !== undefined && (!Number.isFinite(options.pauseMs) || options.pauseMs < 0)) throw new InvalidArgumentError('pauseMs must be >= 0')
+  const dutyCycle = options.dutyCycle ?? 1
+  if (!Number.isFinite(dutyCycle) || dutyCycle <= 0 || dutyCycle > 1) throw new InvalidArgumentError('dutyCycle must be greater than 0 and at most 1')
   if (options.before !== undefined && Number.isNaN(options.before.getTime())) throw new InvalidArgumentError('before is not a valid date')
   if (options.asOf !== undefined && Number.isNaN(options.asOf.getTime())) throw new InvalidArgumentError('asOf is not a valid date')
   const asOf = options.asOf ?? new Date((await sql<{ now: Date }>`select now() as now`.execute(db)).rows[0]?.now as Date)
@@ -159,13 +181,15 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
       for (const row of rows) sample.push({ table: name, id: row.key as RowKey })
     }
     const tables = Object.fromEntries(order.map((name) => [name, { count: counts.get(name) ?? 0, batches: 0 }]))
-    return { dryRun: true, count: total, tables, sample, batches: 0, durationMs: performance.now() - started, longestBatchMs: 0, aborted: false, asOf }
+    return { dryRun: true, count: total, tables, sample, batches: 0, durationMs: performance.now() - started, longestBatchMs: 0, busyMs: 0, pausedMs: 0, aborted: false, asOf }
   }
 
   const tables: Record<string, PurgeTableResult> = {}
   let done = 0
   let batches = 0
   let longest = 0
+  let busyMs = 0
+  let pausedMs = 0
   let aborted = false
   for (const name of order) {
     const table = context.definition.table(name)
@@ -202,6 +226,7 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
         return { busy: false, taken: rows.length, removed: count }
       })
       const elapsed = performance.now() - batchStarted
+      busyMs += elapsed
       if (outcome.busy) {
         busy = true
         break
@@ -213,14 +238,19 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
       tableCount += outcome.removed
       done += outcome.removed
       const elapsedMs = performance.now() - started
-      options.onProgress?.({ table: name, done, total, batches, elapsedMs, rowsPerSecond: elapsedMs > 0 ? (done * 1000) / elapsedMs : 0 })
+      options.onProgress?.({ table: name, done, total, batches, elapsedMs, batchMs: elapsed, rowsPerSecond: elapsedMs > 0 ? (done * 1000) / elapsedMs : 0 })
       if (outcome.taken < batchSize) break
-      if ((options.pauseMs ?? 0) > 0) await new Promise((resolve) => setTimeout(resolve, options.pauseMs))
+      const pause = (options.pauseMs ?? 0) + (elapsed * (1 - dutyCycle)) / dutyCycle
+      if (pause > 0) {
+        const pauseStarted = performance.now()
+        await new Promise((resolve) => setTimeout(resolve, pause))
+        pausedMs += performance.now() - pauseStarted
+      }
     }
     tables[name] = busy ? { count: tableCount, batches: tableBatches, skipped: 'busy' } : { count: tableCount, batches: tableBatches }
     if (aborted) break
   }
-  return { dryRun: false, count: done, tables, sample: [], batches, durationMs: performance.now() - started, longestBatchMs: longest, aborted, asOf }
+  return { dryRun: false, count: done, tables, sample: [], batches, durationMs: performance.now() - started, longestBatchMs: longest, busyMs, pausedMs, aborted, asOf }
 }
 
 /** `deleted_at is not null` and due, qualified by `qualifier`. */
