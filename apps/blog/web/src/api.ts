@@ -25,6 +25,11 @@ export interface AuditItem {
   actor_id: number | null
   deletion_id: string | null
   reason: string | null
+  /** The actor by name; null for the service itself or an actor since erased. */
+  actor_username: string | null
+  /** The row as the trash names it today; null once erased. */
+  entity_label: string | null
+  entity_state: 'active' | 'deleted' | 'gone'
 }
 
 export interface Page<T> {
@@ -53,6 +58,9 @@ export class ApiError extends Error {
 
 const TOKEN_KEY = 'tombstone.admin.token'
 
+/** Fired when the service refuses the session's token (expired, revoked): the page signs out. */
+export const SESSION_ENDED = 'tombstone:session-ended'
+
 export const session = {
   get token(): string | null {
     return sessionStorage.getItem(TOKEN_KEY)
@@ -76,7 +84,16 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
   }
   if (response.status === 204) return undefined as T
   const text = await response.text()
-  const data = text === '' ? {} : (JSON.parse(text) as Record<string, unknown>)
+  let data: Record<string, unknown>
+  try {
+    data = text === '' ? {} : (JSON.parse(text) as Record<string, unknown>)
+  } catch {
+    data = { detail: `The service answered ${response.status} with something other than JSON.` }
+  }
+  if (response.status === 401 && token !== null) {
+    session.token = null
+    window.dispatchEvent(new Event(SESSION_ENDED))
+  }
   if (!response.ok) throw new ApiError(response.status, data)
   return data as T
 }
@@ -90,6 +107,11 @@ export interface PurgePreview {
   cutoff: string
   as_of: string
   plan: string
+}
+
+/** The admin page's plural of an entity type, for the API's paths. */
+export function pathOf(type: EntityType, id: number): string {
+  return `/${PLURAL[type]}/${id}`
 }
 
 export const api = {
