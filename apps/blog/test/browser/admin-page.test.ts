@@ -11,6 +11,7 @@ import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { databaseKinds, backdate } from '@tombstone/testing'
 import { ADMIN_PAGE_DIR } from '../../src/plugins/admin-page.ts'
+import { relative } from '../../web/src/api.ts'
 import { ADMIN_PASSWORD, build, createComment, createPost, type TestApp, type TestUser } from '../helper.ts'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -95,6 +96,8 @@ describe.runIf(available).each(databaseKinds())('admin page in Chromium on %s', 
     await shot('trash')
     await entry.getByRole('button', { name: 'Restore' }).click()
     await expect.poll(() => page.locator('.outcomes').textContent()).toContain(`Post #${post} “Browser restore post” is restored.`)
+    // The row and its button are gone: focus is on what happened, not lost to the body.
+    expect(await page.evaluate(() => document.activeElement?.className)).toBe('outcomes')
     await shot('trash-restored')
     expect((await t.request({ method: 'GET', url: `/posts/${post}` })).statusCode).toBe(200)
     expect(await row('post', post).count()).toBe(0)
@@ -272,6 +275,22 @@ describe.runIf(available).each(databaseKinds())('admin page in Chromium on %s', 
     await row('post', post).waitFor()
   })
 
+  test('a session the service ends (token revoked) goes back to sign-in, saying why', async () => {
+    await signIn('admin', ADMIN_PASSWORD)
+    await tab('Trash').waitFor()
+    const token = (await page.evaluate(() => sessionStorage.getItem('tombstone.admin.token'))) as string
+    expect((await t.request({ method: 'POST', url: '/auth/logout', token })).statusCode).toBeLessThan(300)
+    await tab('Audit').click()
+    await page.getByLabel('Username').waitFor()
+    expect(await visibleText()).toContain('Your session has ended')
+    await shot('session-ended')
+    await page.getByLabel('Username').fill('admin')
+    await page.getByLabel('Password').fill(ADMIN_PASSWORD)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    // Signed in again, on the screen the URL names.
+    await expect.poll(() => tab('Audit').getAttribute('aria-selected')).toBe('true')
+  })
+
   test('purge: a dry run with count and sample, then the purge after confirming', async () => {
     const post = await createPost(t, author, { title: 'Old enough to purge' })
     await api('DELETE', `/posts/${post}`, author.token)
@@ -337,4 +356,17 @@ describe.runIf(available).each(databaseKinds())('admin page in Chromium on %s', 
     await page.keyboard.press('Tab')
     expect(await page.evaluate(() => document.activeElement?.tagName)).not.toBe('BODY')
   })
+})
+
+test('times in words: a purge due in 30 days (give or take a second) reads "in 30 days", never "next month"', () => {
+  const now = Date.parse('2026-01-01T00:00:00Z')
+  const at = (seconds: number) => new Date(now + seconds * 1000).toISOString()
+  expect(relative(at(30 * 86_400), now)).toBe('in 30 days')
+  expect(relative(at(30 * 86_400 + 1), now)).toBe('in 30 days')
+  expect(relative(at(30 * 86_400 - 1), now)).toBe('in 30 days')
+  expect(relative(at(-45 * 86_400), now)).toBe('45 days ago')
+  expect(relative(at(90 * 86_400), now)).toBe('in 3 months')
+  expect(relative(at(400 * 86_400), now)).toBe('next year')
+  expect(relative(at(-5), now)).toBe('5 seconds ago')
+  expect(relative(at(0), now)).toBe('now')
 })

@@ -128,20 +128,23 @@ export const api = {
   purge: (plan: string) => call<{ purged_count: number; cutoff: string }>('POST', '/admin/purge', { force: true, plan }),
 }
 
-/** "3 minutes ago", "in 29 days": relative to now, in words. */
+/**
+ * "3 minutes ago", "in 29 days": relative to now, in words. Days up to 60 (a purge due in 30 days
+ * reads "in 30 days", never "next month" beside another's "in 30 days"), months up to a year.
+ */
 export function relative(iso: string, now = Date.now()): string {
   const seconds = Math.round((Date.parse(iso) - now) / 1000)
-  const units: [Intl.RelativeTimeFormatUnit, number][] = [
-    ['year', 31_536_000],
-    ['month', 2_592_000],
-    ['day', 86_400],
-    ['hour', 3_600],
-    ['minute', 60],
-    ['second', 1],
+  const units: [Intl.RelativeTimeFormatUnit, number, number][] = [
+    ['year', 31_536_000, 31_536_000],
+    ['month', 2_592_000, 5_184_000],
+    ['day', 86_400, 86_400],
+    ['hour', 3_600, 3_600],
+    ['minute', 60, 60],
+    ['second', 1, 0],
   ]
   const format = new Intl.RelativeTimeFormat('en', { numeric: 'auto' })
-  for (const [unit, size] of units) {
-    if (Math.abs(seconds) >= size || unit === 'second') return format.format(Math.round(seconds / size), unit)
+  for (const [unit, size, from] of units) {
+    if (Math.abs(seconds) >= from) return format.format(Math.round(seconds / size), unit)
   }
   return iso
 }
