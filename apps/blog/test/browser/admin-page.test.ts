@@ -133,6 +133,16 @@ describe.runIf(available).each(databaseKinds())('admin page in Chromium on %s', 
     await shot('confirm-permanent')
     await dialog.getByRole('button', { name: 'Cancel' }).click()
     expect((await api('GET', `/posts/${post}?include_deleted=true`, t.admin.token)).statusCode).toBe(200)
+    // By keyboard: Enter opens it with focus on Cancel, Escape closes it and focus is back on the button.
+    const focused = () => page.evaluate(() => document.activeElement?.textContent?.trim())
+    await row('post', post).getByRole('button', { name: 'Delete permanently' }).focus()
+    await page.keyboard.press('Enter')
+    await dialog.waitFor()
+    await expect.poll(focused).toBe('Cancel')
+    await page.keyboard.press('Escape')
+    await expect.poll(() => dialog.isVisible()).toBe(false)
+    expect(await focused()).toBe('Delete permanently')
+    expect((await api('GET', `/posts/${post}?include_deleted=true`, t.admin.token)).statusCode).toBe(200)
     await row('post', post).getByRole('button', { name: 'Delete permanently' }).click()
     await page.getByRole('dialog').getByRole('button', { name: 'Delete permanently' }).click()
     await expect.poll(() => page.locator('.outcomes').textContent()).toContain('is deleted for good, with 2 comments')
@@ -277,7 +287,8 @@ describe.runIf(available).each(databaseKinds())('admin page in Chromium on %s', 
 
   test('a session the service ends (token revoked) goes back to sign-in, saying why', async () => {
     await signIn('admin', ADMIN_PASSWORD)
-    await tab('Trash').waitFor()
+    // The trash has loaded (its request is not in flight when the token is revoked).
+    await page.locator('table.trash, .empty').first().waitFor()
     const token = (await page.evaluate(() => sessionStorage.getItem('tombstone.admin.token'))) as string
     expect((await t.request({ method: 'POST', url: '/auth/logout', token })).statusCode).toBeLessThan(300)
     await tab('Audit').click()
@@ -287,8 +298,9 @@ describe.runIf(available).each(databaseKinds())('admin page in Chromium on %s', 
     await page.getByLabel('Username').fill('admin')
     await page.getByLabel('Password').fill(ADMIN_PASSWORD)
     await page.getByRole('button', { name: 'Sign in' }).click()
-    // Signed in again, on the screen the URL names.
-    await expect.poll(() => tab('Audit').getAttribute('aria-selected')).toBe('true')
+    // Signed in again (a password check takes a while: scrypt), on the screen the URL names.
+    await tab('Audit').waitFor()
+    expect(await tab('Audit').getAttribute('aria-selected')).toBe('true')
   })
 
   test('purge: a dry run with count and sample, then the purge after confirming', async () => {
