@@ -2,7 +2,7 @@
  * The CLI in-process (each command, --json, --help, bad arguments) and once as a real process.
  */
 import { spawnSync } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { PassThrough } from 'node:stream'
@@ -112,6 +112,47 @@ describe.each(databaseKinds())('cli on %s', (kind) => {
     expect((await cli(['purge', '--plan', dry.plan, '--type', 'post'], env)).code).toBe(2)
     const done = JSON.parse((await cli(['purge', '--plan', dry.plan, '--json'], env)).stdout) as { count: number; dry_run: boolean }
     expect(done).toMatchObject({ dry_run: false, count: dry.count })
+  })
+
+  test('one row is "1 row" and one batch "1 batch", in the seed and purge outputs', async () => {
+    const seeded = await cli(['seed', '--users', '1', '--posts-per-user', '0', '--comments-per-post', '0', '--deleted-share', '1'], env)
+    expect(seeded.code).toBe(0)
+    expect(seeded.stdout).toMatch(/^Seeded 1 row \(1 user, 0 posts, 0 comments\)/)
+    const dry = await cli(['purge', '--dry-run', '--older-than', '0s'], env)
+    expect(dry.stdout).toMatch(/^Would purge 1 row deleted before /)
+    const real = await cli(['purge', '--older-than', '0s'], env)
+    expect(real.stdout).toMatch(/^Purged 1 row in 1 batch,/)
+    expect(`${dry.stdout}${real.stdout}`).not.toMatch(/\b1 (rows|batches)\b/)
+  })
+
+  test('durations take a unit (d, h, m, s, ms); a bare number is days, as the help says', async () => {
+    const help = await cli(['purge', '--help'], env)
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain('30d, 12h, 15m, 45s or 500ms; a bare number is days')
+    const cutoffOf = async (duration: string) => {
+      const before = Date.now()
+      const result = await cli(['purge', '--dry-run', '--older-than', duration, '--json'], env)
+      const after = Date.now()
+      expect({ duration, code: result.code, stderr: result.stderr }).toEqual({ duration, code: 0, stderr: '' })
+      return { cutoff: Date.parse((JSON.parse(result.stdout) as { cutoff: string }).cutoff), before, after }
+    }
+    for (const [duration, ms] of [['500ms', 500], ['15m', 900_000], ['12h', 43_200_000], ['30d', 2_592_000_000], ['30', 2_592_000_000], ['1.5h', 5_400_000]] as const) {
+      const { cutoff, before, after } = await cutoffOf(duration)
+      expect({ duration, inRange: cutoff >= before - ms && cutoff <= after - ms }).toEqual({ duration, inRange: true })
+    }
+    for (const bad of ['5x', 'ms', '-1d', '12 hours']) {
+      const result = await cli(['purge', '--dry-run', '--older-than', bad], env)
+      expect({ bad, code: result.code }).toEqual({ bad, code: 2 })
+      expect(result.stderr).toContain('a bare number is days')
+    }
+  })
+
+  test('--version (and -V) prints the version of package.json', async () => {
+    const { version } = JSON.parse(await readFile(resolve(ROOT, 'apps/blog/package.json'), 'utf8')) as { version: string }
+    for (const flag of ['--version', '-V']) {
+      const result = await cli([flag], env)
+      expect({ flag, code: result.code, stdout: result.stdout }).toEqual({ flag, code: 0, stdout: `${version}\n` })
+    }
+    expect((await cli(['--help'], env)).stdout).toContain('--version')
   })
 
   test('create-admin and reset-password recover an installation whose admin is lost; each password works once printed', async () => {

@@ -61,14 +61,32 @@ export function print(io: CliIO, options: CommonOptions, data: unknown, text: ()
   io.stdout.write(options.json === true ? `${JSON.stringify(data, null, 2)}\n` : `${text()}\n`)
 }
 
-/** Parses `30d`, `12h`, `90m`, `45s` (or a bare number of days) into milliseconds. */
+/** The units a duration option takes, in milliseconds. */
+const DURATION_UNITS = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000, ms: 1 } as const
+
+/** What a duration option's help says about its format. */
+export const DURATION_HELP = '30d, 12h, 15m, 45s or 500ms; a bare number is days'
+
+/**
+ * Parses `30d`, `12h`, `15m`, `45s`, `500ms` into milliseconds. A bare number is days (the unit the
+ * API's `older_than_days` uses), as {@link DURATION_HELP} says in every option's help.
+ *
+ * @example
+ * ```ts
+ * parseDuration('12h') // 43_200_000
+ * parseDuration('30') // 2_592_000_000 (30 days)
+ * ```
+ */
 export function parseDuration(value: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*([dhms]?)$/.exec(value.trim())
-  if (match === null) throw new InvalidArgumentError('expected a duration such as 30d, 12h, 90m or 45s')
-  const amount = Number(match[1])
-  const unit = match[2] === '' ? 'd' : match[2]
-  const factor = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 }[unit as 'd' | 'h' | 'm' | 's']
-  return amount * factor
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|[dhms]?)$/i.exec(value.trim())
+  if (match === null) throw new InvalidArgumentError(`expected a duration such as ${DURATION_HELP}`)
+  const unit = (match[2] === '' ? 'd' : (match[2] as string).toLowerCase()) as keyof typeof DURATION_UNITS
+  return Number(match[1]) * DURATION_UNITS[unit]
+}
+
+/** "1 row", "2 rows": a count with its noun, singular for one. */
+export function plural(n: number, singular: string, pluralForm = `${singular}s`): string {
+  return `${n} ${n === 1 ? singular : pluralForm}`
 }
 
 /** A positive integer argument. */

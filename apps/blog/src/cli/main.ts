@@ -2,6 +2,7 @@
  * The blog's command line: `npm run cli -- <command>` or the `tombstone-blog` bin.
  * Exit codes: 0 done, 1 failed, 2 bad arguments.
  */
+import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
 import { ConfigError } from '../config.ts'
 import { createAdminCommand } from './commands/create-admin.ts'
@@ -14,10 +15,14 @@ import { serveCommand } from './commands/serve.ts'
 import { statsCommand } from './commands/stats.ts'
 import { CliError, type CliIO } from './io.ts'
 
+/** The blog's version, from its package.json (what `--version` prints). */
+export const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
+
 /** Builds the program; commands write to `io`. */
 export function program(io: CliIO): Command {
   const root = new Command('tombstone-blog')
     .description('The Tombstone reference blog: run it, migrate it, seed it, purge it, measure it.')
+    .version(VERSION, '-V, --version', 'print the version and exit')
     .exitOverride()
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),

@@ -67,9 +67,41 @@ const AuditItem = Type.Object(
     actor_id: Nullable(Type.Integer({ description: 'The user who acted; null for the service itself (the periodic purge)' })),
     deletion_id: Nullable(Type.String({ format: 'uuid' })),
     reason: Nullable(Type.String()),
+    actor_username: Nullable(Type.String({ description: 'The actor by name (even if since deleted); null for the service itself, or an actor since erased' })),
+    entity_label: Nullable(Type.String({ description: 'The row as the trash names it today (post title, comment excerpt, username); null once erased' })),
+    entity_state: Type.Union(['active', 'deleted', 'gone'].map((state) => Type.Literal(state)), {
+      description: 'Where the row is now: active, deleted (in the trash), or gone (purged or deleted for good)',
+    }),
   },
   { $id: 'AuditItem' },
 )
+
+/** Today's label and state of the rows an audit page names, and its actors' usernames: one query per table. */
+async function auditContext(db: Kysely<Database>, entries: readonly { entity: string; entityId: string; actor: string | null }[]) {
+  const rows = new Map<string, { label: string; deleted: boolean }>()
+  const load = async (table: 'posts' | 'comments' | 'users', label: RawBuilder<string>, ids: number[]) => {
+    if (ids.length === 0) return
+    const found = await db
+      .selectFrom(table)
+      .select(['id', label.as('label'), sql<boolean>`deleted_at is not null`.as('deleted')])
+      .where('id', 'in', [...new Set(ids)])
+      .$call(withDeleted({ [table]: 'include' }))
+      .execute()
+    for (const row of found) rows.set(`${table}:${row.id}`, { label: String(row.label), deleted: row.deleted === true })
+  }
+  const idsOf = (table: string) => entries.filter((entry) => entry.entity === table).map((entry) => Number(entry.entityId)).filter(Number.isSafeInteger)
+  const actors = entries.map((entry) => userIdOf(entry.actor)).filter((id): id is number => id !== null)
+  await load('posts', sql<string>`title`, idsOf('posts'))
+  await load('comments', sql<string>`left(body, 80)`, idsOf('comments'))
+  await load('users', sql<string>`username`, [...idsOf('users'), ...actors])
+  return {
+    row: (table: string, id: string) => rows.get(`${table}:${Number(id)}`),
+    username: (actor: string | null) => {
+      const id = userIdOf(actor)
+      return id === null ? null : (rows.get(`users:${id}`)?.label ?? null)
+    },
+  }
+}
 
 /** The sample of a dry run with each row's label (post title, comment excerpt, username). */
 async function labelled(db: Kysely<Database>, sample: readonly { table: string; id: RowKey }[]): Promise<{ type: string; id: number; label: string }[]> {
@@ -193,6 +225,7 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
       })
       const page = entries.slice(0, limit)
       const last = page.at(-1)
+      const context = await auditContext(app.db as Kysely<Database>, page)
       return {
         items: page.map((entry) => ({
           id: entry.id,
@@ -203,6 +236,9 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
           actor_id: userIdOf(entry.actor),
           deletion_id: entry.deletionId,
           reason: entry.reason,
+          actor_username: context.username(entry.actor),
+          entity_label: context.row(entry.entity, entry.entityId)?.label ?? null,
+          entity_state: ((row) => (row === undefined ? 'gone' : row.deleted ? 'deleted' : 'active'))(context.row(entry.entity, entry.entityId)),
         })),
         next_cursor: entries.length > limit && last !== undefined ? encodeCursor([last.id]) : null,
       }

@@ -25,6 +25,11 @@ export interface AuditItem {
   actor_id: number | null
   deletion_id: string | null
   reason: string | null
+  /** The actor by name; null for the service itself or an actor since erased. */
+  actor_username: string | null
+  /** The row as the trash names it today; null once erased. */
+  entity_label: string | null
+  entity_state: 'active' | 'deleted' | 'gone'
 }
 
 export interface Page<T> {
@@ -53,6 +58,9 @@ export class ApiError extends Error {
 
 const TOKEN_KEY = 'tombstone.admin.token'
 
+/** Fired when the service refuses the session's token (expired, revoked): the page signs out. */
+export const SESSION_ENDED = 'tombstone:session-ended'
+
 export const session = {
   get token(): string | null {
     return sessionStorage.getItem(TOKEN_KEY)
@@ -76,7 +84,16 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
   }
   if (response.status === 204) return undefined as T
   const text = await response.text()
-  const data = text === '' ? {} : (JSON.parse(text) as Record<string, unknown>)
+  let data: Record<string, unknown>
+  try {
+    data = text === '' ? {} : (JSON.parse(text) as Record<string, unknown>)
+  } catch {
+    data = { detail: `The service answered ${response.status} with something other than JSON.` }
+  }
+  if (response.status === 401 && token !== null) {
+    session.token = null
+    window.dispatchEvent(new Event(SESSION_ENDED))
+  }
   if (!response.ok) throw new ApiError(response.status, data)
   return data as T
 }
@@ -90,6 +107,11 @@ export interface PurgePreview {
   cutoff: string
   as_of: string
   plan: string
+}
+
+/** The admin page's plural of an entity type, for the API's paths. */
+export function pathOf(type: EntityType, id: number): string {
+  return `/${PLURAL[type]}/${id}`
 }
 
 export const api = {
@@ -106,20 +128,23 @@ export const api = {
   purge: (plan: string) => call<{ purged_count: number; cutoff: string }>('POST', '/admin/purge', { force: true, plan }),
 }
 
-/** "3 minutes ago", "in 29 days": relative to now, in words. */
+/**
+ * "3 minutes ago", "in 29 days": relative to now, in words. Days up to 60 (a purge due in 30 days
+ * reads "in 30 days", never "next month" beside another's "in 30 days"), months up to a year.
+ */
 export function relative(iso: string, now = Date.now()): string {
   const seconds = Math.round((Date.parse(iso) - now) / 1000)
-  const units: [Intl.RelativeTimeFormatUnit, number][] = [
-    ['year', 31_536_000],
-    ['month', 2_592_000],
-    ['day', 86_400],
-    ['hour', 3_600],
-    ['minute', 60],
-    ['second', 1],
+  const units: [Intl.RelativeTimeFormatUnit, number, number][] = [
+    ['year', 31_536_000, 31_536_000],
+    ['month', 2_592_000, 5_184_000],
+    ['day', 86_400, 86_400],
+    ['hour', 3_600, 3_600],
+    ['minute', 60, 60],
+    ['second', 1, 0],
   ]
   const format = new Intl.RelativeTimeFormat('en', { numeric: 'auto' })
-  for (const [unit, size] of units) {
-    if (Math.abs(seconds) >= size || unit === 'second') return format.format(Math.round(seconds / size), unit)
+  for (const [unit, size, from] of units) {
+    if (Math.abs(seconds) >= from) return format.format(Math.round(seconds / size), unit)
   }
   return iso
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { purge } from '@tombstone/kysely'
 import { decodePlan, encodePlan, type PurgePlan } from '../../services/purge-plan.ts'
-import { CliError, entity, ENTITY_TABLES, parseDuration, positiveInteger, print, usingDatabase, type CliIO, type CommonOptions, type EntityName } from '../io.ts'
+import { CliError, DURATION_HELP, entity, ENTITY_TABLES, parseDuration, plural, positiveInteger, print, usingDatabase, type CliIO, type CommonOptions, type EntityName } from '../io.ts'
 import { progressBar } from '../progress.ts'
 
 interface PurgeCommandOptions extends CommonOptions {
@@ -17,13 +17,13 @@ export function purgeCommand(program: Command, io: CliIO): void {
     .command('purge')
     .description('Remove for good the deleted rows that are due (purge_at passed), or deleted before --older-than')
     .option('--dry-run', 'count and sample what would go; change nothing')
-    .option('--older-than <duration>', 'rows deleted longer ago than this: 30d, 12h, 90m, 45s', parseDuration)
+    .option('--older-than <duration>', `rows deleted longer ago than this: ${DURATION_HELP}`, parseDuration)
     .option('--type <type>', 'only posts, comments or users (post, comment, user); children go first', entity)
     .option('--batch-size <n>', 'rows per transaction (default 1000)', positiveInteger(100_000))
     .option('--plan <plan>', 'purge exactly what a --dry-run counted (its plan), or less: rows deleted since stay')
     .addHelpText(
       'after',
-      '\nExamples:\n  $ tombstone-blog purge --dry-run                 # prints a plan\n  $ tombstone-blog purge --plan <plan>             # purges exactly that, or less\n  $ tombstone-blog purge --older-than 90d --type post\n  $ tombstone-blog purge --batch-size 5000 --json',
+      '\nExamples:\n  $ tombstone-blog purge --dry-run                 # prints a plan\n  $ tombstone-blog purge --plan <plan>             # purges exactly that, or less\n  $ tombstone-blog purge --older-than 90d --type post\n  $ tombstone-blog purge --older-than 12h --dry-run\n  $ tombstone-blog purge --batch-size 5000 --json',
     )
     .action(async (options: PurgeCommandOptions) => {
       if (options.plan !== undefined && (options.olderThan !== undefined || options.type !== undefined || options.dryRun === true)) {
@@ -69,11 +69,11 @@ export function purgeCommand(program: Command, io: CliIO): void {
             .join('\n')
           if (result.dryRun) {
             const sample = result.sample.slice(0, 10).map((entry) => `${entry.table}#${String(entry.id)}`).join(', ')
-            return `Would purge ${result.count} rows${before === undefined ? '' : ` deleted before ${before.toISOString()}`}:\n${perTable}${
+            return `Would purge ${plural(result.count, 'row')}${before === undefined ? '' : ` deleted before ${before.toISOString()}`}:\n${perTable}${
               sample === '' ? '' : `\n  e.g. ${sample}`
             }\nTo purge exactly these (or fewer): npm run cli -- purge --plan ${summary.plan as string}`
           }
-          return `Purged ${result.count} ${result.count === 1 ? 'row' : 'rows'} in ${result.batches} ${result.batches === 1 ? 'batch' : 'batches'}, ${summary.duration_ms} ms (${summary.rows_per_second} rows/s, longest batch ${summary.longest_batch_ms} ms):\n${perTable}`
+          return `Purged ${plural(result.count, 'row')} in ${plural(result.batches, 'batch', 'batches')}, ${summary.duration_ms} ms (${summary.rows_per_second} rows/s, longest batch ${summary.longest_batch_ms} ms):\n${perTable}`
         })
       })
     })

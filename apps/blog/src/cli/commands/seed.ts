@@ -3,7 +3,7 @@ import type { Command } from 'commander'
 import { sql } from 'kysely'
 import { softDelete } from '@tombstone/kysely'
 import { hashPassword } from '../../services/passwords.ts'
-import { count, positiveInteger, print, share, usingDatabase, type CliIO, type CommonOptions } from '../io.ts'
+import { count, plural, positiveInteger, print, share, usingDatabase, type CliIO, type CommonOptions } from '../io.ts'
 import { progressBar } from '../progress.ts'
 
 interface SeedOptions extends CommonOptions {
@@ -90,7 +90,7 @@ export function seedCommand(program: Command, io: CliIO): void {
         }
         print(io, options, summary, () =>
           [
-            `Seeded ${total} rows (${summary.inserted.users} users, ${summary.inserted.posts} posts, ${summary.inserted.comments} comments) in ${summary.insert_seconds} s (${summary.rows_per_second} rows/s)`,
+            `Seeded ${plural(total, 'row')} (${plural(summary.inserted.users, 'user')}, ${plural(summary.inserted.posts, 'post')}, ${plural(summary.inserted.comments, 'comment')}) in ${summary.insert_seconds} s (${summary.rows_per_second} rows/s)`,
             `Soft-deleted ${deleted.count} of them with their owners (${Object.entries(summary.soft_deleted).map(([name, n]) => `${name}: ${n}`).join(', ')}); ${summary.seconds} s in all`,
             `Seeded usernames start with seed_${run}_`,
           ].join('\n'),
