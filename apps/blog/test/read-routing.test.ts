@@ -63,6 +63,9 @@ describe.skipIf(postgresUrl() === undefined)('read routing on postgres', () => {
     const deleted = await t.request({ method: 'DELETE', url: `/posts/${id}`, token: author.token })
     expect(deleted.statusCode).toBe(204)
     expect(parseLsn(deleted.headers['tombstone-consistency'] as string)! >= parseLsn(token)!).toBe(true)
+    // An answer that is an error says who served it too.
+    const gone = await t.request({ method: 'GET', url: `/posts/${id}`, headers: { 'tombstone-consistency': deleted.headers['tombstone-consistency'] as string } })
+    expect([gone.statusCode, gone.headers['tombstone-read-source']]).toEqual([404, 'replica'])
     // A failed write carries none (nothing committed).
     const again = await t.request({ method: 'DELETE', url: '/posts/2147483647', token: author.token })
     expect(again.statusCode).toBe(404)
