@@ -81,7 +81,7 @@ class BehindToken extends Error {}
  * @example
  * ```ts
  * const router = new ReadRouter(primary, replica)
- * const { result, source } = await router.read(token, (db) => db.selectFrom('posts').selectAll().execute())
+ * const posts = await router.read(token, (db) => db.selectFrom('posts').selectAll().execute(), (source) => console.log(source))
  * ```
  */
 export class ReadRouter {
@@ -102,31 +102,43 @@ export class ReadRouter {
   }
 
   /**
-   * Runs `work` (reads only: it may run twice, on the replica then on the primary) where it may.
+   * Runs `work` (reads only: it may run twice, on the replica then on the primary) where it may,
+   * telling `served` where before each run (so that an answer that is an error says it too).
    * With a token, the replay check and the reads run in one transaction on the replica, so that
    * they see one server even through a pooler in front of several replicas.
    */
-  async read<T>(token: bigint | undefined, work: (db: Kysely<Database>) => Promise<T>): Promise<{ result: T; source: ReadSource }> {
+  async read<T>(
+    token: bigint | undefined,
+    work: (db: Kysely<Database>) => Promise<T>,
+    served: (source: ReadSource) => void = () => {},
+  ): Promise<T> {
+    const onPrimary = () => {
+      served('primary')
+      return work(this.#primary)
+    }
     const replica = this.#replica
-    if (replica === undefined || Date.now() < this.#replicaDownUntil) return { result: await work(this.#primary), source: 'primary' }
+    if (replica === undefined || Date.now() < this.#replicaDownUntil) return onPrimary()
     try {
-      if (token === undefined) return { result: await work(replica), source: 'replica' }
-      const result = await replica.transaction().execute(async (trx) => {
+      if (token === undefined) {
+        served('replica')
+        return await work(replica)
+      }
+      return await replica.transaction().execute(async (trx) => {
         const { rows } = await sql<{ lsn: string | null }>`select (case when pg_is_in_recovery() then pg_last_wal_replay_lsn() else pg_current_wal_insert_lsn() end)::text as lsn`.execute(trx)
         const replayed = rows[0]?.lsn == null ? undefined : parseLsn(rows[0].lsn)
         if (replayed === undefined || replayed < token) throw new BehindToken()
+        served('replica')
         return work(trx)
       })
-      return { result, source: 'replica' }
     } catch (error) {
-      if (error instanceof BehindToken) return { result: await work(this.#primary), source: 'primary' }
+      if (error instanceof BehindToken) return onPrimary()
       if (!replicaUnavailable(error)) throw error
       // A recovery conflict (40001: replay cancelled the read) is this read's bad luck, not an outage.
       if ((sqlStateOf(error) ?? (error as { code?: string }).code) !== '40001') {
         this.#replicaDownUntil = Date.now() + REPLICA_RETRY_MS
         this.#onReplicaError(error)
       }
-      return { result: await work(this.#primary), source: 'primary' }
+      return onPrimary()
     }
   }
 

@@ -86,9 +86,9 @@ export const databasePlugin = fp<{ config: Config }>(
         request.readSource = 'primary'
         return work(handle.db)
       }
-      const { result, source } = await reads.read(consistencyTokenOf(request.headers), work)
-      request.readSource = source
-      return result
+      return reads.read(consistencyTokenOf(request.headers), work, (source) => {
+        request.readSource = source
+      })
     })
     if (reads.hasReplica) {
       app.decorateRequest('readSource', undefined)
