@@ -6,7 +6,10 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { postgresUrl } from '@tombstone/testing'
+import { sql } from 'kysely'
+import { connect } from '../src/db/connect.ts'
 import { CONSISTENCY_COOKIE, consistencyTokenOf, parseLsn } from '../src/db/read-routing.ts'
+import { blogSoftDeletes } from '../src/db/soft-deletes.ts'
 import { build, createPost, type TestApp } from './helper.ts'
 
 const LSN = /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/
@@ -102,4 +105,23 @@ describe.skipIf(postgresUrl() === undefined)('read routing on postgres', () => {
     expect(ready.json()).toEqual({ status: 'ok', database: 'postgres', replica: 'unavailable' })
     expect((await t.request({ method: 'GET', url: '/readyz' })).json()).toEqual({ status: 'ok', database: 'postgres', replica: 'ok' })
   })
+})
+
+describe.skipIf(postgresUrl() === undefined)('prepared statements on postgres', () => {
+  // What a pooler in transaction mode before PgBouncer 1.21 needs: no named statement by default.
+  for (const prepared of [false, true]) {
+    test(`DB_PREPARED_STATEMENTS ${prepared ? 'on: each statement is prepared once per connection' : 'off (the default): no named statement is ever created'}`, async () => {
+      const handle = await connect(postgresUrl(), blogSoftDeletes(30), prepared ? { preparedStatements: true } : {})
+      try {
+        const count = await handle.db.connection().execute(async (db) => {
+          for (const n of [1, 2, 3]) await sql`select ${n}::int as n`.execute(db)
+          return (await sql<{ n: number }>`select count(*)::int as n from pg_prepared_statements`.execute(db)).rows[0]?.n
+        })
+        // On: the repeated statement once, and the count itself (prepared as it runs).
+        expect(count).toBe(prepared ? 2 : 0)
+      } finally {
+        await handle.close()
+      }
+    })
+  }
 })
