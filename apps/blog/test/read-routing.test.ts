@@ -7,12 +7,23 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { postgresUrl } from '@tombstone/testing'
 import { sql } from 'kysely'
+import { ConfigError, loadConfig } from '../src/config.ts'
 import { connect } from '../src/db/connect.ts'
 import { CONSISTENCY_COOKIE, consistencyTokenOf, parseLsn } from '../src/db/read-routing.ts'
 import { blogSoftDeletes } from '../src/db/soft-deletes.ts'
 import { build, createPost, type TestApp } from './helper.ts'
 
 const LSN = /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/
+
+describe('read routing settings', () => {
+  test('DATABASE_READ_URL is a PostgreSQL URL, and only beside a PostgreSQL DATABASE_URL', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'memory://', DATABASE_READ_URL: 'postgres://r/blog' })).toThrow(ConfigError)
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://p/blog', DATABASE_READ_URL: 'memory://' })).toThrow(/DATABASE_READ_URL/)
+    expect(() => loadConfig({ DB_PREPARED_STATEMENTS: 'yes' })).toThrow(/DB_PREPARED_STATEMENTS/)
+    const config = loadConfig({ DATABASE_URL: 'postgres://p/blog', DATABASE_READ_URL: 'postgres://r/blog', PURGE_INTERVAL_SECONDS: '30', DB_STATEMENT_TIMEOUT_MS: '0' })
+    expect([config.databaseReadUrl, config.preparedStatements, config.purgeIntervalMinutes, config.statementTimeoutMs]).toEqual(['postgres://r/blog', false, 0.5, 0])
+  })
+})
 
 describe('consistency tokens', () => {
   test('a WAL position parses to a number that orders like the server does', () => {

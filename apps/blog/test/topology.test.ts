@@ -58,6 +58,8 @@ describe.skipIf(!enabled)('topology: primary + streaming replica + PgBouncer + n
   let url: string
   const instances: ChildProcess[] = []
   const output: string[] = []
+  /** Rows each instance's periodic purge removed, from its 'periodic purge' log lines. */
+  const purgedBy = [0, 0]
   let primary: pg.Client
   let replica: pg.Client
 
@@ -98,22 +100,37 @@ describe.skipIf(!enabled)('topology: primary + streaming replica + PgBouncer + n
           // Purge every second, of rows deleted any time before: it purges during the run.
           PURGE_INTERVAL_SECONDS: '1',
           RETENTION_DAYS: '0',
-          LOG_LEVEL: 'warn',
+          LOG_LEVEL: 'info',
         },
       })
-      child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()))
+      const instance = instances.length
+      let pending = ''
+      child.stdout?.on('data', (chunk: Buffer) => {
+        const lines = (pending + chunk.toString()).split('\n')
+        pending = lines.pop() ?? ''
+        for (const line of lines) {
+          if (!line.startsWith('{')) continue
+          const entry = JSON.parse(line) as { level?: number; msg?: string; purged?: number }
+          if (entry.msg === 'periodic purge') purgedBy[instance]! += entry.purged ?? 0
+          else if ((entry.level ?? 0) >= 40) output.push(line)
+        }
+      })
       child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()))
       instances.push(child)
     }
     url = `http://127.0.0.1:${base + 3}`
-    for (const port of [base + 4, base + 5]) {
-      await until(`instance on ${port} ready`, async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, 1200)
+    for (const [index, port] of [base + 4, base + 5].entries()) {
+      await until(`instance on ${port} ready`, async () => {
+        if (instances[index]!.exitCode !== null) throw new Error(`instance on ${port} exited: ${output.join('')}`)
+        return (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200
+      }, 3000)
     }
     primary = new pg.Client({ connectionString: `postgres://tombstone@127.0.0.1:${base}/blog` })
     replica = new pg.Client({ connectionString: `postgres://tombstone@127.0.0.1:${base + 1}/blog` })
     await primary.connect()
     await replica.connect()
-  })
+    // Under the whole suite on 2 cores, starting four servers and two instances takes a while.
+  }, 300_000)
 
   afterAll(async () => {
     await replica?.query('select pg_wal_replay_resume()').catch(() => undefined)
@@ -125,7 +142,7 @@ describe.skipIf(!enabled)('topology: primary + streaming replica + PgBouncer + n
       spawnSync('bash', [script, 'stop', dir])
       rmSync(dir, { recursive: true, force: true })
     }
-  })
+  }, 60_000)
 
   const replayed = async (): Promise<bigint> => parseLsn((await replica.query<{ lsn: string }>('select pg_last_wal_replay_lsn()::text as lsn')).rows[0]!.lsn)!
 
@@ -160,7 +177,7 @@ describe.skipIf(!enabled)('topology: primary + streaming replica + PgBouncer + n
     return { id: created.json().id as number, token: await signIn(name, password) }
   }
 
-  test('read-your-writes with replay paused: the deleting client never sees its post again; a client without the token sees the replica as it is', async () => {
+  test('read-your-writes with replay paused: the deleting client never sees its post again; a client without the token sees the replica as it is', { timeout: 120_000 }, async () => {
     const author = await newUser('ryw_author')
     const created = await call('POST', '/posts', { token: author.token, body: { title: 'Paused replay', content: 'x' } })
     expect(created.status).toBe(201)
@@ -197,7 +214,7 @@ describe.skipIf(!enabled)('topology: primary + streaming replica + PgBouncer + n
     expect([after.status, after.source]).toEqual([404, 'replica'])
   })
 
-  test('a bounded mixed load: no 5xx, no double purge, no restore lost to a purge, no deleted post read back, a measured replica share', async () => {
+  test('a bounded mixed load: no 5xx, no double purge, no restore lost to a purge, no deleted post read back, a measured replica share', { timeout: 240_000 }, async () => {
     const admin = await signIn('admin', ADMIN_PASSWORD)
     const statuses = new Map<number, number>()
     const sources = { replica: 0, primary: 0 }
@@ -246,6 +263,11 @@ describe.skipIf(!enabled)('topology: primary + streaming replica + PgBouncer + n
     const purged = await primary.query<{ rows: number; doubles: number }>(
       "select count(*)::int as rows, count(*) filter (where n > 1)::int as doubles from (select entity, entity_id, count(*) as n from tombstone_audit where action = 'purge' group by 1, 2) per_row",
     )
+    // The audit context (set_config(..., true) in the operation's transaction) reached the triggers
+    // through PgBouncer: every restore is audited with its actor.
+    const audit = await primary.query<{ restores: number; anonymous: number }>(
+      "select count(*)::int as restores, count(*) filter (where actor is null)::int as anonymous from tombstone_audit where action = 'restore' and entity = 'posts'",
+    )
     const active = await primary.query<{ id: number }>('select id from posts where id = any($1::int[]) and deleted_at is null', [[...restored]])
     const lost = [...restored].filter((id) => !active.rows.some((row) => row.id === id))
     const fivexx = [...statuses].filter(([status]) => status >= 500).reduce((sum, [, n]) => sum + n, 0)
@@ -257,6 +279,8 @@ describe.skipIf(!enabled)('topology: primary + streaming replica + PgBouncer + n
       fivexx,
       purgedRows: purged.rows[0]!.rows,
       purgedTwice: purged.rows[0]!.doubles,
+      purgedByInstance: purgedBy,
+      restoresAudited: audit.rows[0]!.restores,
       restored: restored.size,
       restoresLost: lost.length,
       deletedReadBack: readBack.length,
@@ -268,6 +292,8 @@ describe.skipIf(!enabled)('topology: primary + streaming replica + PgBouncer + n
     expect(figures.purgedTwice).toBe(0)
     expect(figures.purgedRows).toBeGreaterThan(0)
     expect(lost).toEqual([])
+    expect(audit.rows[0]!.restores).toBe(restored.size)
+    expect(audit.rows[0]!.anonymous).toBe(0)
     expect(readBack).toEqual([])
     expect(sources.replica).toBeGreaterThan(0)
   })
