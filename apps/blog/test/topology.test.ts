@@ -127,6 +127,9 @@ describe.skipIf(!enabled)('topology: primary + streaming replica + PgBouncer + n
     }
     primary = new pg.Client({ connectionString: `postgres://tombstone@127.0.0.1:${base}/blog` })
     replica = new pg.Client({ connectionString: `postgres://tombstone@127.0.0.1:${base + 1}/blog` })
+    // The last test stops the replica: its end is expected, not an unhandled error.
+    replica.on('error', () => {})
+    primary.on('error', () => {})
     await primary.connect()
     await replica.connect()
     // Under the whole suite on 2 cores, starting four servers and two instances takes a while.
@@ -296,5 +299,33 @@ describe.skipIf(!enabled)('topology: primary + streaming replica + PgBouncer + n
     expect(audit.rows[0]!.anonymous).toBe(0)
     expect(readBack).toEqual([])
     expect(sources.replica).toBeGreaterThan(0)
+  })
+
+  // Last: it stops servers. The replica away: reads are served by the primary, readiness stays 200;
+  // then the primary's pooler away: readiness 503, reads 503, never a 500.
+  test('the replica away: reads fall back to the primary, readiness 200; the primary away: readiness 503', { timeout: 120_000 }, async () => {
+    const author = await newUser('failover')
+    const created = await call('POST', '/posts', { token: author.token, body: { title: 'Failover', content: 'x' } })
+    expect(created.status).toBe(201)
+    const id = created.json().id as number
+    const stopped = spawnSync('bash', [script, 'stop-replica', dir], { encoding: 'utf8' })
+    expect(stopped.status, stopped.stderr).toBe(0)
+    // Each instance notices on its first read; then every read is the primary's.
+    const reads = []
+    for (let n = 0; n < 6; n++) reads.push(await call('GET', n % 2 === 0 ? `/posts/${id}` : '/posts'))
+    expect(reads.map((read) => [read.status, read.source])).toEqual(Array.from({ length: 6 }, () => [200, 'primary']))
+    for (const port of [base + 4, base + 5]) {
+      const ready = await fetch(`http://127.0.0.1:${port}/readyz`)
+      expect([ready.status, await ready.json()]).toEqual([200, { status: 'ok', database: 'postgres', replica: 'unavailable' }])
+    }
+    const pooler = spawnSync('bash', [script, 'stop-pooler', dir], { encoding: 'utf8' })
+    expect(pooler.status, pooler.stderr).toBe(0)
+    for (const port of [base + 4, base + 5]) {
+      const ready = await fetch(`http://127.0.0.1:${port}/readyz`)
+      expect(ready.status).toBe(503)
+      expect(ready.headers.get('retry-after')).toBe('1')
+    }
+    const read = await call('GET', `/posts/${id}`)
+    expect(read.status).toBe(503)
   })
 })

@@ -7,6 +7,7 @@
 #
 #   servers.sh start DIR BASE     start them (DIR is created; it must not exist)
 #   servers.sh stop DIR           stop whatever of them runs, leave DIR
+#   servers.sh stop-replica DIR   stop the replica only; stop-pooler DIR: PgBouncer only
 #
 # As root (CI), PostgreSQL and PgBouncer run as the postgres user (both refuse root); nginx runs with
 # its configuration, pid and logs in DIR. The pgbouncer.ini written here is the one docs/scaling.md shows.
@@ -28,6 +29,14 @@ stop() {
 }
 
 if [ "$command" = stop ]; then stop; exit 0; fi
+if [ "$command" = stop-replica ]; then as_pg "$pg_bin/pg_ctl" -D "$dir/replica" -m fast -w stop >/dev/null; exit 0; fi
+if [ "$command" = stop-pooler ]; then
+  pid="$(cat "$dir/pgbouncer/pgbouncer.pid")"
+  kill "$pid"
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.1; done
+  echo "PgBouncer did not stop" >&2
+  exit 1
+fi
 [ "$command" = start ] || { echo "usage: servers.sh start DIR BASE | stop DIR" >&2; exit 2; }
 base="${3:?base port}"
 primary_port=$base replica_port=$((base + 1)) bouncer_port=$((base + 2)) nginx_port=$((base + 3))
