@@ -7,10 +7,21 @@ export interface Config {
   readonly port: number
   /** Undefined: embedded PGlite under `./.data`; `memory://`: in-memory PGlite; `postgres://…`: a server. */
   readonly databaseUrl: string | undefined
+  /**
+   * PostgreSQL only: a streaming replica (or a pooler in front of replicas) that public reads may be
+   * served from (docs/scaling.md). Undefined: every query goes to `databaseUrl`.
+   */
+  readonly databaseReadUrl: string | undefined
+  /**
+   * PostgreSQL: use named (server-side) prepared statements for the service's repeated queries.
+   * Off by default: PgBouncer in transaction pooling keeps them only from 1.21 on (with
+   * `max_prepared_statements`); Debian's is older.
+   */
+  readonly preparedStatements: boolean
   readonly adminPassword: string | undefined
   readonly demoData: boolean
   readonly retentionDays: number
-  /** 0 turns the periodic purge off. */
+  /** 0 turns the periodic purge off. `PURGE_INTERVAL_SECONDS`, when set, wins (as a fraction of minutes). */
   readonly purgeIntervalMinutes: number
   readonly logLevel: string
   readonly loginMaxFailures: number
@@ -26,9 +37,12 @@ export interface Config {
   readonly migrateOnStart: boolean
   /** PostgreSQL: connections per instance. */
   readonly poolSize: number
-  /** PostgreSQL: a statement running longer is cancelled (503 to the client). */
+  /**
+   * PostgreSQL: a statement running longer is cancelled (503 to the client). 0: the service sends
+   * none (the role's or server's setting applies), as through PgBouncer, which refuses it at connect.
+   */
   readonly statementTimeoutMs: number
-  /** PostgreSQL: waiting longer for a lock gives up (503 to the client). */
+  /** PostgreSQL: waiting longer for a lock gives up (503 to the client). 0: the service sends none. */
   readonly lockTimeoutMs: number
   /** PostgreSQL: waiting longer for a free connection of the pool gives up (503 to the client). */
   readonly acquireTimeoutMs: number
@@ -91,24 +105,38 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (databaseUrl !== undefined && !/^(memory:\/\/|postgres(ql)?:\/\/|file:)/.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL', 'expected memory://, postgres://… or file:<folder>')
   }
+  const databaseReadUrl = env.DATABASE_READ_URL === undefined || env.DATABASE_READ_URL.trim() === '' ? undefined : env.DATABASE_READ_URL.trim()
+  if (databaseReadUrl !== undefined) {
+    if (!/^postgres(ql)?:\/\//.test(databaseReadUrl)) throw new ConfigError('DATABASE_READ_URL', 'expected postgres://…')
+    if (databaseUrl === undefined || !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+      throw new ConfigError('DATABASE_READ_URL', 'needs DATABASE_URL to be a PostgreSQL server (postgres://…) too')
+    }
+  }
+  const prepared = (env.DB_PREPARED_STATEMENTS ?? 'off').trim().toLowerCase()
+  if (!['on', 'off'].includes(prepared)) throw new ConfigError('DB_PREPARED_STATEMENTS', `"${env.DB_PREPARED_STATEMENTS}" is neither on nor off`)
   const adminPassword = env.ADMIN_PASSWORD === undefined || env.ADMIN_PASSWORD === '' ? undefined : env.ADMIN_PASSWORD
   if (adminPassword !== undefined && adminPassword.length < 8) throw new ConfigError('ADMIN_PASSWORD', 'must be at least 8 characters')
   return {
     host: env.HOST?.trim() || '127.0.0.1',
     port: integer(env, 'PORT', 3000, 0, 65_535),
     databaseUrl,
+    databaseReadUrl,
+    preparedStatements: prepared === 'on',
     adminPassword,
     demoData: demo === 'on',
     retentionDays: integer(env, 'RETENTION_DAYS', 30, 0, 36_500),
-    purgeIntervalMinutes: integer(env, 'PURGE_INTERVAL_MINUTES', 60, 0, 525_600),
+    purgeIntervalMinutes:
+      env.PURGE_INTERVAL_SECONDS === undefined || env.PURGE_INTERVAL_SECONDS.trim() === ''
+        ? integer(env, 'PURGE_INTERVAL_MINUTES', 60, 0, 525_600)
+        : integer(env, 'PURGE_INTERVAL_SECONDS', 0, 0, 31_536_000) / 60,
     logLevel,
     loginMaxFailures: integer(env, 'LOGIN_MAX_FAILURES', 10, 1, 1_000_000),
     registerMaxPerHour: integer(env, 'REGISTER_MAX_PER_HOUR', 20, 1, 1_000_000),
     tokenTtlSeconds: integer(env, 'TOKEN_TTL_SECONDS', 86_400, 60, 31_536_000),
     migrateOnStart: migrateOnStart === 'on',
     poolSize: integer(env, 'DB_POOL_SIZE', 10, 1, 1_000),
-    statementTimeoutMs: integer(env, 'DB_STATEMENT_TIMEOUT_MS', 10_000, 1, 3_600_000),
-    lockTimeoutMs: integer(env, 'DB_LOCK_TIMEOUT_MS', 5_000, 1, 3_600_000),
+    statementTimeoutMs: integer(env, 'DB_STATEMENT_TIMEOUT_MS', 10_000, 0, 3_600_000),
+    lockTimeoutMs: integer(env, 'DB_LOCK_TIMEOUT_MS', 5_000, 0, 3_600_000),
     acquireTimeoutMs: integer(env, 'DB_ACQUIRE_TIMEOUT_MS', 5_000, 1, 600_000),
     trustProxy: trustProxyOf(env.TRUST_PROXY),
     passwordCost: integer(env, 'PASSWORD_COST', 17, 14, 20),

@@ -71,7 +71,11 @@ async function applicationRole(database: FreshDatabase): Promise<{ url: string; 
   }
 }
 
-export async function build(kind: DatabaseKind, env: Record<string, string> = {}): Promise<TestApp> {
+export async function build(
+  kind: DatabaseKind,
+  env: Record<string, string> = {},
+  options: { readUrl?: (appUrl: string) => string } = {},
+): Promise<TestApp> {
   const database: FreshDatabase | undefined = kind === 'postgres' ? await freshDatabase('postgres') : undefined
   const role = database === undefined ? undefined : await applicationRole(database)
   const config: Config = loadConfig({
@@ -86,6 +90,7 @@ export async function build(kind: DatabaseKind, env: Record<string, string> = {}
     PASSWORD_COST: '14',
     // Every test user registers from 127.0.0.1; the registration throttle has its own test.
     REGISTER_MAX_PER_HOUR: '1000000',
+    ...(role === undefined || options.readUrl === undefined ? {} : { DATABASE_READ_URL: options.readUrl(role.url) }),
     ...env,
   })
   const app = await buildApp(config, false)

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { mkdir, open, readFile, unlink } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
@@ -86,7 +87,7 @@ const BROKEN = Symbol('tombstone.broken')
  * client's own events, never from the message. A checked-out client losing its server would also
  * emit an unhandled 'error' and end the process; here every client has a listener.
  */
-function connectionAware(pool: pg.Pool): { connect(): Promise<pg.PoolClient>; end(): Promise<void>; readonly options: pg.Pool['options'] } {
+function connectionAware(pool: pg.Pool, prepared: boolean): { connect(): Promise<pg.PoolClient>; end(): Promise<void>; readonly options: pg.Pool['options'] } {
   pool.on('connect', (client) => {
     const mark = () => void ((client as unknown as Record<symbol, boolean>)[BROKEN] = true)
     client.on('error', mark)
@@ -103,6 +104,11 @@ function connectionAware(pool: pg.Pool): { connect(): Promise<pg.PoolClient>; en
       return Object.assign(Object.create(client) as pg.PoolClient, {
         query: async (...args: unknown[]) => {
           try {
+            // Kysely sends (text, values): pg then uses the unnamed statement, which a pooler in
+            // transaction mode handles. Named statements only when asked for (DB_PREPARED_STATEMENTS).
+            if (prepared && typeof args[0] === 'string' && Array.isArray(args[1])) {
+              return await query({ name: statementName(args[0]), text: args[0], values: args[1] })
+            }
             return await query(...args)
           } catch (error) {
             const coded = typeof (error as { code?: unknown }).code === 'string'
@@ -120,10 +126,22 @@ function connectionAware(pool: pg.Pool): { connect(): Promise<pg.PoolClient>; en
   }
 }
 
+/** A stable name per statement text, so that a connection prepares each statement once. */
+function statementName(text: string): string {
+  return `tombstone_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`
+}
+
 export async function connect(
   url: string | undefined,
   softDeletes: SoftDeleteDefinition<Database>,
-  options: { poolSize?: number; statementTimeoutMs?: number; lockTimeoutMs?: number; acquireTimeoutMs?: number } = {},
+  options: {
+    poolSize?: number
+    statementTimeoutMs?: number
+    lockTimeoutMs?: number
+    acquireTimeoutMs?: number
+    /** Named (server-side) prepared statements. Defaults to false: what PgBouncer < 1.21 needs. */
+    preparedStatements?: boolean
+  } = {},
 ): Promise<DatabaseHandle> {
   const plugins = [new SoftDeletePlugin(softDeletes)]
   if (url !== undefined && /^postgres(ql)?:\/\//.test(url)) {
@@ -138,7 +156,7 @@ export async function connect(
     })
     // An idle client losing its server must not crash the process; the next query reports it.
     pool.on('error', () => {})
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: connectionAware(pool) }), plugins })
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: connectionAware(pool, options.preparedStatements ?? false) }), plugins })
     const parsed = new URL(url)
     parsed.password = ''
     return { db, kind: 'postgres', location: parsed.toString(), close: () => db.destroy() }

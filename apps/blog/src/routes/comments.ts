@@ -23,13 +23,15 @@ export async function commentRoutes(app: FastifyInstance): Promise<void> {
       const { id } = request.params as { id: number }
       const actor = request.actor
       // Both tables are filtered: a comment of a deleted post is not found.
-      const comment = await app.db
-        .selectFrom('comments')
-        .innerJoin('posts', 'posts.id', 'comments.post_id')
-        .selectAll('comments')
-        .select(['posts.published', 'posts.author_id as post_author_id'])
-        .where('comments.id', '=', id)
-        .executeTakeFirst()
+      const comment = await app.read(request, (db) =>
+        db
+          .selectFrom('comments')
+          .innerJoin('posts', 'posts.id', 'comments.post_id')
+          .selectAll('comments')
+          .select(['posts.published', 'posts.author_id as post_author_id'])
+          .where('comments.id', '=', id)
+          .executeTakeFirst(),
+      )
       const visible =
         comment !== undefined && (comment.published || (actor !== undefined && (actor.isAdmin || actor.id === comment.post_author_id)))
       if (!visible) throw new HttpProblem('not-found', `Comment ${id} does not exist`)

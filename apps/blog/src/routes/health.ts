@@ -9,8 +9,9 @@ const CHECK_TIMEOUT_MS = 2_000
 /**
  * Liveness (`/livez`: the process answers, whatever the database does, so that an orchestrator does
  * not restart an instance for a database outage), readiness (`/readyz` and its older name
- * `/healthz`: the database answers `select 1` within 2 s, else 503 so that a balancer routes
- * elsewhere). Neither ever waits longer than that.
+ * `/healthz`: the primary answers `select 1` within 2 s, else 503 so that a balancer routes
+ * elsewhere; a read replica that is away is reported, not a reason for 503, since reads then go to
+ * the primary). Neither ever waits longer than 2 s.
  */
 export async function healthRoutes(app: FastifyInstance): Promise<void> {
   app.get(
@@ -26,6 +27,9 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
   )
 
   const ready = async () => {
+    // The replica does not decide readiness: while it is away, reads go to the primary. Both are
+    // asked at once, so the answer never waits longer than 2 s.
+    const replicaCheck = app.reads.replicaStatus(CHECK_TIMEOUT_MS)
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error('timed out')), CHECK_TIMEOUT_MS)
@@ -37,11 +41,19 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
     } finally {
       clearTimeout(timer)
     }
-    return { status: 'ok' as const, database: app.databaseInfo.kind }
+    const replica = await replicaCheck
+    return { status: 'ok' as const, database: app.databaseInfo.kind, ...(replica === undefined ? {} : { replica }) }
   }
   const schema = {
     tags: ['service'],
-    response: { 200: Type.Object({ status: Type.Literal('ok'), database: Type.String() }), ...problemResponses(503) },
+    response: {
+      200: Type.Object({
+        status: Type.Literal('ok'),
+        database: Type.String(),
+        replica: Type.Optional(Type.Union([Type.Literal('ok'), Type.Literal('unavailable')], { description: 'The read replica (DATABASE_READ_URL), when there is one; away, reads go to the primary' })),
+      }),
+      ...problemResponses(503),
+    },
   }
   app.get('/readyz', { schema: { ...schema, summary: 'Readiness: 200 when the database answers within 2 s, else 503' } }, ready)
   app.get('/healthz', { schema: { ...schema, summary: 'Readiness (the older name of /readyz)' } }, ready)

@@ -95,26 +95,28 @@ export async function postRoutes(app: FastifyInstance): Promise<void> {
       const actor = request.actor
       const visibility = visibilityFor(actor?.isAdmin === true, query)
       const limit = query.limit ?? 20
-      let select = app.db
-        .selectFrom('posts')
-        .selectAll()
-        .$call(withDeleted({ posts: visibility }))
-        .orderBy('created_at', 'desc')
-        .orderBy('id', 'desc')
-        .limit(limit + 1)
-      if (query.author_id !== undefined) select = select.where('author_id', '=', query.author_id)
-      if (query.published !== undefined) select = select.where('published', '=', query.published)
-      if (query.q !== undefined && query.q !== '') {
-        const pattern = likePattern(query.q)
-        select = select.where(sql<boolean>`(title ilike ${pattern} escape '\\' or content ilike ${pattern} escape '\\')`)
-      }
-      if (actor === undefined) select = select.where('published', '=', true)
-      else if (!actor.isAdmin) select = select.where((eb) => eb.or([eb('published', '=', true), eb('author_id', '=', actor.id)]))
-      if (query.cursor !== undefined) {
-        const [createdAt, id] = decodeCursor(query.cursor, ['timestamp', 'number'])
-        select = select.where(sql<boolean>`(created_at, id) < (${createdAt}::timestamptz, ${id})`)
-      }
-      const rows = await select.execute()
+      const rows = await app.read(request, (db) => {
+        let select = db
+          .selectFrom('posts')
+          .selectAll()
+          .$call(withDeleted({ posts: visibility }))
+          .orderBy('created_at', 'desc')
+          .orderBy('id', 'desc')
+          .limit(limit + 1)
+        if (query.author_id !== undefined) select = select.where('author_id', '=', query.author_id)
+        if (query.published !== undefined) select = select.where('published', '=', query.published)
+        if (query.q !== undefined && query.q !== '') {
+          const pattern = likePattern(query.q)
+          select = select.where(sql<boolean>`(title ilike ${pattern} escape '\\' or content ilike ${pattern} escape '\\')`)
+        }
+        if (actor === undefined) select = select.where('published', '=', true)
+        else if (!actor.isAdmin) select = select.where((eb) => eb.or([eb('published', '=', true), eb('author_id', '=', actor.id)]))
+        if (query.cursor !== undefined) {
+          const [createdAt, id] = decodeCursor(query.cursor, ['timestamp', 'number'])
+          select = select.where(sql<boolean>`(created_at, id) < (${createdAt}::timestamptz, ${id})`)
+        }
+        return select.execute()
+      })
       const page = rows.slice(0, limit)
       const last = page.at(-1)
       return {
@@ -138,10 +140,11 @@ export async function postRoutes(app: FastifyInstance): Promise<void> {
     async (request, reply) => {
       const { id } = request.params as { id: number }
       const visibility = visibilityFor(request.actor?.isAdmin === true, request.query as { include_deleted?: boolean })
-      const post =
+      const post = await app.read(request, (db) =>
         visibility === 'exclude'
-          ? await visiblePost(app.db, request.actor, id)
-          : await app.db.selectFrom('posts').selectAll().where('id', '=', id).$call(withDeleted({ posts: visibility })).executeTakeFirst()
+          ? visiblePost(db, request.actor, id)
+          : db.selectFrom('posts').selectAll().where('id', '=', id).$call(withDeleted({ posts: visibility })).executeTakeFirst(),
+      )
       if (post === undefined) throw new HttpProblem('not-found', `Post ${id} does not exist`)
       reply.header('etag', rowEtag('posts', post))
       return postView(post, visibility !== 'exclude')
@@ -254,19 +257,21 @@ export async function postRoutes(app: FastifyInstance): Promise<void> {
     async (request) => {
       const { id } = request.params as { id: number }
       const { limit = 20, cursor } = request.query as { limit?: number; cursor?: string }
-      await visiblePost(app.db, request.actor, id)
-      let select = app.db
-        .selectFrom('comments')
-        .selectAll()
-        .where('post_id', '=', id)
-        .orderBy('created_at', 'desc')
-        .orderBy('id', 'desc')
-        .limit(limit + 1)
-      if (cursor !== undefined) {
-        const [createdAt, last] = decodeCursor(cursor, ['timestamp', 'number'])
-        select = select.where(sql<boolean>`(created_at, id) < (${createdAt}::timestamptz, ${last})`)
-      }
-      const rows = await select.execute()
+      const rows = await app.read(request, async (db) => {
+        await visiblePost(db, request.actor, id)
+        let select = db
+          .selectFrom('comments')
+          .selectAll()
+          .where('post_id', '=', id)
+          .orderBy('created_at', 'desc')
+          .orderBy('id', 'desc')
+          .limit(limit + 1)
+        if (cursor !== undefined) {
+          const [createdAt, last] = decodeCursor(cursor, ['timestamp', 'number'])
+          select = select.where(sql<boolean>`(created_at, id) < (${createdAt}::timestamptz, ${last})`)
+        }
+        return select.execute()
+      })
       const page = rows.slice(0, limit)
       const last = page.at(-1)
       return {

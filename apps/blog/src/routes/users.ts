@@ -100,12 +100,9 @@ export async function userRoutes(app: FastifyInstance, options: { passwordCost: 
       const { id } = request.params as { id: number }
       const actor = request.actor
       const visibility = visibilityFor(actor?.isAdmin === true, request.query as { include_deleted?: boolean })
-      const user = await app.db
-        .selectFrom('users')
-        .selectAll()
-        .where('id', '=', id)
-        .$call(withDeleted({ users: visibility }))
-        .executeTakeFirst()
+      const user = await app.read(request, (db) =>
+        db.selectFrom('users').selectAll().where('id', '=', id).$call(withDeleted({ users: visibility })).executeTakeFirst(),
+      )
       if (user === undefined) throw new HttpProblem('not-found', `User ${id} does not exist`)
       reply.header('etag', rowEtag('users', user))
       if (visibility !== 'exclude') return userView(user, 'admin')
