@@ -37,6 +37,9 @@ export interface SoftDeleteKey {
   readonly maxLength?: number
 }
 
+/** The trash query's extra column: the deletion stamp as cursor text. */
+const CURSOR_AT = 'tombstone_cursor_at'
+
 const UUID = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
 const UUID_PATTERN = new RegExp(UUID)
 
@@ -511,6 +514,9 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
         let query = db
           .selectFrom(table)
           .selectAll()
+          // The cursor needs the stamp at the database's precision (microseconds): a Date keeps
+          // milliseconds, and rows one bulk delete stamped alike would be skipped past.
+          .select(sql<string>`to_char(deleted_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as(CURSOR_AT))
           .$call(withDeleted({ [table]: 'only' }))
           .orderBy('deleted_at', 'desc')
           .orderBy(column, 'desc')
@@ -524,15 +530,12 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
           }
           query = query.where(sql<boolean>`(deleted_at, ${sql.ref(column)}) < (${deletedAt}::timestamptz, ${id})`)
         }
-        const rows = (await query.execute()) as Row[]
+        const rows = (await query.execute()) as (Row & { [CURSOR_AT]: string })[]
         const page = rows.slice(0, limit)
         const last = page.at(-1)
         return {
-          items: page.map(adminView.map),
-          next_cursor:
-            rows.length > limit && last !== undefined
-              ? encodeCursor([new Date(last.deleted_at as Date).toISOString(), keyOut(last[column] as RowKey)])
-              : null,
+          items: page.map(({ [CURSOR_AT]: _, ...row }) => adminView.map(row as unknown as Row)),
+          next_cursor: rows.length > limit && last !== undefined ? encodeCursor([last[CURSOR_AT], keyOut(last[column] as RowKey)]) : null,
         }
       },
     )
