@@ -201,7 +201,7 @@ export function sendProblem(
  * @example
  * ```ts
  * await app.register(problemDetails)
- * app.get('/things/:id', { schema: { response: { 404: Type.Ref('Problem') } } }, async () => {
+ * app.get('/things/:id', { schema: { response: problemResponses(404) } }, async () => {
  *   throw new HttpProblem('not-found', 'No such thing')
  * })
  * ```

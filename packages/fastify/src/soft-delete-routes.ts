@@ -255,8 +255,21 @@ export function requireAdmin<A extends SoftDeleteActor>(actor: A | undefined): A
  * for a non-admin whether or not the target exists. `If-Match` is checked after authentication,
  * authorization and existence.
  *
+ * Only `table`, `prefix` and `actor` are required; docs/fastify.md has every option and default.
+ * It throws a `TypeError` when neither `db` is given nor the app has a `db` decorator.
+ *
  * @example
  * ```ts
+ * // The minimum: the database from the app's `db` decorator, admins alone may delete.
+ * softDeleteRoutes(app, { table: 'notes', prefix: '/notes', actor: (request) => request.actor })
+ *
+ * // A uuid key; owners delete their own rows; the trash and bulk routes.
+ * softDeleteRoutes(app, {
+ *   table: 'documents', prefix: '/documents', actor: (request) => request.actor,
+ *   key: { type: 'uuid' }, ownerColumn: 'owner_id', routes: { trash: true, bulk: true },
+ * })
+ *
+ * // Everything explicit, as the reference blog does for its posts.
  * await app.register(async (scope) => softDeleteRoutes(scope, {
  *   table: 'posts', prefix: '/posts', noun: 'post',
  *   db: () => app.db,
