@@ -55,6 +55,7 @@ export {
   softDeleteRoutes,
   requireActor,
   requireAdmin,
+  rowHashEtag,
   type SoftDeleteActor,
   type SoftDeleteKey,
   type SoftDeleteKeyValue,

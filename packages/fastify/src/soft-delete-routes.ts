@@ -80,10 +80,16 @@ function pascal(words: string): string {
 }
 
 /**
- * The default ETag: a hash of the table and every column of the row (dates as ISO text), so that
- * any change to the row changes it.
+ * The default ETag of {@link softDeleteRoutes}: a hash of the table and every column of the row
+ * (dates as ISO text), so that any change to the row changes it. Send it from your own `GET`
+ * route, so that clients hold the ETag the delete and restore routes check `If-Match` against.
+ *
+ * @example
+ * ```ts
+ * reply.header('etag', rowHashEtag('notes', note))
+ * ```
  */
-function rowHashEtag(table: string, row: Record<string, unknown>): string {
+export function rowHashEtag(table: string, row: Record<string, unknown>): string {
   const entries = Object.entries(row).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
   return etagOf([table, ...entries.map(([name, value]) => [name, typeof value === 'bigint' ? value.toString() : value])])
 }

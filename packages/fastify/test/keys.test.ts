@@ -8,7 +8,7 @@ import { Kysely, sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { databaseKinds, freshDatabase, type FreshDatabase } from '@tombstone/testing'
 import { createActiveUniqueIndex, defineSoftDeletes, installSoftDeletes, softDeleteColumns, SoftDeletePlugin } from '@tombstone/kysely'
-import { problemDetails, softDeleteRoutes, type SoftDeleteActor } from '../src/index.ts'
+import { problemDetails, rowHashEtag, softDeleteRoutes, type SoftDeleteActor } from '../src/index.ts'
 
 const softDeletes = defineSoftDeletes<any>()({
   tables: { notes: { retention: { days: 30 } }, pages: { key: 'slug' } },
@@ -121,7 +121,11 @@ describe.each(databaseKinds())('softDeleteRoutes with uuid and text keys on %s',
     expectProblem(await app.inject({ method: 'POST', url: `/notes/${id}/restore`, headers: ADMIN }), 400, 'not-deleted')
     expect((await app.inject({ method: 'DELETE', url: `/notes/${id}`, headers: ALICE })).statusCode).toBe(204)
     expectProblem(await app.inject({ method: 'POST', url: `/notes/${id}/restore`, headers: { ...ADMIN, 'if-match': '"stale"' } }), 412, 'precondition-failed')
-    const restored = await app.inject({ method: 'POST', url: `/notes/${id}/restore`, headers: ADMIN })
+    // The default ETag is rowHashEtag of the row as stored: a client holding it passes.
+    const stored = (await sql<Record<string, unknown>>`select * from notes where id = ${id}`.execute(db)).rows[0]!
+    const current = rowHashEtag('notes', stored)
+    expectProblem(await app.inject({ method: 'DELETE', url: `/notes/${id}/permanent`, headers: { ...ADMIN, 'if-match': rowHashEtag('notes', { ...stored, title: 'x' }) } }), 412, 'precondition-failed')
+    const restored = await app.inject({ method: 'POST', url: `/notes/${id}/restore`, headers: { ...ADMIN, 'if-match': current } })
     expect(restored.statusCode).toBe(200)
     expect(restored.json()).toMatchObject({ id, owner: 'alice', title: 'restorable', deleted_at: null, deleted_by: null })
     // Delete it, take its title, and the restore collides.
