@@ -4,7 +4,7 @@ import formbody from '@fastify/formbody'
 import fp from 'fastify-plugin'
 import { Ajv } from 'ajv'
 import addFormatsModule from 'ajv-formats'
-import { HttpProblem, problemClientErrors, problemDetails, problemFrameworkErrors, rejectUnstorableInput } from '@tombstone/fastify'
+import { HttpProblem, problemClientErrors, problemDetails, problemFrameworkErrors, problemTypeRoutes, rejectUnstorableInput } from '@tombstone/fastify'
 import type { Config } from './config.ts'
 import { adminPagePlugin } from './plugins/admin-page.ts'
 import { authPlugin } from './plugins/auth.ts'
@@ -84,11 +84,13 @@ async function canonicalIds(request: { params?: unknown }): Promise<void> {
 export const app = fp<AppOptions>(
   async (fastify: FastifyInstance, { config }) => {
     fastify.setValidatorCompiler(validators())
-    await fastify.register(problemDetails)
+    // GET /problems/<slug> is registered after swagger, which documents only the routes added after it.
+    await fastify.register(problemDetails, { describeRoutes: false })
     fastify.addHook('preValidation', rejectUnstorableInput)
     fastify.addHook('preValidation', canonicalIds)
     await fastify.register(formbody, { bodyLimit: BODY_LIMIT })
     await fastify.register(openapiPlugin)
+    await fastify.register(problemTypeRoutes)
     fastify.addSchema(UserView)
     fastify.addSchema(PostView)
     fastify.addSchema(CommentView)

@@ -129,22 +129,57 @@ export const PageQuery = {
 
 /** A positive 32-bit integer id, as in every `/{id}` path. */
 export const IdParams = Type.Object({
-  id: Type.Integer({ minimum: 1, maximum: 2_147_483_647, description: 'A positive integer id' }),
+  id: Type.Integer({ minimum: 1, maximum: 2_147_483_647, description: 'A positive integer id', examples: [42] }),
 })
 
 /** Reusable reference to the shared problem schema, for response maps. */
 export const ProblemRef = Type.Ref('Problem')
 
+/** What each error status means in this integration's answers: the OpenAPI response descriptions. */
+const PROBLEM_STATUS_DESCRIPTIONS: Readonly<Record<number, string>> = {
+  400: 'The body does not parse (`validation-failed`), or a restore targets a row that is not deleted (`not-deleted`)',
+  401: 'No valid bearer token (`unauthorized`); the response carries `WWW-Authenticate: Bearer`',
+  403: 'The caller is authenticated but may not do this (`forbidden`)',
+  404: 'No such resource, or it is deleted and the caller may not see it (`not-found`)',
+  405: 'The path exists but not with this method (`method-not-allowed`); see `Allow`',
+  409: 'An active row already holds a unique value (`conflict`), or a parent is deleted (`parent-deleted`)',
+  412: '`If-Match` does not match the current ETag (`precondition-failed`)',
+  413: 'The body is too large (`payload-too-large`)',
+  414: 'The URI or a path segment is too long (`uri-too-long`)',
+  415: 'The body is not `application/json` (`unsupported-media-type`)',
+  422: 'The request is well-formed but invalid (`validation-failed`); `errors[]` points at each field',
+  429: 'Too many attempts (`too-many-requests`); retry after `Retry-After` seconds',
+  431: 'The request headers are too large (`headers-too-large`)',
+  500: 'The server failed (`internal`); nothing about it is disclosed',
+  503: 'The database is not available right now (`service-unavailable`); nothing was changed, retry after `Retry-After` seconds',
+}
+
+/** One error response: the shared problem schema as `application/problem+json`, with a description. */
+export interface ProblemResponse {
+  readonly description: string
+  readonly content: { readonly 'application/problem+json': { readonly schema: typeof ProblemRef } }
+}
+
 /**
- * Response schemas for the given error statuses, all the shared problem schema.
+ * Response schemas for the given error statuses: each the shared `Problem` schema (registered by
+ * {@link problemDetails}) as `application/problem+json`, described, so that the OpenAPI document
+ * declares what the error handler sends. Fastify picks the serializer by the reply's media type.
  *
  * @example
  * ```ts
  * response: { 200: PostView, ...problemResponses(401, 403, 404, 422) }
  * ```
  */
-export function problemResponses<const S extends readonly number[]>(...statuses: S): { [K in S[number]]: typeof ProblemRef } {
-  return Object.fromEntries(statuses.map((status) => [status, ProblemRef])) as never
+export function problemResponses<const S extends readonly number[]>(...statuses: S): { [K in S[number]]: ProblemResponse } {
+  return Object.fromEntries(
+    statuses.map((status) => [
+      status,
+      {
+        description: PROBLEM_STATUS_DESCRIPTIONS[status] ?? 'An error, as RFC 9457 problem details',
+        content: { 'application/problem+json': { schema: ProblemRef } },
+      } satisfies ProblemResponse,
+    ]),
+  ) as never
 }
 
 /** The first string in `value` (walked as JSON) a database cannot store, as a JSON pointer. */

@@ -1,7 +1,8 @@
 /**
  * @tombstone/fastify: what any Fastify app needs to serve soft-deletable resources.
  *
- * - {@link problemDetails}: every error as RFC 9457 problem+json, the toolkit's coded errors mapped;
+ * - {@link problemDetails}: every error as RFC 9457 problem+json, the toolkit's coded errors mapped
+ *   ({@link problemTypeRoutes}: the `GET /problems/<slug>` descriptions on their own);
  * - {@link softDeleteRoutes}: delete / restore / permanent delete / trash / bulk routes for a table;
  * - small HTTP helpers: ETags and `If-Match`, opaque cursors, list and id schemas.
  *
@@ -12,7 +13,8 @@
  *
  * const app = Fastify()
  * await app.register(problemDetails)
- * softDeleteRoutes(app, { table: 'posts', prefix: '/posts', noun: 'post', ... })
+ * app.decorate('db', db) // a Kysely instance with the SoftDeletePlugin
+ * softDeleteRoutes(app, { table: 'posts', prefix: '/posts', actor: (request) => request.actor })
  * ```
  *
  * @module \@tombstone/fastify
@@ -28,6 +30,7 @@ export {
 } from './problems.ts'
 export {
   problemDetails,
+  problemTypeRoutes,
   problemFromTombstoneError,
   problemFrameworkErrors,
   problemClientErrors,
@@ -46,12 +49,16 @@ export {
   IdParams,
   ProblemRef,
   problemResponses,
+  type ProblemResponse,
 } from './http.ts'
 export {
   softDeleteRoutes,
   requireActor,
   requireAdmin,
+  rowHashEtag,
   type SoftDeleteActor,
+  type SoftDeleteKey,
+  type SoftDeleteKeyValue,
   type SoftDeleteRouteSet,
   type SoftDeleteRoutesOptions,
 } from './soft-delete-routes.ts'

@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import FindMyWay from 'find-my-way'
 import { Type } from 'typebox'
 import { classifyDatabaseError, isTombstoneError, type AnyTombstoneError } from '@tombstone/kysely'
+import { problemResponses } from './http.ts'
 import { HttpProblem, PROBLEM_TYPES, ProblemSchema, type Problem, type ProblemSlug } from './problems.ts'
 
 /** Options of {@link problemDetails}. */
@@ -13,7 +14,11 @@ export interface ProblemDetailsOptions {
    * request's URI on this server. Never taken from the request's `Host`, which a client controls.
    */
   readonly typeBase?: string
-  /** Serve `GET /problems/<slug>` descriptions. Defaults to `true`. */
+  /**
+   * Serve `GET /problems/<slug>` descriptions. Defaults to `true`. Pass `false` and register
+   * {@link problemTypeRoutes} yourself after `@fastify/swagger` when the OpenAPI document should
+   * list that route (swagger sees only routes added after it).
+   */
   readonly describeRoutes?: boolean
 }
 
@@ -39,13 +44,13 @@ export function problemFromTombstoneError(error: AnyTombstoneError): HttpProblem
         extensions: {
           constraint: error.constraint ?? null,
           fields: error.columns,
-          ...(error.conflictingId === undefined ? {} : { conflicting_id: Number(error.conflictingId) }),
+          ...(error.conflictingId === undefined ? {} : { conflicting_id: keyForJson(error.conflictingId) }),
         },
       })
     case 'PARENT_DELETED':
       return new HttpProblem('parent-deleted', error.message, {
         cause: error,
-        extensions: { parent_table: error.parentTable, parent_id: Number(error.parentId) },
+        extensions: { parent_table: error.parentTable, parent_id: keyForJson(error.parentId) },
       })
     case 'REFERENCED':
       return new HttpProblem('conflict', error.message, { cause: error })
@@ -60,6 +65,16 @@ export function problemFromTombstoneError(error: AnyTombstoneError): HttpProblem
     default:
       return error satisfies never
   }
+}
+
+/**
+ * A row key as a problem carries it: a number when it is an integer within JavaScript's safe range
+ * (drivers return integer keys as numbers, strings or bigints), else text (uuid and text keys).
+ */
+function keyForJson(key: string | number | bigint): string | number {
+  if (typeof key === 'number') return key
+  if (typeof key === 'bigint') return Number.isSafeInteger(Number(key)) ? Number(key) : key.toString()
+  return /^-?[1-9][0-9]{0,15}$/.test(key) && Number.isSafeInteger(Number(key)) ? Number(key) : key
 }
 
 interface AjvError {
@@ -186,7 +201,7 @@ export function sendProblem(
  * @example
  * ```ts
  * await app.register(problemDetails)
- * app.get('/things/:id', { schema: { response: { 404: Type.Ref('Problem') } } }, async () => {
+ * app.get('/things/:id', { schema: { response: problemResponses(404) } }, async () => {
  *   throw new HttpProblem('not-found', 'No such thing')
  * })
  * ```
@@ -225,32 +240,58 @@ export const problemDetails = fp<ProblemDetailsOptions>(
       return sendProblem(reply, new HttpProblem('not-found', `No route ${request.method} ${path}`), options)
     })
 
-    if (options.describeRoutes !== false) {
-      const slugs = Object.keys(PROBLEM_TYPES) as ProblemSlug[]
-      app.get(
-        '/problems/:slug',
-        {
-          schema: {
-            tags: ['problems'],
-            summary: 'Describe a problem type',
-            params: Type.Object({ slug: Type.String({ maxLength: 64 }) }),
-            response: {
-              200: Type.Object({ type: Type.String(), slug: Type.String(), title: Type.String(), status: Type.Integer(), description: Type.String() }),
-              404: Type.Ref('Problem'),
-              422: Type.Ref('Problem'),
-            },
-          },
-        },
-        async (request) => {
-          const slug = (request.params as { slug: string }).slug as ProblemSlug
-          if (!slugs.includes(slug)) throw new HttpProblem('not-found', `No problem type "${slug}"`)
-          const entry = PROBLEM_TYPES[slug]
-          return { type: typeUri(options, slug), slug, title: entry.title, status: entry.status, description: entry.description }
-        },
-      )
-    }
+    if (options.describeRoutes !== false) await app.register(problemTypeRoutes, options)
   },
   { name: '@tombstone/fastify/problem-details', fastify: '5.x' },
+)
+
+/**
+ * `GET /problems/<slug>`: a description of each problem type, what a problem's `type` URI points at.
+ * {@link problemDetails} registers it unless `describeRoutes: false`; register it on its own after
+ * `@fastify/swagger` for the OpenAPI document to list it.
+ *
+ * @example
+ * ```ts
+ * await app.register(problemDetails, { describeRoutes: false })
+ * await app.register(swagger, { openapi: { openapi: '3.1.0', info: { title: 'API', version: '1' } } })
+ * await app.register(problemTypeRoutes)
+ * ```
+ */
+export const problemTypeRoutes = fp<ProblemDetailsOptions>(
+  async (app: FastifyInstance, options: ProblemDetailsOptions) => {
+    const slugs = Object.keys(PROBLEM_TYPES) as ProblemSlug[]
+    app.get(
+      '/problems/:slug',
+      {
+        schema: {
+          tags: ['problems'],
+          operationId: 'describeProblemType',
+          summary: 'Describe a problem type',
+          description: "What an error response's `type` URI (`/problems/<slug>`) means: its title, status and when it is sent. Public.",
+          params: Type.Object({
+            slug: Type.String({ maxLength: 64, description: 'The last segment of a problem `type`', examples: ['not-found'] }),
+          }),
+          response: {
+            200: Type.Object(
+              { type: Type.String(), slug: Type.String(), title: Type.String(), status: Type.Integer(), description: Type.String() },
+              {
+                description: 'The problem type',
+                examples: [{ type: '/problems/not-found', slug: 'not-found', ...PROBLEM_TYPES['not-found'] }],
+              },
+            ),
+            ...problemResponses(404, 422),
+          },
+        },
+      },
+      async (request) => {
+        const slug = (request.params as { slug: string }).slug as ProblemSlug
+        if (!slugs.includes(slug)) throw new HttpProblem('not-found', `No problem type "${slug}"`)
+        const entry = PROBLEM_TYPES[slug]
+        return { type: typeUri(options, slug), slug, title: entry.title, status: entry.status, description: entry.description }
+      },
+    )
+  },
+  { name: '@tombstone/fastify/problem-types', fastify: '5.x' },
 )
 
 /**

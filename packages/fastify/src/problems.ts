@@ -84,7 +84,22 @@ export const ProblemSchema = Type.Object(
     instance: Type.String({ description: 'The request path' }),
     errors: Type.Optional(Type.Array(ValidationErrorSchema)),
   },
-  { $id: 'Problem', additionalProperties: true, description: 'RFC 9457 problem details' },
+  {
+    $id: 'Problem',
+    additionalProperties: true,
+    description: 'RFC 9457 problem details',
+    examples: [
+      { type: '/problems/not-found', title: 'Not Found', status: 404, detail: 'Post 42 does not exist', instance: '/posts/42' },
+      {
+        type: '/problems/validation-failed',
+        title: 'Validation Failed',
+        status: 422,
+        detail: 'The request is not valid',
+        instance: '/posts/abc',
+        errors: [{ pointer: '/params/id', detail: 'must be integer' }],
+      },
+    ],
+  },
 )
 
 /** A problem details body. */

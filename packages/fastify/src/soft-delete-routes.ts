@@ -11,8 +11,88 @@ import {
   type RestoreResult,
   type RowKey,
 } from '@tombstone/kysely'
-import { checkIfMatch, decodeCursor, encodeCursor, IdParams, ListSchema, PageQuery, problemResponses } from './http.ts'
+import { checkIfMatch, decodeCursor, encodeCursor, etagOf, hasUnstorableText, ListSchema, PageQuery, problemResponses } from './http.ts'
 import { HttpProblem, unauthorized } from './problems.ts'
+
+/** A row key as the routes hand it around: a number for integer keys, a string for uuid and text keys. */
+export type SoftDeleteKeyValue = number | string
+
+/**
+ * The table's key as the routes address rows by it: the column (the same as the table's declared
+ * `key` in the toolkit) and its type, which gives the path and bulk-body schemas.
+ *
+ * - `'integer'`: a positive 32-bit integer (`/posts/42`); values are numbers;
+ * - `'uuid'`: an RFC 4122 UUID in its hyphenated form, either case (`/notes/0b6e…`), lower-cased
+ *   before it reaches the database; values are strings;
+ * - `'string'`: 1 to `maxLength` characters of text, NUL and lone surrogates refused; values are strings.
+ *
+ * A path or body id that does not fit is a `422 validation-failed` pointing at it, never a 5xx.
+ */
+export interface SoftDeleteKey {
+  /** The key column. Defaults to `'id'`. */
+  readonly column?: string
+  /** Its type. Defaults to `'integer'`. */
+  readonly type?: 'integer' | 'uuid' | 'string'
+  /** The longest `'string'` key accepted. Defaults to 200. */
+  readonly maxLength?: number
+}
+
+/** The trash query's extra column: the deletion stamp as cursor text. */
+const CURSOR_AT = 'tombstone_cursor_at'
+
+const UUID = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
+const UUID_PATTERN = new RegExp(UUID)
+
+/** The key's JSON schema, for the path, bulk bodies and answers. */
+function keySchema(key: Required<SoftDeleteKey>, description: string) {
+  switch (key.type) {
+    case 'integer':
+      return Type.Integer({ minimum: 1, maximum: 2_147_483_647, description: `${description}: a positive integer`, examples: [42] })
+    case 'uuid':
+      return Type.String({ format: 'uuid', pattern: UUID, description: `${description}: a UUID`, examples: ['0b6e9c5e-6a4f-4d3b-9a57-2f1e8d7c6b5a'] })
+    case 'string':
+      return Type.String({ minLength: 1, maxLength: key.maxLength, description: `${description}: text`, examples: ['welcome'] })
+    default:
+      return key.type satisfies never
+  }
+}
+
+/** The key's answer schema (ids reported back), without the input limits. */
+function keyOutSchema(key: Required<SoftDeleteKey>) {
+  return key.type === 'integer' ? Type.Integer() : Type.String()
+}
+
+/** A singular noun from a table name: `posts` → `post`, `categories` → `category`, `blog_posts` → `blog post`. */
+function nounOf(table: string): string {
+  const base = table.slice(table.lastIndexOf('.') + 1).replaceAll('_', ' ')
+  if (/ies$/.test(base)) return base.replace(/ies$/, 'y')
+  if (/(ss|us)$/.test(base)) return base
+  return base.replace(/s$/, '')
+}
+
+/** `'blog post'` → `'BlogPost'`, for operation ids. */
+function pascal(words: string): string {
+  return words
+    .split(/[^A-Za-z0-9]+/)
+    .filter((word) => word !== '')
+    .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
+    .join('')
+}
+
+/**
+ * The default ETag of {@link softDeleteRoutes}: a hash of the table and every column of the row
+ * (dates as ISO text), so that any change to the row changes it. Send it from your own `GET`
+ * route, so that clients hold the ETag the delete and restore routes check `If-Match` against.
+ *
+ * @example
+ * ```ts
+ * reply.header('etag', rowHashEtag('notes', note))
+ * ```
+ */
+export function rowHashEtag(table: string, row: Record<string, unknown>): string {
+  const entries = Object.entries(row).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  return etagOf([table, ...entries.map(([name, value]) => [name, typeof value === 'bigint' ? value.toString() : value])])
+}
 
 /** Who is calling, as the soft-delete routes need to know. */
 export interface SoftDeleteActor {
@@ -34,33 +114,65 @@ export interface SoftDeleteRouteSet {
   readonly bulk?: boolean
 }
 
-/** Options of {@link softDeleteRoutes}. */
+/** Options of {@link softDeleteRoutes}. Only `table`, `prefix` and `actor` are required. */
 export interface SoftDeleteRoutesOptions<Row extends Record<string, unknown>> {
   /** The declared soft-deletable table. */
   readonly table: string
   /** The route prefix, e.g. `'/posts'`. */
   readonly prefix: string
-  /** The resource's name in messages, e.g. `'post'`. */
-  readonly noun: string
-  /** OpenAPI tags. */
-  readonly tags?: readonly string[]
-  /** The plugin-equipped Kysely instance for a request. */
-  readonly db: (request: FastifyRequest) => Kysely<any>
   /** The caller, or undefined when anonymous (then the routes answer 401). */
   readonly actor: (request: FastifyRequest) => SoftDeleteActor | undefined
-  /** May this (non-admin) caller soft-delete this active row? Admins always may. */
-  readonly canDelete: (actor: SoftDeleteActor, row: Row) => boolean | Promise<boolean>
-  /** Is the caller the row's owner? Deleting an already deleted row answers 204 to its owner or an admin, 404 to others. */
-  readonly isOwner: (actor: SoftDeleteActor, row: Row) => boolean
+  /**
+   * The plugin-equipped Kysely instance: the instance itself, or a function of the request (a
+   * per-tenant database, a request-scoped transaction). Defaults to the app's `db` decorator
+   * (`app.decorate('db', db)`); without one, `softDeleteRoutes` throws when called.
+   */
+  readonly db?: Kysely<any> | ((request: FastifyRequest) => Kysely<any>)
+  /** The key the routes address rows by. Defaults to `{ column: 'id', type: 'integer' }`. */
+  readonly key?: SoftDeleteKey
+  /** The resource's name in messages and operation ids, e.g. `'post'`. Defaults to the table's name made singular (`posts` → `post`). */
+  readonly noun?: string
+  /** OpenAPI tags. Defaults to `[table]`. */
+  readonly tags?: readonly string[]
+  /**
+   * The OpenAPI security requirement of every route (they all need a caller). Defaults to
+   * `[{ bearer: [] }]`: declare a `bearer` scheme in the document's `components.securitySchemes`.
+   */
+  readonly security?: readonly Readonly<Record<string, readonly string[]>>[]
+  /**
+   * The column holding the owner's id, compared with `actor.id` (as text, so `7` and `'7'` match)
+   * by the default `isOwner` and `canDelete`. Defaults to none: only admins may delete.
+   */
+  readonly ownerColumn?: string
+  /**
+   * May this (non-admin) caller soft-delete this active row? Admins always may. Defaults to
+   * `isOwner`: the owner (`ownerColumn`) may, nobody else; without `ownerColumn`, admins only.
+   */
+  readonly canDelete?: (actor: SoftDeleteActor, row: Row) => boolean | Promise<boolean>
+  /**
+   * Is the caller the row's owner? Deleting an already deleted row answers 204 to its owner or an
+   * admin, 404 to others. Defaults to `row[ownerColumn]` equal to `actor.id`; without
+   * `ownerColumn`, nobody is.
+   */
+  readonly isOwner?: (actor: SoftDeleteActor, row: Row) => boolean
   /**
    * Whether the actor may know the active row exists (a draft is its author's). One who may not
    * gets the same `404` as for a missing row, never a `403` that would reveal it. Defaults to always.
    */
   readonly canSee?: (actor: SoftDeleteActor, row: Row) => boolean
-  /** The admin view (all five deletion fields): its schema and how a row maps to it. */
-  readonly adminView: { readonly schema: TSchema; readonly map: (row: Row) => unknown }
-  /** The row's ETag; `If-Match` is checked against it. */
-  readonly etag: (row: Row) => string
+  /**
+   * The admin view (what restore and the trash answer with, deletion fields included): its schema
+   * and how a row maps to it. Defaults to the row as it is, every column, with a schema naming the
+   * key and `deleted_at` and allowing the rest.
+   */
+  readonly adminView?: { readonly schema: TSchema; readonly map: (row: Row) => unknown }
+  /**
+   * The row's ETag; `If-Match` is checked against it. Defaults to a hash of the table and every
+   * column of the row. Give your own (key, `updated_at`, `deleted_at`) when restore bumps
+   * `updated_at`, so that an ETag taken before a delete no longer matches after the restore.
+   */
+  readonly etag?: (row: Row) => string
+  /** Which routes to add. Defaults to delete, restore and permanent delete. */
   readonly routes?: SoftDeleteRouteSet
   /** The field of bulk bodies holding the ids. Defaults to `<noun>_ids`. */
   readonly bulkIdsField?: string
@@ -82,18 +194,31 @@ export interface SoftDeleteRoutesOptions<Row extends Record<string, unknown>> {
    * the target ids; throw an {@link HttpProblem} to refuse (the blog refuses to delete the last
    * active admin, locking the admins so two concurrent deletes cannot both pass). Defaults to none.
    */
-  readonly beforeDelete?: (trx: Kysely<any>, ids: readonly number[], kind: 'soft' | 'permanent') => Promise<void>
+  readonly beforeDelete?: (trx: Kysely<any>, ids: readonly SoftDeleteKeyValue[], kind: 'soft' | 'permanent') => Promise<void>
 }
 
 const DeleteQuery = Type.Object({
-  reason: Type.Optional(Type.String({ maxLength: 500, description: 'Why; kept with the deleted row and in the audit trail' })),
+  reason: Type.Optional(
+    Type.String({ maxLength: 500, description: 'Why; kept with the deleted row and in the audit trail', examples: ['spam'] }),
+  ),
 })
 
 const Deleted = Type.Null({ description: 'Done; no body' })
 
-/** Keys as sorted numbers, for stable answers. */
-function sortedIds(keys: readonly RowKey[]): number[] {
-  return keys.map(Number).sort((a, b) => a - b)
+/** The key of a row elsewhere (a parent), as JSON: a number when it is a plain integer, else text. */
+function keyForJson(value: RowKey): SoftDeleteKeyValue {
+  const text = String(value)
+  return /^-?[1-9][0-9]{0,15}$/.test(text) && Number.isSafeInteger(Number(text)) ? Number(text) : text
+}
+
+/** How the routes get their Kysely instance: the option, else the app's `db` decorator. */
+function databaseOf(app: FastifyInstance, db: SoftDeleteRoutesOptions<never>['db']): (request: FastifyRequest) => Kysely<any> {
+  if (typeof db === 'function') return db
+  if (db !== undefined) return () => db
+  if (!app.hasDecorator('db')) {
+    throw new TypeError("softDeleteRoutes needs a database: pass `db`, or decorate the app with it first (app.decorate('db', db))")
+  }
+  return () => (app as unknown as { db: Kysely<any> }).db
 }
 
 /**
@@ -136,8 +261,21 @@ export function requireAdmin<A extends SoftDeleteActor>(actor: A | undefined): A
  * for a non-admin whether or not the target exists. `If-Match` is checked after authentication,
  * authorization and existence.
  *
+ * Only `table`, `prefix` and `actor` are required; docs/fastify.md has every option and default.
+ * It throws a `TypeError` when neither `db` is given nor the app has a `db` decorator.
+ *
  * @example
  * ```ts
+ * // The minimum: the database from the app's `db` decorator, admins alone may delete.
+ * softDeleteRoutes(app, { table: 'notes', prefix: '/notes', actor: (request) => request.actor })
+ *
+ * // A uuid key; owners delete their own rows; the trash and bulk routes.
+ * softDeleteRoutes(app, {
+ *   table: 'documents', prefix: '/documents', actor: (request) => request.actor,
+ *   key: { type: 'uuid' }, ownerColumn: 'owner_id', routes: { trash: true, bulk: true },
+ * })
+ *
+ * // Everything explicit, as the reference blog does for its posts.
  * await app.register(async (scope) => softDeleteRoutes(scope, {
  *   table: 'posts', prefix: '/posts', noun: 'post',
  *   db: () => app.db,
@@ -151,18 +289,70 @@ export function requireAdmin<A extends SoftDeleteActor>(actor: A | undefined): A
  * ```
  */
 export function softDeleteRoutes<Row extends Record<string, unknown>>(app: FastifyInstance, options: SoftDeleteRoutesOptions<Row>): void {
-  const { table, prefix, noun } = options
+  const { table, prefix } = options
+  const noun = options.noun ?? nounOf(table)
+  const key: Required<SoftDeleteKey> = { column: 'id', type: 'integer', maxLength: 200, ...options.key }
+  const column = key.column
   const routes = { softAlias: false, restore: true, permanent: true, trash: false, bulk: false, ...options.routes }
-  const tags = options.tags === undefined ? undefined : [...options.tags]
-  const idsField = options.bulkIdsField ?? `${noun}_ids`
+  const tags = [...(options.tags ?? [table])]
+  const security = (options.security ?? [{ bearer: [] }]).map((requirement) =>
+    Object.fromEntries(Object.entries(requirement).map(([name, scopes]) => [name, [...scopes]])),
+  )
+  const idsField = options.bulkIdsField ?? `${noun.replaceAll(' ', '_')}_ids`
   const maxBulk = options.maxBulk ?? 1000
   const Noun = noun.charAt(0).toUpperCase() + noun.slice(1)
+  const Operation = pascal(noun)
+  const dbOf = databaseOf(app, options.db)
+  const ownerColumn = options.ownerColumn
+  const isOwner =
+    options.isOwner ??
+    ((actor: SoftDeleteActor, row: Row) => ownerColumn !== undefined && row[ownerColumn] != null && String(row[ownerColumn]) === String(actor.id))
+  const canDelete = options.canDelete ?? isOwner
+  const etag = options.etag ?? ((row: Row) => rowHashEtag(table, row))
+  const adminView = options.adminView ?? {
+    schema: Type.Object(
+      {
+        [column]: keyOutSchema(key),
+        deleted_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'When it was deleted; null while active' }),
+      },
+      { additionalProperties: true, description: `The ${noun} as stored, every column` },
+    ),
+    map: (row: Row) => row,
+  }
+  const IdParams = Type.Object({ id: keySchema(key, `The ${noun}'s ${column}`) })
+  // A response without a description is "Default Response" in the OpenAPI document.
+  const describedAdminView =
+    'description' in adminView.schema ? adminView.schema : Type.Unsafe({ ...adminView.schema, description: `The ${noun}, deletion fields included` })
 
-  async function load(db: Kysely<any>, id: number): Promise<Row | undefined> {
+  /** A key as the routes report it: a number for integer keys, text otherwise. */
+  const keyOut = (value: RowKey): SoftDeleteKeyValue => (key.type === 'integer' ? Number(value) : String(value))
+  /** Keys sorted, for stable answers. */
+  const sortedIds = (keys: readonly RowKey[]): SoftDeleteKeyValue[] => {
+    const values = keys.map(keyOut)
+    return key.type === 'integer' ? (values as number[]).sort((a, b) => a - b) : (values as string[]).sort()
+  }
+  /**
+   * A validated key in the one form the database gets: UUIDs lower-cased (`A…` and `a…` are one
+   * row), text refused when the database cannot store it (a 422 pointing at it, not a 5xx).
+   */
+  const keyIn = (value: SoftDeleteKeyValue, pointer: string): SoftDeleteKeyValue => {
+    if (typeof value !== 'string') return value
+    if (key.type === 'uuid') return value.toLowerCase()
+    if (hasUnstorableText(value)) {
+      throw new HttpProblem('validation-failed', 'The id holds text that cannot be stored (a NUL character or a lone surrogate)', {
+        extensions: { errors: [{ pointer, detail: 'must not contain NUL characters or lone surrogates' }] },
+      })
+    }
+    return value
+  }
+  const idOf = (request: FastifyRequest) => keyIn((request.params as { id: SoftDeleteKeyValue }).id, '/params/id')
+  const schemaBase = (operationId: string) => ({ tags, operationId, security })
+
+  async function load(db: Kysely<any>, id: SoftDeleteKeyValue): Promise<Row | undefined> {
     return (await db
       .selectFrom(table)
       .selectAll()
-      .where('id', '=', id)
+      .where(column, '=', id)
       .$call(withDeleted({ [table]: 'include' }))
       .executeTakeFirst()) as Row | undefined
   }
@@ -178,7 +368,7 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
     })
   }
 
-  async function loadOrFail(db: Kysely<any>, id: number): Promise<Row> {
+  async function loadOrFail(db: Kysely<any>, id: SoftDeleteKeyValue): Promise<Row> {
     const row = await load(db, id)
     if (row === undefined) throw new HttpProblem('not-found', `${Noun} ${id} does not exist`)
     return row
@@ -186,24 +376,24 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
 
   const deleteHandler = async (request: FastifyRequest) => {
     const actor = requireActor(options.actor(request))
-    const { id } = request.params as { id: number }
+    const id = idOf(request)
     const { reason } = request.query as { reason?: string }
-    const db = options.db(request)
+    const db = dbOf(request)
     const row = await loadOrFail(db, id)
     const deleted = row.deleted_at !== null && row.deleted_at !== undefined
     if (deleted) {
       // Rules 4 and 5: nothing is re-stamped; strangers cannot tell a deleted row from a missing one.
-      if (!(actor.isAdmin || options.isOwner(actor, row))) throw new HttpProblem('not-found', `${Noun} ${id} does not exist`)
-      checkIfMatch(request, options.etag(row))
+      if (!(actor.isAdmin || isOwner(actor, row))) throw new HttpProblem('not-found', `${Noun} ${id} does not exist`)
+      checkIfMatch(request, etag(row))
       return null
     }
     if (!actor.isAdmin && options.canSee !== undefined && !options.canSee(actor, row)) {
       throw new HttpProblem('not-found', `${Noun} ${id} does not exist`)
     }
-    if (!(actor.isAdmin || (await options.canDelete(actor, row)))) {
+    if (!(actor.isAdmin || (await canDelete(actor, row)))) {
       throw new HttpProblem('forbidden', `You may not delete ${noun} ${id}`)
     }
-    checkIfMatch(request, options.etag(row))
+    checkIfMatch(request, etag(row))
     await db.transaction().execute(async (trx) => {
       await options.beforeDelete?.(trx, [id], 'soft')
       const result = await softDelete(trx, table, { id }, { by: actor.id, reason: reason ?? null })
@@ -214,23 +404,32 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
     return null
   }
 
-  const deleteSchema = (summary: string) => ({
-    tags,
+  const deleteDescription =
+    `Soft-deletes the ${noun} and what belongs to it: hidden from every read, restorable by an admin until purged. ` +
+    `The owner or an admin may delete it (else 403). Deleting an already deleted ${noun} answers 204 to its owner or an admin ` +
+    `and stamps nothing again; to anyone else it is 404, like a missing one. \`If-Match\` is checked against its ETag (412).`
+  const deleteSchema = (operationId: string, summary: string) => ({
+    ...schemaBase(operationId),
     summary,
+    description: deleteDescription,
     params: IdParams,
     querystring: DeleteQuery,
     response: { 204: Deleted, ...problemResponses(401, 403, 404, 412, 422) },
   })
 
-  app.delete(`${prefix}/:id`, { schema: deleteSchema(`Delete a ${noun} (soft; restorable by an admin)`) }, async (request, reply) => {
+  app.delete(`${prefix}/:id`, { schema: deleteSchema(`delete${Operation}`, `Delete a ${noun} (soft; restorable by an admin)`) }, async (request, reply) => {
     await deleteHandler(request)
     return reply.code(204).send()
   })
   if (routes.softAlias) {
-    app.delete(`${prefix}/:id/soft`, { schema: deleteSchema(`Delete a ${noun} (alias of DELETE ${prefix}/{id})`) }, async (request, reply) => {
-      await deleteHandler(request)
-      return reply.code(204).send()
-    })
+    app.delete(
+      `${prefix}/:id/soft`,
+      { schema: deleteSchema(`softDelete${Operation}`, `Delete a ${noun} (alias of DELETE ${prefix}/{id})`) },
+      async (request, reply) => {
+        await deleteHandler(request)
+        return reply.code(204).send()
+      },
+    )
   }
 
   if (routes.restore) {
@@ -238,25 +437,28 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       `${prefix}/:id/restore`,
       {
         schema: {
-          tags,
+          ...schemaBase(`restore${Operation}`),
           summary: `Restore a deleted ${noun} and what was deleted with it (admin)`,
+          description:
+            `Brings the ${noun} back with every row its deletion took along, in one transaction. Refused with 409 when an active row ` +
+            `now holds one of its unique values (\`conflict\`) or a parent is deleted (\`parent-deleted\`), with 400 when it is not deleted. Admin only.`,
           params: IdParams,
-          response: { 200: options.adminView.schema, ...problemResponses(400, 401, 403, 404, 409, 412, 422) },
+          response: { 200: describedAdminView, ...problemResponses(400, 401, 403, 404, 409, 412, 422) },
         },
       },
       async (request) => {
         const actor = requireAdmin(options.actor(request))
-        const { id } = request.params as { id: number }
-        const db = options.db(request)
+        const id = idOf(request)
+        const db = dbOf(request)
         const row = await loadOrFail(db, id)
-        checkIfMatch(request, options.etag(row))
+        checkIfMatch(request, etag(row))
         if (row.deleted_at === null) throw new HttpProblem('not-deleted', `${Noun} ${id} is not deleted`)
         try {
           await restoreWithHook(db, (scope) => restore(scope, table, { id }, { by: actor.id }))
         } catch (error) {
           throw restoreProblem(error)
         }
-        return options.adminView.map(await loadOrFail(db, id))
+        return adminView.map(await loadOrFail(db, id))
       },
     )
   }
@@ -270,7 +472,7 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
         extensions: {
           constraint: conflict.constraint ?? null,
           fields: conflict.columns,
-          ...(conflict.conflictingId === undefined ? {} : { conflicting_id: Number(conflict.conflictingId) }),
+          ...(conflict.conflictingId === undefined ? {} : { conflicting_id: keyOut(conflict.conflictingId) }),
         },
       })
     }
@@ -278,7 +480,7 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       const parent = error as ParentDeletedError
       return new HttpProblem('parent-deleted', options.describeParentDeleted(parent), {
         cause: error,
-        extensions: { parent_table: parent.parentTable, parent_id: Number(parent.parentId) },
+        extensions: { parent_table: parent.parentTable, parent_id: keyForJson(parent.parentId) },
       })
     }
     return error
@@ -289,18 +491,19 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       `${prefix}/:id/permanent`,
       {
         schema: {
-          tags,
+          ...schemaBase(`permanentlyDelete${Operation}`),
           summary: `Delete a ${noun} for good, with everything that belongs to it, active or deleted (admin)`,
+          description: `Removes the ${noun} and the rows that belong to it from the database, whether active or deleted; the audit trail keeps a record. Cannot be undone. Admin only.`,
           params: IdParams,
           response: { 204: Deleted, ...problemResponses(401, 403, 404, 412, 422) },
         },
       },
       async (request, reply) => {
         const actor = requireAdmin(options.actor(request))
-        const { id } = request.params as { id: number }
-        const db = options.db(request)
+        const id = idOf(request)
+        const db = dbOf(request)
         const row = await loadOrFail(db, id)
-        checkIfMatch(request, options.etag(row))
+        checkIfMatch(request, etag(row))
         const result = await db.transaction().execute(async (trx) => {
           await options.beforeDelete?.(trx, [id], 'permanent')
           return forceDelete(trx, table, { id }, { by: actor.id })
@@ -316,43 +519,49 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       `${prefix}/deleted`,
       {
         schema: {
-          tags,
+          ...schemaBase(`listDeleted${Operation}s`),
           summary: `The ${noun} trash: deleted ${noun}s, most recently deleted first (admin)`,
+          description: `Deleted ${noun}s, newest deletion first, a page at a time (pass \`next_cursor\` back as \`cursor\`). Admin only.`,
           querystring: Type.Object(PageQuery),
-          response: { 200: ListSchema(options.adminView.schema), ...problemResponses(401, 403, 422) },
+          response: { 200: ListSchema(adminView.schema, `A page of deleted ${noun}s`), ...problemResponses(401, 403, 422) },
         },
       },
       async (request) => {
         requireAdmin(options.actor(request))
         const { limit = 20, cursor } = request.query as { limit?: number; cursor?: string }
-        const db = options.db(request)
+        const db = dbOf(request)
         let query = db
           .selectFrom(table)
           .selectAll()
+          // The cursor needs the stamp at the database's precision (microseconds): a Date keeps
+          // milliseconds, and rows one bulk delete stamped alike would be skipped past.
+          .select(sql<string>`to_char(deleted_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as(CURSOR_AT))
           .$call(withDeleted({ [table]: 'only' }))
           .orderBy('deleted_at', 'desc')
-          .orderBy('id', 'desc')
+          .orderBy(column, 'desc')
           .limit(limit + 1)
         if (cursor !== undefined) {
-          const [deletedAt, id] = decodeCursor(cursor, ['timestamp', 'number'])
-          query = query.where(sql<boolean>`(deleted_at, id) < (${deletedAt}::timestamptz, ${id})`)
+          const [deletedAt, id] = decodeCursor(cursor, ['timestamp', key.type === 'integer' ? 'number' : 'string'])
+          if (key.type === 'uuid' && !UUID_PATTERN.test(String(id))) {
+            throw new HttpProblem('validation-failed', 'The cursor is not one this API gave out', {
+              extensions: { errors: [{ pointer: '/query/cursor', detail: 'is not a valid cursor' }] },
+            })
+          }
+          query = query.where(sql<boolean>`(deleted_at, ${sql.ref(column)}) < (${deletedAt}::timestamptz, ${id})`)
         }
-        const rows = (await query.execute()) as Row[]
+        const rows = (await query.execute()) as (Row & { [CURSOR_AT]: string })[]
         const page = rows.slice(0, limit)
         const last = page.at(-1)
         return {
-          items: page.map(options.adminView.map),
-          next_cursor:
-            rows.length > limit && last !== undefined
-              ? encodeCursor([new Date(last.deleted_at as Date).toISOString(), Number(last.id)])
-              : null,
+          items: page.map(({ [CURSOR_AT]: _, ...row }) => adminView.map(row as unknown as Row)),
+          next_cursor: rows.length > limit && last !== undefined ? encodeCursor([last[CURSOR_AT], keyOut(last[column] as RowKey)]) : null,
         }
       },
     )
   }
 
   if (routes.bulk) {
-    const Ids = Type.Array(Type.Integer({ minimum: 1, maximum: 2_147_483_647 }), {
+    const Ids = Type.Array(keySchema(key, `A ${noun}'s ${column}`), {
       minItems: 1,
       maxItems: maxBulk,
       description: `1–${maxBulk} ids; unknown ids are ignored`,
@@ -365,19 +574,21 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       },
       { additionalProperties: false },
     )
-    const idsOf = (request: FastifyRequest) => [...new Set((request.body as Record<string, number[]>)[idsField] ?? [])]
+    const idsOf = (request: FastifyRequest) => [
+      ...new Set(((request.body as Record<string, SoftDeleteKeyValue[]>)[idsField] ?? []).map((id, index) => keyIn(id, `/body/${idsField}/${index}`))),
+    ]
 
     async function bulkDelete(request: FastifyRequest) {
       const actor = requireAdmin(options.actor(request))
       const body = request.body as { hard_delete?: boolean; reason?: string }
       const ids = idsOf(request)
-      const db = options.db(request)
+      const db = dbOf(request)
       if (body.hard_delete === true) {
         const result = await db.transaction().execute(async (trx) => {
           await options.beforeDelete?.(trx, ids, 'permanent')
           return forceDelete(trx, table, { ids }, { by: actor.id, reason: body.reason ?? null })
         })
-        return { deleted: sortedIds(result.deleted), already_deleted: [] as number[], not_found: sortedIds(result.notFound) }
+        return { deleted: sortedIds(result.deleted), already_deleted: [] as SoftDeleteKeyValue[], not_found: sortedIds(result.notFound) }
       }
       return db.transaction().execute(async (trx) => {
         await options.beforeDelete?.(trx, ids, 'soft')
@@ -397,8 +608,9 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       `${prefix}/bulk`,
       {
         schema: {
-          tags,
+          ...schemaBase(`bulkDelete${Operation}s`),
           summary: `Delete many ${noun}s in one transaction (admin)`,
+          description: `Soft-deletes (or with \`hard_delete\`, deletes for good) every listed ${noun} in one transaction; unknown and already deleted ids are ignored. Admin only.`,
           body: BulkDelete,
           response: { 204: Deleted, ...problemResponses(400, 401, 403, 413, 415, 422) },
         },
@@ -409,16 +621,20 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       },
     )
 
-    const IdList = Type.Array(Type.Integer())
+    const IdList = Type.Array(keyOutSchema(key))
     app.post(
       `${prefix}/bulk-delete`,
       {
         schema: {
-          tags,
+          ...schemaBase(`bulkDelete${Operation}sWithReport`),
           summary: `Delete many ${noun}s in one transaction and say what happened to each (admin)`,
+          description: `As DELETE ${prefix}/bulk, answering which ids were deleted, already deleted, or not found. Admin only.`,
           body: BulkDelete,
           response: {
-            200: Type.Object({ deleted: IdList, already_deleted: IdList, not_found: IdList }),
+            200: Type.Object(
+              { deleted: IdList, already_deleted: IdList, not_found: IdList },
+              { description: 'What happened to each id', examples: [key.type === 'integer' ? { deleted: [1, 2], already_deleted: [3], not_found: [] } : { deleted: ['a'], already_deleted: [], not_found: ['b'] }] },
+            ),
             ...problemResponses(400, 401, 403, 413, 415, 422),
           },
         },
@@ -427,26 +643,30 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
     )
 
     const ConflictDetail = Type.Object({
-      id: Type.Integer(),
+      id: keyOutSchema(key),
       reason: Type.Union([Type.Literal('conflict'), Type.Literal('parent-deleted')]),
       detail: Type.String(),
-      conflicting_id: Type.Optional(Type.Integer()),
+      conflicting_id: Type.Optional(keyOutSchema(key)),
     })
     app.post(
       `${prefix}/bulk-restore`,
       {
         schema: {
-          tags,
+          ...schemaBase(`bulkRestore${Operation}s`),
           summary: `Restore many ${noun}s; one that collides or whose parent is deleted is skipped (admin)`,
+          description: `Restores every listed deleted ${noun} that can be; one whose unique values an active row now holds, or whose parent is deleted, is skipped and reported in \`conflict_details\`. Admin only.`,
           body: Type.Object({ [idsField]: Ids }, { additionalProperties: false }),
           response: {
-            200: Type.Object({
-              restored: IdList,
-              not_deleted: IdList,
-              not_found: IdList,
-              conflicts: IdList,
-              conflict_details: Type.Array(ConflictDetail),
-            }),
+            200: Type.Object(
+              {
+                restored: IdList,
+                not_deleted: IdList,
+                not_found: IdList,
+                conflicts: IdList,
+                conflict_details: Type.Array(ConflictDetail),
+              },
+              { description: 'What happened to each id' },
+            ),
             ...problemResponses(400, 401, 403, 413, 415, 422),
           },
         },
@@ -454,18 +674,18 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       async (request) => {
         const actor = requireAdmin(options.actor(request))
         const ids = idsOf(request)
-        const result: RestoreResult = await restoreWithHook(options.db(request), (scope) =>
+        const result: RestoreResult = await restoreWithHook(dbOf(request), (scope) =>
           restore(scope, table, { ids }, { by: actor.id, onFailure: 'skip' }),
         )
         const details = [
           ...result.conflicts.map((conflict) => ({
-            id: Number(conflict.id),
+            id: keyOut(conflict.id ?? ''),
             reason: 'conflict' as const,
             detail: options.describeConflict?.(conflict) ?? conflict.message,
-            ...(conflict.conflictingId === undefined ? {} : { conflicting_id: Number(conflict.conflictingId) }),
+            ...(conflict.conflictingId === undefined ? {} : { conflicting_id: keyOut(conflict.conflictingId) }),
           })),
           ...result.parentDeleted.map((entry) => ({
-            id: Number(entry.id),
+            id: keyOut(entry.id),
             reason: 'parent-deleted' as const,
             detail: `Its ${entry.parentTable.replace(/s$/, '')} ${String(entry.parentId)} is deleted`,
           })),

@@ -17,9 +17,20 @@ export const openapiPlugin = fp(
           description:
             'Users, posts and comments where deletion is soft by default, recoverable by an admin, and permanent only on purpose. Errors are RFC 9457 problem details.',
         },
+        tags: [
+          { name: 'service', description: 'Liveness and readiness' },
+          { name: 'auth', description: 'Bearer tokens' },
+          { name: 'users', description: 'Accounts; deleting one takes its posts and comments with it' },
+          { name: 'posts', description: 'Posts; deleting one takes its comments with it' },
+          { name: 'comments', description: 'Comments on posts' },
+          { name: 'admin', description: 'Purge, the audit trail and the trash (admin)' },
+          { name: 'problems', description: 'What each problem `type` of an error response means' },
+        ],
         components: {
           securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A token from POST /auth/token' } },
         },
+        // Public unless an operation says otherwise: every operation that reads a token declares
+        // bearer (optional ones as [{}, { bearer: [] }]), so that "Try it out" sends it.
         security: [],
       },
       refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => (typeof json.$id === 'string' ? json.$id : `def-${index}`) },

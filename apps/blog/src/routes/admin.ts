@@ -129,6 +129,7 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
       schema: {
         tags: ['admin'],
         summary: 'Purge deleted rows older than a cutoff: a dry run (with a plan) unless force is true (admin)',
+        operationId: 'purge',
         description:
           'Without `force`, nothing changes: the answer says what would go (count, a labelled sample) and carries a `plan`. ' +
           'With `force: true` and that `plan`, exactly the rows the dry run counted are removed, or fewer (rows restored since stay; rows deleted since are not in the plan). ' +
@@ -144,16 +145,19 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Union([
-            Type.Object({
-              purge_count: Type.Integer(),
-              purge_sample: Type.Array(Type.Object({ type: Type.String(), id: Type.Integer(), label: Type.String() }), { maxItems: 100 }),
-              cutoff: Timestamp,
-              as_of: Timestamp,
-              plan: Type.String({ description: 'Send it back with force: true to purge exactly this' }),
-            }),
-            Type.Object({ purged_count: Type.Integer(), cutoff: Timestamp }),
-          ]),
+          200: Type.Union(
+            [
+              Type.Object({
+                purge_count: Type.Integer(),
+                purge_sample: Type.Array(Type.Object({ type: Type.String(), id: Type.Integer(), label: Type.String() }), { maxItems: 100 }),
+                cutoff: Timestamp,
+                as_of: Timestamp,
+                plan: Type.String({ description: 'Send it back with force: true to purge exactly this' }),
+              }),
+              Type.Object({ purged_count: Type.Integer(), cutoff: Timestamp }),
+            ],
+            { description: 'A dry run: what would go, and its plan; or, with force, how many rows went' },
+          ),
           ...problemResponses(400, 401, 403, 413, 415, 422),
         },
       },
@@ -199,6 +203,8 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
       schema: {
         tags: ['admin'],
         summary: 'The audit trail, newest first: every delete, restore, hard delete and purge, row by row (admin)',
+        operationId: 'listAudit',
+        description: 'Filter by entity, entity id, action or actor. Admin only.',
         security: [{ bearer: [] }],
         querystring: Type.Object({
           entity: Type.Optional(Type.Union(ENTITY_TYPES.map((type) => Type.Literal(type)))),
@@ -207,7 +213,7 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
           actor_id: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647 })),
           ...PageQuery,
         }),
-        response: { 200: ListSchema(Type.Ref('AuditItem')), ...problemResponses(401, 403, 422) },
+        response: { 200: ListSchema(Type.Ref('AuditItem'), 'A page of audit events'), ...problemResponses(401, 403, 422) },
       },
     },
     async (request) => {
@@ -252,6 +258,8 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
       schema: {
         tags: ['admin'],
         summary: 'Every deleted post, comment and user, most recently deleted first (admin)',
+        operationId: 'listTrash',
+        description: 'Filter by type, search the label, sort. Admin only.',
         security: [{ bearer: [] }],
         querystring: Type.Object({
           type: Type.Optional(Type.Union(ENTITY_TYPES.map((type) => Type.Literal(type)))),
@@ -259,7 +267,7 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
           sort: Type.Optional(Type.Union(Object.keys(SORTS).map((key) => Type.Literal(key)), { default: 'deleted_desc' })),
           ...PageQuery,
         }),
-        response: { 200: ListSchema(Type.Ref('TrashItem')), ...problemResponses(401, 403, 422) },
+        response: { 200: ListSchema(Type.Ref('TrashItem'), 'A page of deleted rows'), ...problemResponses(401, 403, 422) },
       },
     },
     async (request) => {

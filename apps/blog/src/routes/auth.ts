@@ -32,9 +32,14 @@ export async function authRoutes(
       schema: {
         tags: ['auth'],
         summary: 'Exchange a username and password for a bearer token (JSON or form-encoded)',
+        operationId: 'createToken',
+        description: 'Public. Send the token as `Authorization: Bearer <access_token>`. Repeated failures per username and address are throttled (429 with Retry-After).',
         body: Credentials,
         response: {
-          200: Type.Object({ access_token: Type.String(), token_type: Type.Literal('bearer'), expires_in: Type.Integer() }),
+          200: Type.Object(
+            { access_token: Type.String(), token_type: Type.Literal('bearer'), expires_in: Type.Integer({ description: 'Seconds' }) },
+            { description: 'A bearer token', examples: [{ access_token: 'tok_3q2p…', token_type: 'bearer', expires_in: 3600 }] },
+          ),
           ...problemResponses(400, 401, 415, 422, 429),
         },
       },
@@ -96,6 +101,8 @@ export async function authRoutes(
       schema: {
         tags: ['auth'],
         summary: 'Revoke the bearer token of this request (signing out); other tokens of the account stay valid',
+        operationId: 'revokeToken',
+        description: 'Signs out this token only; deleting the account revokes them all.',
         security: [{ bearer: [] }],
         response: { 204: Type.Null({ description: 'Revoked' }), ...problemResponses(401) },
       },

@@ -15,6 +15,9 @@ export async function commentRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         tags: ['comments'],
         summary: 'A comment (it or its post deleted: 404)',
+        operationId: 'getComment',
+        description: 'Visible when its post is (a token is optional).',
+        security: [{}, { bearer: [] }],
         params: IdParams,
         response: { 200: CommentRef, ...problemResponses(401, 404, 422) },
       },

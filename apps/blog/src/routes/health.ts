@@ -20,7 +20,9 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         tags: ['service'],
         summary: 'Liveness: 200 while the process serves requests (does not touch the database)',
-        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+        operationId: 'liveness',
+        description: 'Public. For an orchestrator: a database outage does not make the process unhealthy.',
+        response: { 200: Type.Object({ status: Type.Literal('ok') }, { description: 'The process serves requests', examples: [{ status: 'ok' }] }) },
       },
     },
     async () => ({ status: 'ok' as const }),
@@ -47,14 +49,18 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
   const schema = {
     tags: ['service'],
     response: {
-      200: Type.Object({
-        status: Type.Literal('ok'),
-        database: Type.String(),
-        replica: Type.Optional(Type.Union([Type.Literal('ok'), Type.Literal('unavailable')], { description: 'The read replica (DATABASE_READ_URL), when there is one; away, reads go to the primary' })),
-      }),
+      200: Type.Object(
+        {
+          status: Type.Literal('ok'),
+          database: Type.String(),
+          replica: Type.Optional(Type.Union([Type.Literal('ok'), Type.Literal('unavailable')], { description: 'The read replica (DATABASE_READ_URL), when there is one; away, reads go to the primary' })),
+        },
+        { description: 'The primary database answers', examples: [{ status: 'ok', database: 'postgres' }] },
+      ),
       ...problemResponses(503),
     },
+    description: 'Public. For a load balancer: 503 (with Retry-After) while the primary database does not answer within 2 s; a replica that is away does not make it fail.',
   }
-  app.get('/readyz', { schema: { ...schema, summary: 'Readiness: 200 when the database answers within 2 s, else 503' } }, ready)
-  app.get('/healthz', { schema: { ...schema, summary: 'Readiness (the older name of /readyz)' } }, ready)
+  app.get('/readyz', { schema: { ...schema, operationId: 'readiness', summary: 'Readiness: 200 when the database answers within 2 s, else 503' } }, ready)
+  app.get('/healthz', { schema: { ...schema, operationId: 'health', summary: 'Readiness (the older name of /readyz)' } }, ready)
 }

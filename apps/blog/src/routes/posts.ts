@@ -78,8 +78,11 @@ export async function postRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         tags: ['posts'],
         summary: 'Posts, newest first',
+        operationId: 'listPosts',
+        description: 'Published posts to anyone; a token adds your drafts (and for an admin, `include_deleted` / `only_deleted`).',
+        security: [{}, { bearer: [] }],
         querystring: ListQuery,
-        response: { 200: ListSchema(PostRef), ...problemResponses(401, 403, 422) },
+        response: { 200: ListSchema(PostRef, 'A page of posts'), ...problemResponses(401, 403, 422) },
       },
     },
     async (request) => {
@@ -132,6 +135,9 @@ export async function postRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         tags: ['posts'],
         summary: 'A post (missing or deleted: 404; admins see deleted ones with include_deleted=true)',
+        operationId: 'getPost',
+        description: 'Published posts to anyone, drafts to their author and admins (a token is optional). Sends an ETag for If-Match.',
+        security: [{}, { bearer: [] }],
         params: IdParams,
         querystring: Type.Object({ include_deleted: Type.Optional(Type.Boolean()) }),
         response: { 200: PostRef, ...problemResponses(401, 403, 404, 422) },
@@ -157,6 +163,8 @@ export async function postRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         tags: ['posts'],
         summary: 'Write a post (slug derived from the title when not given)',
+        operationId: 'createPost',
+        description: '409 when an active post has the slug.',
         security: [{ bearer: [] }],
         body: NewPost,
         response: { 201: PostRef, ...problemResponses(400, 401, 409, 413, 415, 422) },
@@ -192,6 +200,8 @@ export async function postRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         tags: ['posts'],
         summary: 'Edit a post (author or admin; honours If-Match)',
+        operationId: 'updatePost',
+        description: 'Changes only the fields sent. With If-Match, refused (412) if the post changed since it was read.',
         security: [{ bearer: [] }],
         params: IdParams,
         body: PostChanges,
@@ -249,9 +259,12 @@ export async function postRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         tags: ['comments'],
         summary: "A post's comments, newest first (post missing or deleted: 404)",
+        operationId: 'listPostComments',
+        description: 'Visible when the post is (a token is optional).',
+        security: [{}, { bearer: [] }],
         params: IdParams,
         querystring: Type.Object(PageQuery),
-        response: { 200: ListSchema(CommentRef), ...problemResponses(401, 404, 422) },
+        response: { 200: ListSchema(CommentRef, 'A page of comments'), ...problemResponses(401, 404, 422) },
       },
     },
     async (request) => {
@@ -287,6 +300,8 @@ export async function postRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         tags: ['comments'],
         summary: 'Comment on a post (post missing or deleted: 404)',
+        operationId: 'createComment',
+        description: 'Any signed-in user, on a post they can see.',
         security: [{ bearer: [] }],
         params: IdParams,
         body: NewComment,

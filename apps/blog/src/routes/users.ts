@@ -27,6 +27,9 @@ export async function userRoutes(app: FastifyInstance, options: { passwordCost: 
       schema: {
         tags: ['users'],
         summary: 'Register',
+        operationId: 'registerUser',
+        description: 'Public; a token is optional. 409 when an active user has the username or email (a deleted one frees them).',
+        security: [{}, { bearer: [] }],
         body: NewUser,
         response: { 201: UserRef, ...problemResponses(400, 401, 409, 413, 415, 422, 429) },
       },
@@ -72,6 +75,8 @@ export async function userRoutes(app: FastifyInstance, options: { passwordCost: 
       schema: {
         tags: ['users'],
         summary: 'The caller',
+        operationId: 'getCurrentUser',
+        description: 'The self view of the account the token belongs to.',
         security: [{ bearer: [] }],
         response: { 200: UserRef, ...problemResponses(401) },
       },
@@ -91,6 +96,9 @@ export async function userRoutes(app: FastifyInstance, options: { passwordCost: 
       schema: {
         tags: ['users'],
         summary: 'A user (deleted: 404, unless an admin asks with include_deleted=true)',
+        operationId: 'getUser',
+        description: 'Public view to anyone; self view to the user and admins (a token is optional).',
+        security: [{}, { bearer: [] }],
         params: IdParams,
         querystring: Type.Object({ include_deleted: Type.Optional(Type.Boolean()) }),
         response: { 200: UserRef, ...problemResponses(401, 403, 404, 422) },
