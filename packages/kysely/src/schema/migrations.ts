@@ -349,7 +349,7 @@ export async function installSoftDeletes(
   for (const table of definition.tables.values()) {
     const indexes = await uniqueIndexesOf(db, table)
     const active = indexes.filter(
-      (index) => index.partial && index.valid && !index.expression && index.predicate === `(${quoteIdent(table.columns.deletedAt)} IS NULL)`,
+      (index) => index.partial && index.valid && !index.expression && index.activePredicate,
     )
     for (const plain of indexes.filter((index) => !index.partial && !index.expression && !index.primary)) {
       const covering = active.filter((index) => plain.columns.every((column) => index.columns.includes(column)))
@@ -402,7 +402,8 @@ interface UniqueIndexInfo {
   readonly partial: boolean
   readonly expression: boolean
   readonly valid: boolean
-  readonly predicate: string | null
+  /** The predicate is exactly `deleted_at is null` (the table's column). */
+  readonly activePredicate: boolean
   readonly nullsNotDistinct: boolean
   readonly referenced: boolean
   readonly columns: string[]
@@ -420,7 +421,7 @@ async function uniqueIndexesOf(db: Kysely<any>, table: TableDefinition): Promise
     partial: boolean
     expression: boolean
     valid: boolean
-    predicate: string | null
+    active_predicate: boolean | null
     nulls_not_distinct: boolean
     referenced: boolean
     columns: string
@@ -428,7 +429,7 @@ async function uniqueIndexesOf(db: Kysely<any>, table: TableDefinition): Promise
   }>`select c.relname as name, n.nspname as schema,
       exists (select 1 from pg_constraint u where u.conindid = i.indexrelid and u.contype in ('u', 'p') and u.conrelid = i.indrelid) as constraint,
       i.indisprimary as primary, i.indpred is not null as partial, i.indexprs is not null as expression, i.indisvalid as valid,
-      pg_get_expr(i.indpred, i.indrelid) as predicate, i.indnullsnotdistinct as nulls_not_distinct,
+      pg_get_expr(i.indpred, i.indrelid) = '(' || quote_ident(${table.columns.deletedAt}::text) || ' IS NULL)' as active_predicate, i.indnullsnotdistinct as nulls_not_distinct,
       exists (select 1 from pg_constraint f where f.contype = 'f' and f.conindid = i.indexrelid) as referenced,
       (select string_agg(a.attname::text, ',' order by k.n) from unnest(i.indkey::int2[]) with ordinality as k(attnum, n)
         join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum) as columns,
@@ -447,7 +448,7 @@ async function uniqueIndexesOf(db: Kysely<any>, table: TableDefinition): Promise
     partial: row.partial,
     expression: row.expression,
     valid: row.valid,
-    predicate: row.predicate,
+    activePredicate: row.active_predicate === true,
     nullsNotDistinct: row.nulls_not_distinct,
     referenced: row.referenced,
     columns: (row.columns ?? '').split(',').filter((column) => column !== ''),
