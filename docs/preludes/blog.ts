@@ -6,10 +6,12 @@ import { PGliteDialect } from '@tombstone/kysely/pglite'
 import {
   addSoftDeleteColumns,
   allowHardDelete,
+  classifyDatabaseError,
   createActiveIndex,
   createActiveUniqueIndex,
   defineSoftDeletes,
   forceDelete,
+  HardDeleteRefusedError,
   installHardDeleteGuard,
   installSoftDeletes,
   isTombstoneError,

@@ -5,10 +5,12 @@ import { PGliteDialect } from '@tombstone/kysely/pglite'
 import {
   addSoftDeleteColumns,
   allowHardDelete,
+  classifyDatabaseError,
   createActiveIndex,
   createActiveUniqueIndex,
   defineSoftDeletes,
   forceDelete,
+  HardDeleteRefusedError,
   installHardDeleteGuard,
   installSoftDeletes,
   isTombstoneError,
