@@ -30,7 +30,7 @@ export interface ActorOptions {
  * Rows one operation touched in one table.
  *
  * Keys are reported as the driver returns the table's key column, in every result and error of
- * every operation: an `integer` key as a number, a `uuid` or `text` key as a string, a `bigint` key
+ * every operation (a `ParentDeletedError` raised by the database itself, `TB003`, carries text): an `integer` key as a number, a `uuid` or `text` key as a string, a `bigint` key
  * as `pg` returns it (a string, unless you set a type parser) or PGlite (a number). A key you gave
  * that matches no row (`notFound`) is converted by the database to the column's type first, so it
  * has the same type too: `softDelete(db, 'users', { ids: ['1', '2'] })` on an integer key reports
