@@ -45,7 +45,10 @@ export interface Retention {
 
 /** Options of one soft-deletable table. */
 export interface TableOptions {
-  /** The primary key column. Defaults to `'id'`. */
+  /**
+   * The primary key column: one column of any type (`integer`, `bigint`, `uuid`, `text`, ...).
+   * Composite keys are not supported (an `InvalidConfigurationError`). Defaults to `'id'`.
+   */
   readonly key?: string
   /** Column names; each defaults to its entry in {@link DEFAULT_COLUMNS}. */
   readonly columns?: Partial<SoftDeleteColumns>
@@ -162,6 +165,7 @@ export class SoftDeleteDefinition<DB = unknown> {
     for (const [name, table] of Object.entries(options.tables as Record<string, TableOptions | undefined>)) {
       if (table === undefined) continue
       if (!QUALIFIED.test(name)) throw new InvalidConfigurationError(`Invalid table name "${name}"`, name)
+      refuseComposite(table.key, name, 'key')
       const dot = name.indexOf('.')
       const columns: SoftDeleteColumns = { ...DEFAULT_COLUMNS, ...table.columns }
       for (const column of [table.key ?? 'id', ...Object.values(columns)]) {
@@ -194,6 +198,8 @@ export class SoftDeleteDefinition<DB = unknown> {
           )
         }
       }
+      refuseComposite(relation.foreignKey, relation.child, 'foreignKey')
+      refuseComposite(relation.parentKey, relation.child, 'parentKey')
       const parent = tables.get(relation.parent) as TableDefinition
       const normalized: RelationDefinition = Object.freeze({
         parent: relation.parent,
@@ -217,6 +223,9 @@ export class SoftDeleteDefinition<DB = unknown> {
       if (parent === undefined) {
         throw new InvalidConfigurationError(`Dependent ${dependent.table}: "${dependent.parent}" is not a declared soft-deletable table`, dependent.parent)
       }
+      refuseComposite(dependent.key, dependent.table, 'key')
+      refuseComposite(dependent.foreignKey, dependent.table, 'foreignKey')
+      refuseComposite(dependent.parentKey, dependent.table, 'parentKey')
       if (tables.has(dependent.table)) {
         throw new InvalidConfigurationError(`Dependent "${dependent.table}" is soft-deletable: declare a relation instead`, dependent.table)
       }
@@ -331,6 +340,22 @@ export class SoftDeleteDefinition<DB = unknown> {
     }
     for (const name of reachable) visit(name)
     return order
+  }
+}
+
+/**
+ * Keys, foreign keys and referenced keys are one column each: every operation matches rows by one
+ * key column (`key = any($1)`), the audit stores one key, and the database's parent checks compare
+ * one column. A composite key (an array, or a list in a string) is refused here rather than
+ * half-supported: give the table a single-column key (a surrogate `id`, or one unique column).
+ */
+function refuseComposite(column: unknown, table: string, option: string): void {
+  if (column === undefined) return
+  if (Array.isArray(column) || (typeof column === 'string' && /[,()\s]/.test(column))) {
+    throw new InvalidConfigurationError(
+      `"${table}": ${option} ${JSON.stringify(column)} is not one column; composite keys are not supported (declare a single-column key, such as a surrogate id or one unique column)`,
+      table,
+    )
   }
 }
 

@@ -38,7 +38,13 @@ export const ERROR_CODES = [
 /** The stable code of a {@link TombstoneError}. */
 export type TombstoneErrorCode = (typeof ERROR_CODES)[number]
 
-/** A key value of a row: what the driver returns for the key column. */
+/**
+ * A key value of a row. In results and errors, what the driver returns for the key column (a number
+ * for `integer`, a string for `uuid` and `text`; `bigint`: a string from `pg`, a number from PGlite),
+ * the same type in every operation. The one exception: a {@link ParentDeletedError} the database
+ * raised (SQLSTATE `TB003`, from an insert or update of yours) carries its keys as text. As an argument, any of these; the database casts it to the
+ * column's type. Keys are one column: composite keys are refused by `defineSoftDeletes`.
+ */
 export type RowKey = string | number | bigint
 
 /**
@@ -272,8 +278,8 @@ export class DeletionStampedError extends TombstoneError {
  */
 export class InvalidArgumentError extends TombstoneError {
   readonly code = 'INVALID_ARGUMENT' as const
-  constructor(message: string, table?: string) {
-    super(message, table)
+  constructor(message: string, table?: string, cause?: unknown) {
+    super(message, table, cause === undefined ? undefined : { cause })
   }
 }
 

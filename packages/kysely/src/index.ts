@@ -104,6 +104,9 @@ export {
   type ColumnOptions,
   type IndexOptions,
   type InstallOptions,
+  type InstallResult,
+  type UniqueWarning,
+  type ConvertedUnique,
 } from './schema/migrations.ts'
 export {
   purge,

@@ -1,5 +1,5 @@
 import { sql, type Expression, type Kysely, type RawBuilder, type SqlBool, type Transaction } from 'kysely'
-import type { Retention, SoftDeleteDefinition } from '../definition.ts'
+import type { Retention, SoftDeleteDefinition, TableDefinition } from '../definition.ts'
 import { classifyDatabaseError, InvalidArgumentError, InvalidConfigurationError, sqlStateOf, type RowKey } from '../errors.ts'
 import { SoftDeletePlugin } from '../plugin/soft-delete-plugin.ts'
 
@@ -26,8 +26,18 @@ export interface ActorOptions {
   readonly reason?: string | null
 }
 
-/** Rows one operation touched in one table. */
+/**
+ * Rows one operation touched in one table.
+ *
+ * Keys are reported as the driver returns the table's key column, in every result and error of
+ * every operation (a `ParentDeletedError` raised by the database itself, `TB003`, carries text): an `integer` key as a number, a `uuid` or `text` key as a string, a `bigint` key
+ * as `pg` returns it (a string, unless you set a type parser) or PGlite (a number). A key you gave
+ * that matches no row (`notFound`) is converted by the database to the column's type first, so it
+ * has the same type too: `softDelete(db, 'users', { ids: ['1', '2'] })` on an integer key reports
+ * `deleted: [1]`, `notFound: [2]`.
+ */
 export interface TableResult {
+  /** The keys, as the driver returns the key column. */
   readonly ids: readonly RowKey[]
   readonly count: number
 }
@@ -167,6 +177,39 @@ export function classifyOperationError(error: unknown): never {
 /** Groups returned rows' keys. */
 export function keysOf(rows: readonly Record<string, unknown>[], column: string): RowKey[] {
   return rows.map((row) => row[column] as RowKey)
+}
+
+/**
+ * The given keys as the database reads them into `table`'s key column, typed as the driver returns
+ * that column (`'7'` becomes `7` for an integer key, a uuid comes back lower case), in the given
+ * order, duplicates removed. One statement, run only where a key matched no row. A key the column
+ * cannot hold is an {@link InvalidArgumentError}.
+ */
+export async function canonicalKeys(trx: Kysely<any>, table: TableDefinition, keys: readonly RowKey[]): Promise<RowKey[]> {
+  if (keys.length === 0) return []
+  // json_populate_record casts text to the column's type as an INSERT would, whatever that type is.
+  const result = await sql<{ key: RowKey }>`select (json_populate_record(null::${sql.table(table.name)}, json_build_object(${table.key}::text, u.v))).${sql.id(
+    table.key,
+  )} as key from unnest(${sql.val(keys.map(keyText))}::text[]) with ordinality as u(v, n) order by u.n`
+    .execute(trx)
+    .catch((error: unknown) => {
+      throw classifyKeyError(error, table.name)
+    })
+  const byText = new Map<string, RowKey>()
+  for (const row of result.rows) if (!byText.has(keyText(row.key))) byText.set(keyText(row.key), row.key)
+  return [...byText.values()]
+}
+
+/**
+ * A key the key column cannot hold (22P02 invalid text, 22003 out of range, 22007/22008 bad date)
+ * as an {@link InvalidArgumentError}; any other error unchanged.
+ */
+export function classifyKeyError(error: unknown, table: string): unknown {
+  const state = sqlStateOf(error)
+  if (state === '22P02' || state === '22003' || state === '22007' || state === '22008') {
+    return new InvalidArgumentError(`Invalid key for "${table}": ${(error as Error).message}`, table, error)
+  }
+  return error
 }
 
 /** Compares keys across drivers (PGlite returns int8 as numbers, pg as strings). */

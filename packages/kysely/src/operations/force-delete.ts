@@ -4,6 +4,8 @@ import { classifyDatabaseError, InvalidConfigurationError, sqlStateOf, type RowK
 import { hardDelete, targetVisibility, withDeleted, type Visibility } from '../plugin/markers.ts'
 import {
   actorValue,
+  canonicalKeys,
+  classifyKeyError,
   contextOf,
   inTransaction,
   keyIn,
@@ -101,7 +103,9 @@ export async function forceDelete<DB, T extends keyof DB & string>(
       .$call(targetVisibility({ [root.name]: 'include' }))
       .forUpdate()
     rootQuery = (keys === undefined ? rootQuery.where(target.where as never) : rootQuery.where(keyIn(root.key, keys))).orderBy(root.key)
-    const rootRows = await rootQuery.execute()
+    const rootRows = await rootQuery.execute().catch((error: unknown) => {
+      throw classifyKeyError(error, table)
+    })
     const removed = await removeTrees(trx, context, root, rootRows, {
       action: 'hard_delete',
       rootVisibility: 'include',
@@ -116,7 +120,10 @@ export async function forceDelete<DB, T extends keyof DB & string>(
       count += ids.length
     }
     const deleted = removed.get(table) ?? []
-    return { count, tables, deleted, notFound: keys === undefined ? [] : missingKeys(keys, deleted) }
+    let notFound = keys === undefined ? [] : missingKeys(keys, deleted)
+    // Reported as the key column's type, like every other key.
+    if (keys !== undefined && notFound.length > 0) notFound = missingKeys(await canonicalKeys(trx, root, keys), deleted)
+    return { count, tables, deleted, notFound }
   })
 }
 

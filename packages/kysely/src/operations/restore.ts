@@ -12,6 +12,8 @@ import {
 } from '../errors.ts'
 import { targetVisibility, withDeleted } from '../plugin/markers.ts'
 import {
+  canonicalKeys,
+  classifyKeyError,
   contextOf,
   inTransaction,
   keyIn,
@@ -104,10 +106,14 @@ export async function restore<DB, T extends keyof DB & string>(
         ? // Deleted target rows; a subquery in the caller's `where` keeps its own visibility.
           candidatesQuery.where(target.where as never).$call(targetVisibility({ [root.name]: 'only' }))
         : candidatesQuery.where(keyIn(root.key, keys)).$call(targetVisibility({ [root.name]: 'include' }))
-    const rows = await candidatesQuery.execute()
+    const rows = await candidatesQuery.execute().catch((error: unknown) => {
+      throw classifyKeyError(error, table)
+    })
 
     const found = keysOf(rows, 'key')
-    const notFound = keys === undefined ? [] : missingKeys(keys, found)
+    let notFound = keys === undefined ? [] : missingKeys(keys, found)
+    // Reported as the key column's type, like every other key (and '7' beside 7 is one key).
+    if (keys !== undefined && notFound.length > 0) notFound = missingKeys(await canonicalKeys(trx, root, keys), found)
     const notDeleted = keysOf(
       rows.filter((row) => row.deleted_at === null),
       'key',
@@ -294,15 +300,25 @@ async function restoreTrees(
       returning o.k, o.d${carried.length > 0 ? sql`, ${sql.join(carried)}` : sql``}
     )`
   })
-  const result = await sql<{ t: number; k: RowKey; d: string | null }>`with ${sql.join(ctes)}
+  // One column of keys per table (k0, k1, ...), each of its table's key type, so that every key comes
+  // back as the driver returns that column (a table's uuid or text key beside another's integer one
+  // cannot share a column of a UNION, and int4 beside int8 would turn into int8). The other tables'
+  // columns are typed nulls: a scalar subquery that returns no row.
+  const keyColumns = (own: number) =>
+    tables.map((_, index) =>
+      index === own
+        ? sql`k as ${sql.id(`k${index}`)}`
+        : sql`(select k from ${sql.id(alias.get(tables[index] as string) as string)} where false) as ${sql.id(`k${index}`)}`,
+    )
+  const result = await sql<{ t: number; d: string | null } & Record<string, RowKey>>`with ${sql.join(ctes)}
     ${sql.join(
-      tables.map((name, index) => sql`select ${sql.lit(index)}::int as t, k, d from ${sql.id(alias.get(name) as string)}`),
+      tables.map((name, index) => sql`select ${sql.lit(index)}::int as t, d, ${sql.join(keyColumns(index))} from ${sql.id(alias.get(name) as string)}`),
       sql` union all `,
     )}`.execute(trx)
   for (const [index, name] of tables.entries()) {
     const rows = result.rows.filter((row) => Number(row.t) === index)
     if (index > 0 && rows.length === 0) continue
-    restored.set(name, { ids: rows.map((row) => row.k), deletionIds: rows.map((row) => row.d) })
+    restored.set(name, { ids: rows.map((row) => row[`k${index}`] as RowKey), deletionIds: rows.map((row) => row.d) })
   }
 }
 

@@ -4,6 +4,8 @@ import type { RowKey } from '../errors.ts'
 import { withDeleted } from '../plugin/markers.ts'
 import {
   actorValue,
+  canonicalKeys,
+  classifyKeyError,
   classifyOperationError,
   contextOf,
   inTransaction,
@@ -103,7 +105,7 @@ export async function softDelete<DB, T extends keyof DB & string>(
         return (keys === undefined ? rows.where(target.where as never) : rows.where(keyIn(root.key, keys))).orderBy(root.key).forUpdate()
       })
       .returning([`${root.key} as key`, `${root.columns.deletedAt} as deleted_at`])
-    const rootRows = await rootUpdate.execute().catch(classifyOperationError)
+    const rootRows = await rootUpdate.execute().catch((error: unknown) => classifyOperationError(classifyKeyError(error, table)))
     const deleted = keysOf(rootRows, 'key')
     const stamped = new Map<string, RowKey[]>([[table, deleted]])
 
@@ -148,7 +150,7 @@ export async function softDelete<DB, T extends keyof DB & string>(
     let alreadyDeleted: RowKey[] = []
     let notFound: RowKey[] = []
     if (keys !== undefined && deleted.length < keys.length) {
-      const missing = missingKeys(keys, deleted)
+      const missing = missingKeys(await canonicalKeys(trx, root, keys), deleted)
       const existing = await trx
         .selectFrom(root.name)
         .select(`${root.key} as key`)

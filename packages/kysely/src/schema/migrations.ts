@@ -1,7 +1,7 @@
 import { sql, type CreateTableBuilder, type Kysely } from 'kysely'
 import { DEFAULT_COLUMNS, type SoftDeleteColumns, type SoftDeleteDefinition, type TableDefinition } from '../definition.ts'
 import { InvalidArgumentError } from '../errors.ts'
-import { installInvariants, installShared } from './invariants.ts'
+import { installInvariants, installShared, quoteIdent, quoteTable } from './invariants.ts'
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]*$/
 
@@ -248,10 +248,65 @@ export async function createRelationIndexes(db: Kysely<any>, definition: SoftDel
   }
 }
 
+/**
+ * A plain (not partial) unique constraint or index that still covers the columns of an active-only
+ * unique index of the same table: while it exists, a deleted row keeps its values taken (a deleted
+ * user's email cannot be registered again) and the active-only index changes nothing.
+ */
+export interface UniqueWarning {
+  readonly code: 'PLAIN_UNIQUE_BESIDE_ACTIVE_UNIQUE'
+  /** The table, as declared. */
+  readonly table: string
+  /** The plain unique constraint's or index's name. */
+  readonly name: string
+  readonly kind: 'constraint' | 'index'
+  /** Its columns, in its order. */
+  readonly columns: readonly string[]
+  /** The active-only unique index (`where deleted_at is null`) over the same columns, or more. */
+  readonly activeIndex: string
+  /** Why it was left: `convertUniqueConstraints` off, or why converting it would not be safe. */
+  readonly reason: string
+  /** One line saying all of it, as `onWarning`'s default prints it. */
+  readonly message: string
+}
+
+/** A plain unique constraint or index that {@link installSoftDeletes} dropped (`convertUniqueConstraints`). */
+export interface ConvertedUnique {
+  readonly table: string
+  readonly name: string
+  readonly kind: 'constraint' | 'index'
+  readonly columns: readonly string[]
+  /** The active-only unique index that now holds uniqueness among active rows. */
+  readonly activeIndex: string
+}
+
+/** What {@link installSoftDeletes} found and did beyond installing. */
+export interface InstallResult {
+  /** Plain unique constraints or indexes left beside an active-only one (each also given to `onWarning`). */
+  readonly warnings: readonly UniqueWarning[]
+  /** Plain unique constraints or indexes dropped by `convertUniqueConstraints`. */
+  readonly converted: readonly ConvertedUnique[]
+}
+
 /** Options of {@link installSoftDeletes}. */
 export interface InstallOptions {
   /** Install the hard-delete guard on every declared table. Defaults to `true`. */
   readonly guard?: boolean
+  /**
+   * Drop each plain unique constraint or index of a declared table that an active-only unique
+   * index over exactly the same columns replaces, in the same migration (transaction), when that is
+   * safe: same column set, same collations, same `NULLS [NOT] DISTINCT`, not the primary key, and
+   * no foreign key references it (a foreign key needs a plain unique index). One left for one of
+   * these reasons is reported as a warning saying which. Create the active-only indexes
+   * ({@link createActiveUniqueIndex}) before. Defaults to `false`: warn only.
+   */
+  readonly convertUniqueConstraints?: boolean
+  /**
+   * Called with each {@link UniqueWarning}. Defaults to `process.emitWarning(message, { type:
+   * 'TombstoneWarning', code })`, which prints one line on stderr (silenced by `--no-warnings`, seen
+   * by `process.on('warning')`). The warnings are in the result too.
+   */
+  readonly onWarning?: (warning: UniqueWarning) => void
 }
 
 /**
@@ -262,16 +317,22 @@ export interface InstallOptions {
  * (or dependent row) under a deleted parent. Idempotent; run it in a migration, as the tables'
  * owner, after the tables exist.
  *
+ * Then it looks for plain unique constraints or indexes that still cover the columns of an
+ * active-only unique index (see {@link UniqueWarning}): it warns, or with
+ * `convertUniqueConstraints: true` drops them where that is safe.
+ *
  * @example
  * ```ts
- * await installSoftDeletes(db, softDeletes)
+ * await createActiveUniqueIndex(db, 'users', ['email'])
+ * const { warnings, converted } = await installSoftDeletes(db, softDeletes, { convertUniqueConstraints: true })
+ * // converted: [{ table: 'users', name: 'users_email_key', kind: 'constraint', columns: ['email'], activeIndex: 'users_email_active_key' }]
  * ```
  */
 export async function installSoftDeletes(
   db: Kysely<any>,
   definition: SoftDeleteDefinition<any>,
   options: InstallOptions = {},
-): Promise<void> {
+): Promise<InstallResult> {
   for (const table of definition.tables.values()) await createSoftDeleteIndexes(db, table)
   await createRelationIndexes(db, definition)
   for (const dependent of definition.dependents) {
@@ -281,4 +342,116 @@ export async function installSoftDeletes(
   if (options.guard !== false) await installHardDeleteGuard(db, [...definition.tables.keys()])
   if (definition.auditTable !== undefined) await createAuditTable(db, definition.auditTable)
   await installInvariants(db, definition)
+
+  const warnings: UniqueWarning[] = []
+  const converted: ConvertedUnique[] = []
+  const warn = options.onWarning ?? ((warning: UniqueWarning) => process.emitWarning(warning.message, { type: 'TombstoneWarning', code: warning.code }))
+  for (const table of definition.tables.values()) {
+    const indexes = await uniqueIndexesOf(db, table)
+    const active = indexes.filter(
+      (index) => index.partial && index.valid && !index.expression && index.activePredicate,
+    )
+    for (const plain of indexes.filter((index) => !index.partial && !index.expression && !index.primary)) {
+      const covering = active.filter((index) => plain.columns.every((column) => index.columns.includes(column)))
+      if (covering.length === 0) continue
+      const same = covering.find(
+        (index) => index.columns.length === plain.columns.length && index.signature === plain.signature && index.nullsNotDistinct === plain.nullsNotDistinct,
+      )
+      const activeIndex = (same ?? covering[0]) as UniqueIndexInfo
+      const kind = plain.constraint ? 'constraint' : 'index'
+      let reason: string | undefined
+      if (same === undefined) {
+        reason =
+          activeIndex.columns.length > plain.columns.length
+            ? `the active-only index covers more columns (${activeIndex.columns.join(', ')}): dropping this one would let active rows share (${plain.columns.join(', ')}); create an active-only unique index over exactly (${plain.columns.join(', ')}) first`
+            : `its collations or NULLS [NOT] DISTINCT differ from ${activeIndex.name}'s, so dropping it would change what counts as a duplicate`
+      } else if (plain.referenced) {
+        reason = 'a foreign key references it (a foreign key needs a plain unique index): keep it, or point the foreign key at the primary key first'
+      } else if (options.convertUniqueConstraints !== true) {
+        reason = `pass convertUniqueConstraints: true to drop it, or drop it in a migration (${kind === 'constraint' ? `alter table … drop constraint ${plain.name}` : `drop index ${plain.name}`})`
+      }
+      if (reason === undefined) {
+        await sql
+          .raw(kind === 'constraint' ? `alter table ${quoteTable(table.name)} drop constraint ${quoteIdent(plain.name)}` : `drop index ${quoteIdent(plain.schema)}.${quoteIdent(plain.name)}`)
+          .execute(db)
+        converted.push({ table: table.name, name: plain.name, kind, columns: plain.columns, activeIndex: activeIndex.name })
+        continue
+      }
+      const warning: UniqueWarning = {
+        code: 'PLAIN_UNIQUE_BESIDE_ACTIVE_UNIQUE',
+        table: table.name,
+        name: plain.name,
+        kind,
+        columns: plain.columns,
+        activeIndex: activeIndex.name,
+        reason,
+        message: `Tombstone: the plain unique ${kind} ${plain.name} on ${table.name} (${plain.columns.join(', ')}) still holds the values of deleted rows beside the active-only index ${activeIndex.name}, so they cannot be used again; ${reason}`,
+      }
+      warnings.push(warning)
+      warn(warning)
+    }
+  }
+  return { warnings, converted }
+}
+
+interface UniqueIndexInfo {
+  readonly name: string
+  readonly schema: string
+  readonly constraint: boolean
+  readonly primary: boolean
+  readonly partial: boolean
+  readonly expression: boolean
+  readonly valid: boolean
+  /** The predicate is exactly `deleted_at is null` (the table's column). */
+  readonly activePredicate: boolean
+  readonly nullsNotDistinct: boolean
+  readonly referenced: boolean
+  readonly columns: string[]
+  /** Columns with their collations, sorted: equal for two indexes that compare values alike. */
+  readonly signature: string
+}
+
+/** The unique indexes of a table, from the catalog. */
+async function uniqueIndexesOf(db: Kysely<any>, table: TableDefinition): Promise<UniqueIndexInfo[]> {
+  const result = await sql<{
+    name: string
+    schema: string
+    constraint: boolean
+    primary: boolean
+    partial: boolean
+    expression: boolean
+    valid: boolean
+    active_predicate: boolean | null
+    nulls_not_distinct: boolean
+    referenced: boolean
+    columns: string
+    signature: string
+  }>`select c.relname as name, n.nspname as schema,
+      exists (select 1 from pg_constraint u where u.conindid = i.indexrelid and u.contype in ('u', 'p') and u.conrelid = i.indrelid) as constraint,
+      i.indisprimary as primary, i.indpred is not null as partial, i.indexprs is not null as expression, i.indisvalid as valid,
+      pg_get_expr(i.indpred, i.indrelid) = '(' || quote_ident(${table.columns.deletedAt}::text) || ' IS NULL)' as active_predicate, i.indnullsnotdistinct as nulls_not_distinct,
+      exists (select 1 from pg_constraint f where f.contype = 'f' and f.conindid = i.indexrelid) as referenced,
+      (select string_agg(a.attname::text, ',' order by k.n) from unnest(i.indkey::int2[]) with ordinality as k(attnum, n)
+        join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum) as columns,
+      (select string_agg(a.attname::text || ':' || k.coll::text, ',' order by a.attname) from unnest(i.indkey::int2[], i.indcollation::oid[]) as k(attnum, coll)
+        join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum) as signature
+    from pg_index i
+    join pg_class c on c.oid = i.indexrelid
+    join pg_namespace n on n.oid = c.relnamespace
+    where i.indrelid = to_regclass(${quoteTable(table.name)}) and i.indisunique
+    order by c.relname`.execute(db)
+  return result.rows.map((row) => ({
+    name: row.name,
+    schema: row.schema,
+    constraint: row.constraint,
+    primary: row.primary,
+    partial: row.partial,
+    expression: row.expression,
+    valid: row.valid,
+    activePredicate: row.active_predicate === true,
+    nullsNotDistinct: row.nulls_not_distinct,
+    referenced: row.referenced,
+    columns: (row.columns ?? '').split(',').filter((column) => column !== ''),
+    signature: row.signature ?? '',
+  }))
 }
