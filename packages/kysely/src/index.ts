@@ -50,6 +50,7 @@ export {
   HardDeleteRefusedError,
   AuditAppendOnlyError,
   DeletionStampedError,
+  LegalHoldError,
   InvalidArgumentError,
   InvalidConfigurationError,
   isTombstoneError,
@@ -114,3 +115,14 @@ export {
 } from './purge/purge.ts'
 export { grantSoftDeleteRuntime } from './schema/invariants.ts'
 export { readAudit, type AuditEntry, type AuditQuery } from './audit/audit.ts'
+export {
+  placeHold,
+  releaseHold,
+  listHolds,
+  type Hold,
+  type HoldTarget,
+  type HoldQuery,
+  type PlaceHoldOptions,
+  type PlaceHoldResult,
+  type ReleaseHoldResult,
+} from './holds/holds.ts'
