@@ -126,3 +126,23 @@ export {
   type PlaceHoldResult,
   type ReleaseHoldResult,
 } from './holds/holds.ts'
+export {
+  previewSoftDelete,
+  previewRestore,
+  previewForceDelete,
+  type PreviewResult,
+  type PreviewTable,
+  type PreviewConflict,
+  type PreviewOptions,
+} from './operations/preview.ts'
+export {
+  listDeletions,
+  readDeletion,
+  restoreDeletion,
+  previewRestoreDeletion,
+  type Deletion,
+  type DeletionTable,
+  type DeletionSummary,
+  type DeletionQuery,
+  type DeletionPage,
+} from './deletions/deletions.ts'

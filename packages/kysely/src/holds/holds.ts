@@ -250,6 +250,12 @@ export async function holdsInstalled(db: Kysely<any>): Promise<boolean> {
   return result.rows[0]?.present === true
 }
 
+/** True when some hold stands (on any row). @internal */
+export async function standingHolds(db: Kysely<any>): Promise<boolean> {
+  const result = await sql<{ any: boolean }>`select exists (select 1 from ${sql.table(HELD_ROWS_TABLE)} where not released) as any`.execute(db)
+  return result.rows[0]?.any === true
+}
+
 /**
  * True for a row that no standing hold covers, nor any of its descendants along the declared
  * relations (a row cannot be removed without them): raw SQL over `qualifier`, which the plugin

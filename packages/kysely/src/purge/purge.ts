@@ -4,7 +4,8 @@ import { InvalidArgumentError, type RowKey } from '../errors.ts'
 import { withDeleted } from '../plugin/markers.ts'
 import { contextOf, type ActorOptions, type Context } from '../operations/context.ts'
 import { removeTrees, selectionFor } from '../operations/force-delete.ts'
-import { freeOfHolds, holdsInstalled } from '../holds/holds.ts'
+import { freeOfHolds, standingHolds } from '../holds/holds.ts'
+import { HELD_ROWS_TABLE } from '../holds/schema.ts'
 
 /** Options of {@link purge}. */
 export interface PurgeOptions extends ActorOptions {
@@ -128,10 +129,12 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
   if (options.pauseMs !== undefined && (!Number.isFinite(options.pauseMs) || options.pauseMs < 0)) throw new InvalidArgumentError('pauseMs must be >= 0')
   if (options.before !== undefined && Number.isNaN(options.before.getTime())) throw new InvalidArgumentError('before is not a valid date')
   if (options.asOf !== undefined && Number.isNaN(options.asOf.getTime())) throw new InvalidArgumentError('asOf is not a valid date')
-  const asOf = options.asOf ?? new Date((await sql<{ now: Date }>`select now() as now`.execute(db)).rows[0]?.now as Date)
+  const clock = await sql<{ now: Date; holds: boolean }>`select now() as now, to_regclass(${HELD_ROWS_TABLE}) is not null as holds`.execute(db)
+  const asOf = options.asOf ?? new Date(clock.rows[0]?.now as Date)
   options = { ...options, asOf }
-  // Rows under a legal hold (or above one) are never taken; a database without holds has none.
-  const holds = (await holdsInstalled(db)) ? context : undefined
+  // Rows under a legal hold (or above one) are never taken. Without a standing hold (or without the
+  // holds installed) there is nothing to skip, and the statements stay as they were.
+  const holds = clock.rows[0]?.holds === true && (await standingHolds(db)) ? context : undefined
   const wanted = new Set(options.tables ?? context.definition.tables.keys())
   for (const name of wanted) context.definition.table(name)
   // Children first, so that a parent's batch rarely has anything left below it.
