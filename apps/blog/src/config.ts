@@ -12,6 +12,8 @@ export interface Config {
   readonly retentionDays: number
   /** 0 turns the periodic purge off. */
   readonly purgeIntervalMinutes: number
+  /** Seconds during which the one who deleted something may undo it (`POST /deletions/{id}/undo`); 0 turns undo off. */
+  readonly undoWindowSeconds: number
   readonly logLevel: string
   readonly loginMaxFailures: number
   /** Accounts one address may register per hour before `429`. */
@@ -101,6 +103,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     demoData: demo === 'on',
     retentionDays: integer(env, 'RETENTION_DAYS', 30, 0, 36_500),
     purgeIntervalMinutes: integer(env, 'PURGE_INTERVAL_MINUTES', 60, 0, 525_600),
+    undoWindowSeconds: integer(env, 'UNDO_WINDOW_SECONDS', 600, 0, 86_400),
     logLevel,
     loginMaxFailures: integer(env, 'LOGIN_MAX_FAILURES', 10, 1, 1_000_000),
     registerMaxPerHour: integer(env, 'REGISTER_MAX_PER_HOUR', 20, 1, 1_000_000),

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { sql, type Kysely } from 'kysely'
 import { Type, type TSchema } from 'typebox'
 import {
@@ -82,6 +82,11 @@ export interface SoftDeleteRoutesOptions<Row extends Record<string, unknown>> {
    * the target ids; throw an {@link HttpProblem} to refuse (the blog refuses to delete the last
    * active admin, locking the admins so two concurrent deletes cannot both pass). Defaults to none.
    */
+  /**
+   * Where a deletion can be read (`/admin/deletions/<id>`): a `DELETE` then answers with a
+   * `Link: <…>; rel="deletion"` beside its `Tombstone-Deletion: <id>` header. Defaults to no `Link`.
+   */
+  readonly deletionLink?: (deletionId: string) => string
   readonly beforeDelete?: (trx: Kysely<any>, ids: readonly number[], kind: 'soft' | 'permanent') => Promise<void>
 }
 
@@ -89,7 +94,7 @@ const DeleteQuery = Type.Object({
   reason: Type.Optional(Type.String({ maxLength: 500, description: 'Why; kept with the deleted row and in the audit trail' })),
 })
 
-const Deleted = Type.Null({ description: 'Done; no body' })
+const Deleted = Type.Null({ description: 'Done; no body. A soft delete names its deletion in the Tombstone-Deletion header (and a Link with rel="deletion")' })
 
 /** Keys as sorted numbers, for stable answers. */
 function sortedIds(keys: readonly RowKey[]): number[] {
@@ -195,7 +200,7 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       // Rules 4 and 5: nothing is re-stamped; strangers cannot tell a deleted row from a missing one.
       if (!(actor.isAdmin || options.isOwner(actor, row))) throw new HttpProblem('not-found', `${Noun} ${id} does not exist`)
       checkIfMatch(request, options.etag(row))
-      return null
+      return (row as { deletion_id?: string | null }).deletion_id ?? null
     }
     if (!actor.isAdmin && options.canSee !== undefined && !options.canSee(actor, row)) {
       throw new HttpProblem('not-found', `${Noun} ${id} does not exist`)
@@ -204,14 +209,23 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       throw new HttpProblem('forbidden', `You may not delete ${noun} ${id}`)
     }
     checkIfMatch(request, options.etag(row))
-    await db.transaction().execute(async (trx) => {
+    return db.transaction().execute(async (trx) => {
       await options.beforeDelete?.(trx, [id], 'soft')
       const result = await softDelete(trx, table, { id }, { by: actor.id, reason: reason ?? null })
       if (options.onSoftDeleted !== undefined && result.count > 0) {
         await options.onSoftDeleted(trx, Object.fromEntries(Object.entries(result.tables).map(([name, entry]) => [name, entry.ids])))
       }
+      return result.deletionId
     })
-    return null
+  }
+
+  /** 204, naming the deletion (the new one, or the one that took the row before). */
+  const deleted = (reply: FastifyReply, deletionId: string | null) => {
+    if (deletionId !== null) {
+      reply.header('tombstone-deletion', deletionId)
+      if (options.deletionLink !== undefined) reply.header('link', `<${options.deletionLink(deletionId)}>; rel="deletion"`)
+    }
+    return reply.code(204).send()
   }
 
   const deleteSchema = (summary: string) => ({
@@ -222,15 +236,13 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
     response: { 204: Deleted, ...problemResponses(401, 403, 404, 412, 422) },
   })
 
-  app.delete(`${prefix}/:id`, { schema: deleteSchema(`Delete a ${noun} (soft; restorable by an admin)`) }, async (request, reply) => {
-    await deleteHandler(request)
-    return reply.code(204).send()
-  })
+  app.delete(`${prefix}/:id`, { schema: deleteSchema(`Delete a ${noun} (soft; restorable by an admin)`) }, async (request, reply) =>
+    deleted(reply, await deleteHandler(request)),
+  )
   if (routes.softAlias) {
-    app.delete(`${prefix}/:id/soft`, { schema: deleteSchema(`Delete a ${noun} (alias of DELETE ${prefix}/{id})`) }, async (request, reply) => {
-      await deleteHandler(request)
-      return reply.code(204).send()
-    })
+    app.delete(`${prefix}/:id/soft`, { schema: deleteSchema(`Delete a ${noun} (alias of DELETE ${prefix}/{id})`) }, async (request, reply) =>
+      deleted(reply, await deleteHandler(request)),
+    )
   }
 
   if (routes.restore) {
