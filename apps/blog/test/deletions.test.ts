@@ -164,4 +164,33 @@ describe.each(databaseKinds())('deletions and holds on %s', (kind) => {
     problem(await t.request({ method: 'POST', url: '/admin/holds', token: bob.token, payload: { type: 'post', ids: [1], reason: 'x' } }), 403, 'forbidden')
     problem(await t.request({ method: 'GET', url: '/admin/holds?id=3', token: t.admin.token }), 422, 'validation-failed')
   })
+  test('permanent and bulk deletes offer ?dry_run=true: what would go with it, held rows, nothing changes', async () => {
+    const post = await createPost(t, alice)
+    const comments = [await createComment(t, bob, post), await createComment(t, alice, post)]
+    const preview = await t.request({ method: 'DELETE', url: `/posts/${post}/permanent?dry_run=true`, token: t.admin.token })
+    expect(preview.statusCode).toBe(200)
+    expect(preview.json()).toEqual({
+      dry_run: true,
+      count: 3,
+      tables: { posts: { count: 1, sample: [post], held: 0 }, comments: { count: 2, sample: comments, held: 0 } },
+      held: 0,
+      would_refuse: false,
+      not_found: [],
+      already_deleted: [],
+    })
+    expect((await t.request({ method: 'GET', url: `/posts/${post}` })).statusCode).toBe(200)
+    const placed = await t.request({ method: 'POST', url: '/admin/holds', token: t.admin.token, payload: { type: 'comment', ids: [comments[0]], reason: 'case 9' } })
+    const held = (await t.request({ method: 'DELETE', url: `/posts/${post}/permanent?dry_run=true`, token: t.admin.token })).json()
+    expect(held).toMatchObject({ held: 1, would_refuse: true, tables: { comments: { held: 1 } } })
+    const bulk = await t.request({ method: 'POST', url: '/posts/bulk-delete?dry_run=true', token: t.admin.token, payload: { post_ids: [post, 2_000_002] } })
+    expect(bulk.statusCode).toBe(200)
+    expect(bulk.json()).toMatchObject({ dry_run: true, count: 3, not_found: [2_000_002], would_refuse: false })
+    const hard = await t.request({ method: 'DELETE', url: '/posts/bulk?dry_run=true', token: t.admin.token, payload: { post_ids: [post], hard_delete: true } })
+    expect(hard.statusCode).toBe(200)
+    expect(hard.json()).toMatchObject({ held: 1, would_refuse: true })
+    problem(await t.request({ method: 'DELETE', url: '/posts/bulk', token: t.admin.token, payload: { post_ids: [post], hard_delete: true } }), 409, 'legal-hold')
+    expect((await t.request({ method: 'GET', url: `/posts/${post}` })).statusCode).toBe(200)
+    problem(await t.request({ method: 'DELETE', url: `/posts/${post}/permanent?dry_run=true`, token: alice.token }), 403, 'forbidden')
+    await t.request({ method: 'DELETE', url: `/admin/holds/${placed.json<{ hold: { id: number } }>().hold.id}`, token: t.admin.token })
+  })
 })

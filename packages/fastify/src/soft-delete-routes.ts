@@ -3,11 +3,14 @@ import { sql, type Kysely } from 'kysely'
 import { Type, type TSchema } from 'typebox'
 import {
   forceDelete,
+  previewForceDelete,
+  previewSoftDelete,
   restore,
   softDelete,
   withDeleted,
   type ConflictError,
   type ParentDeletedError,
+  type PreviewResult,
   type RestoreResult,
   type RowKey,
 } from '@tombstone/kysely'
@@ -95,6 +98,39 @@ const DeleteQuery = Type.Object({
 })
 
 const Deleted = Type.Null({ description: 'Done; no body. A soft delete names its deletion in the Tombstone-Deletion header (and a Link with rel="deletion")' })
+
+/** What a `?dry_run=true` of a permanent or bulk delete answers: what would go with it, changing nothing. */
+const DryRunView = Type.Object(
+  {
+    dry_run: Type.Literal(true),
+    count: Type.Integer({ description: 'Rows that would be deleted, all tables' }),
+    tables: Type.Record(
+      Type.String(),
+      Type.Object({ count: Type.Integer(), sample: Type.Array(Type.Integer(), { maxItems: 20 }), held: Type.Integer() }),
+      { description: 'Per table: how many, the first ids, how many a legal hold covers' },
+    ),
+    held: Type.Integer({ description: 'Rows under a legal hold among them: a permanent delete would be refused (409 legal-hold)' }),
+    would_refuse: Type.Boolean(),
+    not_found: Type.Array(Type.Integer()),
+    already_deleted: Type.Array(Type.Integer(), { description: 'Soft delete only: left as they are' }),
+  },
+  { description: 'Nothing changed: what the delete would take' },
+)
+const DryRunQuery = Type.Object({ dry_run: Type.Optional(Type.Boolean({ description: 'Say what would go, change nothing. Defaults to false' })) })
+
+function dryRunView(preview: PreviewResult) {
+  return {
+    dry_run: true as const,
+    count: preview.count,
+    tables: Object.fromEntries(
+      Object.entries(preview.tables).map(([name, entry]) => [name, { count: entry.count, sample: entry.sample.map(Number), held: entry.held }]),
+    ),
+    held: preview.held,
+    would_refuse: preview.wouldRefuse,
+    not_found: sortedIds(preview.notFound),
+    already_deleted: sortedIds(preview.alreadyDeleted),
+  }
+}
 
 /** Keys as sorted numbers, for stable answers. */
 function sortedIds(keys: readonly RowKey[]): number[] {
@@ -302,9 +338,10 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       {
         schema: {
           tags,
-          summary: `Delete a ${noun} for good, with everything that belongs to it, active or deleted (admin)`,
+          summary: `Delete a ${noun} for good, with everything that belongs to it, active or deleted (admin); ?dry_run=true says what would go`,
           params: IdParams,
-          response: { 204: Deleted, ...problemResponses(401, 403, 404, 412, 422) },
+          querystring: DryRunQuery,
+          response: { 200: DryRunView, 204: Deleted, ...problemResponses(401, 403, 404, 409, 412, 422) },
         },
       },
       async (request, reply) => {
@@ -313,6 +350,7 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
         const db = options.db(request)
         const row = await loadOrFail(db, id)
         checkIfMatch(request, options.etag(row))
+        if ((request.query as { dry_run?: boolean }).dry_run === true) return reply.code(200).send(dryRunView(await previewForceDelete(db, table, { id })))
         const result = await db.transaction().execute(async (trx) => {
           await options.beforeDelete?.(trx, [id], 'permanent')
           return forceDelete(trx, table, { id }, { by: actor.id })
@@ -384,6 +422,9 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       const body = request.body as { hard_delete?: boolean; reason?: string }
       const ids = idsOf(request)
       const db = options.db(request)
+      if ((request.query as { dry_run?: boolean }).dry_run === true) {
+        return dryRunView(body.hard_delete === true ? await previewForceDelete(db, table, { ids }) : await previewSoftDelete(db, table, { ids }))
+      }
       if (body.hard_delete === true) {
         const result = await db.transaction().execute(async (trx) => {
           await options.beforeDelete?.(trx, ids, 'permanent')
@@ -410,13 +451,15 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       {
         schema: {
           tags,
-          summary: `Delete many ${noun}s in one transaction (admin)`,
+          summary: `Delete many ${noun}s in one transaction (admin); ?dry_run=true says what would go`,
           body: BulkDelete,
-          response: { 204: Deleted, ...problemResponses(400, 401, 403, 413, 415, 422) },
+          querystring: DryRunQuery,
+          response: { 200: DryRunView, 204: Deleted, ...problemResponses(400, 401, 403, 409, 413, 415, 422) },
         },
       },
       async (request, reply) => {
-        await bulkDelete(request)
+        const result = await bulkDelete(request)
+        if ('dry_run' in result) return reply.code(200).send(result)
         return reply.code(204).send()
       },
     )
@@ -427,11 +470,12 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       {
         schema: {
           tags,
-          summary: `Delete many ${noun}s in one transaction and say what happened to each (admin)`,
+          summary: `Delete many ${noun}s in one transaction and say what happened to each (admin); ?dry_run=true says what would go`,
           body: BulkDelete,
+          querystring: DryRunQuery,
           response: {
-            200: Type.Object({ deleted: IdList, already_deleted: IdList, not_found: IdList }),
-            ...problemResponses(400, 401, 403, 413, 415, 422),
+            200: Type.Union([Type.Object({ deleted: IdList, already_deleted: IdList, not_found: IdList }), DryRunView]),
+            ...problemResponses(400, 401, 403, 409, 413, 415, 422),
           },
         },
       },
