@@ -183,6 +183,20 @@ describe.each(databaseKinds())('deletions on %s', (kind) => {
     expect(await error(restoreDeletion(db, '00000000-0000-4000-8000-000000000000'))).toBeInstanceOf(NotFoundError)
   })
 
+  test('restoreDeletion also brings back what is left below a root restored on its own (cascade: false)', async () => {
+    const user = await insertUser(db)
+    const post = await insertPost(db, user)
+    const comment = await insertComment(db, post, user)
+    const deletion = await softDelete(db, 'users', { id: user })
+    await restore(db, 'users', { id: user }, { cascade: false })
+    const preview = await previewRestoreDeletion(db, deletion.deletionId as string)
+    expect(preview).toMatchObject({ count: 2, wouldRefuse: false, tables: { posts: { count: 1 }, comments: { count: 1 } } })
+    const result = await restoreDeletion(db, deletion.deletionId as string)
+    expect(result.count).toBe(2)
+    expect((await stateOf(raw, 'comments', comment))?.deleted_at).toBeNull()
+    expect((await stateOf(raw, 'posts', post))?.deleted_at).toBeNull()
+  })
+
   test('restore with cascade: false brings back the target only; ids may be any iterable', async () => {
     const user = await insertUser(db)
     const post = await insertPost(db, user)

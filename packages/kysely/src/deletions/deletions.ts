@@ -1,9 +1,9 @@
-import { sql, type Kysely } from 'kysely'
-import { InvalidArgumentError, InvalidConfigurationError, NotFoundError, sqlStateOf } from '../errors.ts'
+import { sql, type Kysely, type SqlBool } from 'kysely'
+import { InvalidArgumentError, InvalidConfigurationError, NotFoundError, sqlStateOf, type RowKey } from '../errors.ts'
 import { notInstalled } from '../operations/force-delete.ts'
-import { contextOf, type Context } from '../operations/context.ts'
+import { contextOf, inTransaction, type Context } from '../operations/context.ts'
 import { restore, type RestoreOptions, type RestoreResult } from '../operations/restore.ts'
-import { previewRestore, type PreviewOptions, type PreviewResult } from '../operations/preview.ts'
+import { previewRestore, type PreviewOptions, type PreviewResult, type PreviewTable } from '../operations/preview.ts'
 
 /** One deletion: what one soft-delete operation took, by its deletion id, and what is left of it. */
 export interface Deletion {
@@ -219,18 +219,40 @@ export async function readDeletion<DB>(db: Kysely<DB>, deletionId: string): Prom
   }
 }
 
-/** The root table of a deletion, or a coded NotFoundError. */
-async function rootOf(db: Kysely<any>, deletionId: string): Promise<string> {
+/** The deletion's tables (declared ones, in the relations' order), or a coded NotFoundError. */
+async function tablesOf(db: Kysely<any>, context: Context, deletionId: string): Promise<string[]> {
   const deletion = await readDeletion(db, deletionId)
   if (deletion === undefined) throw new NotFoundError('deletions', [deletionId])
-  return deletion.table
+  return context.definition.topologicalOrder().filter((name) => name in deletion.tables)
 }
 
 /**
- * Restores a whole deletion by its id: exactly the rows it took that are still deleted (its root
- * rows carrying the id, and below them the rows sharing it, as {@link restore} does), nothing that
- * another operation deleted. Fails like {@link restore} (a parent deleted since, a conflict), unless
- * `onFailure: 'skip'`. Throws {@link NotFoundError} for an unknown deletion.
+ * The tops of what is left of a deletion in one table: its rows still deleted whose parents (along
+ * every declared relation) are not rows of it still deleted. Restoring the tops of every table
+ * brings back all of it, each row once: the rest comes back with its top, as restore's cascade.
+ */
+function topsOf(context: Context, table: string, id: string) {
+  const child = context.definition.table(table)
+  return (eb: any) => {
+    const conditions = [eb(sql.ref(`${table}.${child.columns.deletionId}`), '=', id)]
+    for (const relation of context.definition.parentsOf(table)) {
+      const parent = context.definition.table(relation.parent)
+      conditions.push(sql<SqlBool>`not exists (select 1 from ${sql.table(relation.parent)} as tombstone_top
+        where ${sql.ref(`tombstone_top.${relation.parentKey}`)} = ${sql.ref(`${table}.${relation.foreignKey}`)}
+          and ${sql.ref(`tombstone_top.${parent.columns.deletionId}`)} = ${id}::uuid
+          and ${sql.ref(`tombstone_top.${parent.columns.deletedAt}`)} is not null)`)
+    }
+    return eb.and(conditions)
+  }
+}
+
+/**
+ * Restores a whole deletion by its id: exactly the rows it took that are still deleted, nothing that
+ * another operation deleted, in one transaction: the tops of what is left of it in each table (its
+ * root rows, and rows whose parent came back since, e.g. by a restore with `cascade: false`), each
+ * with what shares the id below it, as {@link restore} does. Fails like {@link restore} (a parent
+ * deleted since by another operation, a conflict) and changes nothing, unless `onFailure: 'skip'`.
+ * Throws {@link NotFoundError} for an unknown deletion.
  *
  * @example
  * ```ts
@@ -240,14 +262,35 @@ async function rootOf(db: Kysely<any>, deletionId: string): Promise<string> {
  */
 export async function restoreDeletion<DB>(db: Kysely<DB>, deletionId: string, options: RestoreOptions = {}): Promise<RestoreResult> {
   const context = contextOf(db as Kysely<any>)
-  const root = context.definition.table(await rootOf(db as Kysely<any>, deletionId))
+  const tables = await tablesOf(db as Kysely<any>, context, deletionId)
   const id = deletionId.toLowerCase()
-  return restore(db as Kysely<any>, root.name, { where: (eb: any) => eb(sql.ref(root.columns.deletionId), '=', id) }, options)
+  return inTransaction(db as Kysely<any>, async (trx) => {
+    const parts: RestoreResult[] = []
+    for (const table of tables) parts.push(await restore(trx, table, { where: topsOf(context, table, id) }, options))
+    const merged: Record<string, { ids: RowKey[]; count: number }> = {}
+    for (const part of parts) {
+      for (const [name, entry] of Object.entries(part.tables)) {
+        const into = merged[name] ?? { ids: [], count: 0 }
+        into.ids.push(...entry.ids)
+        into.count += entry.count
+        merged[name] = into
+      }
+    }
+    return {
+      count: parts.reduce((sum, part) => sum + part.count, 0),
+      tables: merged,
+      restored: parts[0]?.restored ?? [],
+      notFound: [],
+      notDeleted: [],
+      parentDeleted: parts.flatMap((part) => part.parentDeleted),
+      conflicts: parts.flatMap((part) => part.conflicts),
+    }
+  })
 }
 
 /**
- * What {@link restoreDeletion} would bring back and what would refuse it ({@link previewRestore}),
- * changing nothing.
+ * What {@link restoreDeletion} would bring back and what would refuse it ({@link previewRestore}
+ * of each table's tops), in one read-only transaction, changing nothing.
  *
  * @example
  * ```ts
@@ -258,7 +301,37 @@ export async function restoreDeletion<DB>(db: Kysely<DB>, deletionId: string, op
  */
 export async function previewRestoreDeletion<DB>(db: Kysely<DB>, deletionId: string, options: PreviewOptions = {}): Promise<PreviewResult> {
   const context = contextOf(db as Kysely<any>)
-  const root = context.definition.table(await rootOf(db as Kysely<any>, deletionId))
+  const tables = await tablesOf(db as Kysely<any>, context, deletionId)
   const id = deletionId.toLowerCase()
-  return previewRestore(db as Kysely<any>, root.name, { where: (eb: any) => eb(sql.ref(root.columns.deletionId), '=', id) }, options)
+  const work = async (trx: Kysely<any>): Promise<PreviewResult> => {
+    const parts: PreviewResult[] = []
+    for (const table of tables) parts.push(await previewRestore(trx, table, { where: topsOf(context, table, id) }, options))
+    const sampleSize = options.sampleSize ?? 20
+    const merged: Record<string, PreviewTable> = {}
+    for (const part of parts) {
+      for (const [name, entry] of Object.entries(part.tables)) {
+        const into = merged[name]
+        if (entry.count === 0 && into !== undefined) continue
+        merged[name] =
+          into === undefined
+            ? entry
+            : { count: into.count + entry.count, sample: [...into.sample, ...entry.sample].slice(0, sampleSize), held: into.held + entry.held }
+      }
+    }
+    for (const name of Object.keys(merged)) if (merged[name]?.count === 0 && name !== tables[0]) delete merged[name]
+    return {
+      operation: 'restore',
+      count: parts.reduce((sum, part) => sum + part.count, 0),
+      tables: merged,
+      notFound: [],
+      alreadyDeleted: [],
+      notDeleted: [],
+      parentDeleted: parts.flatMap((part) => part.parentDeleted),
+      conflicts: parts.flatMap((part) => part.conflicts),
+      held: 0,
+      wouldRefuse: parts.some((part) => part.parentDeleted.length + part.conflicts.length > 0),
+    }
+  }
+  const kysely = db as Kysely<any>
+  return kysely.isTransaction ? work(kysely) : kysely.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(work)
 }
