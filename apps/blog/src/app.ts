@@ -14,6 +14,7 @@ import { purgeScheduler } from './plugins/purge-scheduler.ts'
 import { adminRoutes } from './routes/admin.ts'
 import { authRoutes } from './routes/auth.ts'
 import { commentRoutes } from './routes/comments.ts'
+import { deletionRoutes } from './routes/deletions.ts'
 import { healthRoutes } from './routes/health.ts'
 import { postRoutes } from './routes/posts.ts'
 import { userRoutes } from './routes/users.ts'
@@ -102,6 +103,7 @@ export const app = fp<AppOptions>(
     await fastify.register(postRoutes)
     await fastify.register(commentRoutes)
     await fastify.register(adminRoutes, { retentionDays: config.retentionDays })
+    await fastify.register(deletionRoutes, { undoWindowSeconds: config.undoWindowSeconds })
     await fastify.register(adminPagePlugin)
     await fastify.register(purgeScheduler, { intervalMinutes: config.purgeIntervalMinutes })
   },

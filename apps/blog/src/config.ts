@@ -23,6 +23,8 @@ export interface Config {
   readonly retentionDays: number
   /** 0 turns the periodic purge off. `PURGE_INTERVAL_SECONDS`, when set, wins (as a fraction of minutes). */
   readonly purgeIntervalMinutes: number
+  /** Seconds during which the one who deleted something may undo it (`POST /deletions/{id}/undo`); 0 turns undo off. */
+  readonly undoWindowSeconds: number
   readonly logLevel: string
   readonly loginMaxFailures: number
   /** Accounts one address may register per hour before `429`. */
@@ -129,6 +131,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       env.PURGE_INTERVAL_SECONDS === undefined || env.PURGE_INTERVAL_SECONDS.trim() === ''
         ? integer(env, 'PURGE_INTERVAL_MINUTES', 60, 0, 525_600)
         : integer(env, 'PURGE_INTERVAL_SECONDS', 0, 0, 31_536_000) / 60,
+    undoWindowSeconds: integer(env, 'UNDO_WINDOW_SECONDS', 600, 0, 86_400),
     logLevel,
     loginMaxFailures: integer(env, 'LOGIN_MAX_FAILURES', 10, 1, 1_000_000),
     registerMaxPerHour: integer(env, 'REGISTER_MAX_PER_HOUR', 20, 1, 1_000_000),

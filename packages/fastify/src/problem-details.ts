@@ -54,6 +54,11 @@ export function problemFromTombstoneError(error: AnyTombstoneError): HttpProblem
       })
     case 'REFERENCED':
       return new HttpProblem('conflict', error.message, { cause: error })
+    case 'LEGAL_HOLD':
+      return new HttpProblem('legal-hold', error.message, {
+        cause: error,
+        extensions: { table: error.table ?? null, ...(error.holdId === undefined ? {} : { hold_id: Number(error.holdId) }) },
+      })
     case 'HARD_DELETE_REFUSED':
     case 'AUDIT_APPEND_ONLY':
     case 'DELETION_STAMPED':

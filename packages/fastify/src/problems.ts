@@ -35,6 +35,16 @@ export const PROBLEM_TYPES = {
     title: 'Parent Deleted',
     description: 'The resource cannot be restored while the resource it belongs to (its post, its author) is deleted; restore that first.',
   },
+  'legal-hold': {
+    status: 409,
+    title: 'Legal Hold',
+    description: 'The resource (or a resource that would go with it) is under a legal hold: it cannot be removed for good until the hold is released. `hold_id` names the hold.',
+  },
+  'undo-window-closed': {
+    status: 409,
+    title: 'Undo Window Closed',
+    description: 'The deletion can no longer be undone by the one who made it: the undo window has passed (or nothing of it is left to restore). An administrator can still restore it.',
+  },
   'precondition-failed': {
     status: 412,
     title: 'Precondition Failed',

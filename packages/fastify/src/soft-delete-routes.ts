@@ -1,13 +1,16 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { sql, type Kysely } from 'kysely'
 import { Type, type TSchema } from 'typebox'
 import {
   forceDelete,
+  previewForceDelete,
+  previewSoftDelete,
   restore,
   softDelete,
   withDeleted,
   type ConflictError,
   type ParentDeletedError,
+  type PreviewResult,
   type RestoreResult,
   type RowKey,
 } from '@tombstone/kysely'
@@ -194,6 +197,11 @@ export interface SoftDeleteRoutesOptions<Row extends Record<string, unknown>> {
    * the target ids; throw an {@link HttpProblem} to refuse (the blog refuses to delete the last
    * active admin, locking the admins so two concurrent deletes cannot both pass). Defaults to none.
    */
+  /**
+   * Where a deletion can be read (`/admin/deletions/<id>`): a `DELETE` then answers with a
+   * `Link: <…>; rel="deletion"` beside its `Tombstone-Deletion: <id>` header. Defaults to no `Link`.
+   */
+  readonly deletionLink?: (deletionId: string) => string
   readonly beforeDelete?: (trx: Kysely<any>, ids: readonly SoftDeleteKeyValue[], kind: 'soft' | 'permanent') => Promise<void>
 }
 
@@ -203,7 +211,43 @@ const DeleteQuery = Type.Object({
   ),
 })
 
-const Deleted = Type.Null({ description: 'Done; no body' })
+const Deleted = Type.Null({ description: 'Done; no body. A soft delete names its deletion in the Tombstone-Deletion header (and a Link with rel="deletion")' })
+
+/** What a `?dry_run=true` of a permanent or bulk delete answers: what would go with it, changing nothing. */
+function dryRunSchema(id: TSchema) {
+  return Type.Object(
+    {
+      dry_run: Type.Literal(true),
+      count: Type.Integer({ description: 'Rows that would be deleted, all tables' }),
+      tables: Type.Record(
+        Type.String(),
+        Type.Object({ count: Type.Integer(), sample: Type.Array(id, { maxItems: 20 }), held: Type.Integer() }),
+        { description: 'Per table: how many, the first ids, how many a legal hold covers' },
+      ),
+      held: Type.Integer({ description: 'Rows under a legal hold among them: a permanent delete would be refused (409 legal-hold)' }),
+      would_refuse: Type.Boolean(),
+      not_found: Type.Array(id),
+      already_deleted: Type.Array(id, { description: 'Soft delete only: left as they are' }),
+    },
+    { description: 'Nothing changed: what the delete would take' },
+  )
+}
+
+const DryRunQuery = Type.Object({ dry_run: Type.Optional(Type.Boolean({ description: 'Say what would go, change nothing. Defaults to false' })) })
+
+function dryRunView(preview: PreviewResult, sortedIds: (keys: readonly RowKey[]) => SoftDeleteKeyValue[]) {
+  return {
+    dry_run: true as const,
+    count: preview.count,
+    tables: Object.fromEntries(
+      Object.entries(preview.tables).map(([name, entry]) => [name, { count: entry.count, sample: sortedIds(entry.sample), held: entry.held }]),
+    ),
+    held: preview.held,
+    would_refuse: preview.wouldRefuse,
+    not_found: sortedIds(preview.notFound),
+    already_deleted: sortedIds(preview.alreadyDeleted),
+  }
+}
 
 /** The key of a row elsewhere (a parent), as JSON: a number when it is a plain integer, else text. */
 function keyForJson(value: RowKey): SoftDeleteKeyValue {
@@ -326,6 +370,8 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
 
   /** A key as the routes report it: a number for integer keys, text otherwise. */
   const keyOut = (value: RowKey): SoftDeleteKeyValue => (key.type === 'integer' ? Number(value) : String(value))
+  /** What a `?dry_run=true` answers, with this table's ids. */
+  const DryRunView = dryRunSchema(keyOutSchema(key))
   /** Keys sorted, for stable answers. */
   const sortedIds = (keys: readonly RowKey[]): SoftDeleteKeyValue[] => {
     const values = keys.map(keyOut)
@@ -385,7 +431,7 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       // Rules 4 and 5: nothing is re-stamped; strangers cannot tell a deleted row from a missing one.
       if (!(actor.isAdmin || isOwner(actor, row))) throw new HttpProblem('not-found', `${Noun} ${id} does not exist`)
       checkIfMatch(request, etag(row))
-      return null
+      return (row as { deletion_id?: string | null }).deletion_id ?? null
     }
     if (!actor.isAdmin && options.canSee !== undefined && !options.canSee(actor, row)) {
       throw new HttpProblem('not-found', `${Noun} ${id} does not exist`)
@@ -394,14 +440,23 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       throw new HttpProblem('forbidden', `You may not delete ${noun} ${id}`)
     }
     checkIfMatch(request, etag(row))
-    await db.transaction().execute(async (trx) => {
+    return db.transaction().execute(async (trx) => {
       await options.beforeDelete?.(trx, [id], 'soft')
       const result = await softDelete(trx, table, { id }, { by: actor.id, reason: reason ?? null })
       if (options.onSoftDeleted !== undefined && result.count > 0) {
         await options.onSoftDeleted(trx, Object.fromEntries(Object.entries(result.tables).map(([name, entry]) => [name, entry.ids])))
       }
+      return result.deletionId
     })
-    return null
+  }
+
+  /** 204, naming the deletion (the new one, or the one that took the row before). */
+  const deleted = (reply: FastifyReply, deletionId: string | null) => {
+    if (deletionId !== null) {
+      reply.header('tombstone-deletion', deletionId)
+      if (options.deletionLink !== undefined) reply.header('link', `<${options.deletionLink(deletionId)}>; rel="deletion"`)
+    }
+    return reply.code(204).send()
   }
 
   const deleteDescription =
@@ -417,18 +472,14 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
     response: { 204: Deleted, ...problemResponses(401, 403, 404, 412, 422) },
   })
 
-  app.delete(`${prefix}/:id`, { schema: deleteSchema(`delete${Operation}`, `Delete a ${noun} (soft; restorable by an admin)`) }, async (request, reply) => {
-    await deleteHandler(request)
-    return reply.code(204).send()
-  })
+  app.delete(`${prefix}/:id`, { schema: deleteSchema(`delete${Operation}`, `Delete a ${noun} (soft; restorable by an admin)`) }, async (request, reply) =>
+    deleted(reply, await deleteHandler(request)),
+  )
   if (routes.softAlias) {
     app.delete(
       `${prefix}/:id/soft`,
       { schema: deleteSchema(`softDelete${Operation}`, `Delete a ${noun} (alias of DELETE ${prefix}/{id})`) },
-      async (request, reply) => {
-        await deleteHandler(request)
-        return reply.code(204).send()
-      },
+      async (request, reply) => deleted(reply, await deleteHandler(request)),
     )
   }
 
@@ -492,10 +543,11 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       {
         schema: {
           ...schemaBase(`permanentlyDelete${Operation}`),
-          summary: `Delete a ${noun} for good, with everything that belongs to it, active or deleted (admin)`,
+          summary: `Delete a ${noun} for good, with everything that belongs to it, active or deleted (admin); ?dry_run=true says what would go`,
           description: `Removes the ${noun} and the rows that belong to it from the database, whether active or deleted; the audit trail keeps a record. Cannot be undone. Admin only.`,
           params: IdParams,
-          response: { 204: Deleted, ...problemResponses(401, 403, 404, 412, 422) },
+          querystring: DryRunQuery,
+          response: { 200: DryRunView, 204: Deleted, ...problemResponses(401, 403, 404, 409, 412, 422) },
         },
       },
       async (request, reply) => {
@@ -504,6 +556,7 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
         const db = dbOf(request)
         const row = await loadOrFail(db, id)
         checkIfMatch(request, etag(row))
+        if ((request.query as { dry_run?: boolean }).dry_run === true) return reply.code(200).send(dryRunView(await previewForceDelete(db, table, { id }), sortedIds))
         const result = await db.transaction().execute(async (trx) => {
           await options.beforeDelete?.(trx, [id], 'permanent')
           return forceDelete(trx, table, { id }, { by: actor.id })
@@ -583,6 +636,9 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       const body = request.body as { hard_delete?: boolean; reason?: string }
       const ids = idsOf(request)
       const db = dbOf(request)
+      if ((request.query as { dry_run?: boolean }).dry_run === true) {
+        return dryRunView(body.hard_delete === true ? await previewForceDelete(db, table, { ids }) : await previewSoftDelete(db, table, { ids }), sortedIds)
+      }
       if (body.hard_delete === true) {
         const result = await db.transaction().execute(async (trx) => {
           await options.beforeDelete?.(trx, ids, 'permanent')
@@ -609,14 +665,16 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       {
         schema: {
           ...schemaBase(`bulkDelete${Operation}s`),
-          summary: `Delete many ${noun}s in one transaction (admin)`,
+          summary: `Delete many ${noun}s in one transaction (admin); ?dry_run=true says what would go`,
           description: `Soft-deletes (or with \`hard_delete\`, deletes for good) every listed ${noun} in one transaction; unknown and already deleted ids are ignored. Admin only.`,
           body: BulkDelete,
-          response: { 204: Deleted, ...problemResponses(400, 401, 403, 413, 415, 422) },
+          querystring: DryRunQuery,
+          response: { 200: DryRunView, 204: Deleted, ...problemResponses(400, 401, 403, 409, 413, 415, 422) },
         },
       },
       async (request, reply) => {
-        await bulkDelete(request)
+        const result = await bulkDelete(request)
+        if ('dry_run' in result) return reply.code(200).send(result)
         return reply.code(204).send()
       },
     )
@@ -627,15 +685,16 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       {
         schema: {
           ...schemaBase(`bulkDelete${Operation}sWithReport`),
-          summary: `Delete many ${noun}s in one transaction and say what happened to each (admin)`,
+          summary: `Delete many ${noun}s in one transaction and say what happened to each (admin); ?dry_run=true says what would go`,
           description: `As DELETE ${prefix}/bulk, answering which ids were deleted, already deleted, or not found. Admin only.`,
           body: BulkDelete,
+          querystring: DryRunQuery,
           response: {
-            200: Type.Object(
+            200: Type.Union([Type.Object(
               { deleted: IdList, already_deleted: IdList, not_found: IdList },
               { description: 'What happened to each id', examples: [key.type === 'integer' ? { deleted: [1, 2], already_deleted: [3], not_found: [] } : { deleted: ['a'], already_deleted: [], not_found: ['b'] }] },
-            ),
-            ...problemResponses(400, 401, 403, 413, 415, 422),
+            ), DryRunView]),
+            ...problemResponses(400, 401, 403, 409, 413, 415, 422),
           },
         },
       },

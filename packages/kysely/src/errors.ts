@@ -31,6 +31,7 @@ export const ERROR_CODES = [
   'HARD_DELETE_REFUSED',
   'AUDIT_APPEND_ONLY',
   'DELETION_STAMPED',
+  'LEGAL_HOLD',
   'INVALID_ARGUMENT',
   'INVALID_CONFIGURATION',
 ] as const
@@ -267,6 +268,34 @@ export class DeletionStampedError extends TombstoneError {
 }
 
 /**
+ * A row under a legal hold would be removed for good (SQLSTATE `TB006`, raised by the database for
+ * every client: {@link forceDelete}, a plain `DELETE` with the hard-delete opt-in, a `TRUNCATE`, a
+ * foreign-key cascade). Nothing changed. Release the hold ({@link releaseHold}) first.
+ *
+ * @example
+ * ```ts
+ * const hold = await placeHold(db, { table: 'posts', keys: [7], by: 'legal', reason: 'case 42' })
+ * await forceDelete(db, 'posts', { id: 7 }) // LegalHoldError { table: 'posts', id: '7', holdId: hold.id }
+ * ```
+ */
+export class LegalHoldError extends TombstoneError {
+  readonly code = 'LEGAL_HOLD' as const
+  /** The key (as text) of a held row the statement would have removed, when the database told it. */
+  readonly id: string | undefined
+  /** The id of a hold covering it. */
+  readonly holdId: string | undefined
+  constructor(table: string | undefined, id: string | undefined, holdId: string | undefined, cause?: unknown) {
+    super(
+      `Row ${id ?? '?'} of "${table ?? '?'}" is under legal hold${holdId === undefined ? '' : ` ${holdId}`}: it cannot be removed for good until the hold is released`,
+      table,
+      cause === undefined ? undefined : { cause },
+    )
+    this.id = id
+    this.holdId = holdId
+  }
+}
+
+/**
  * An argument of a toolkit function is not acceptable (an empty key, a bad retention, an unknown
  * table in `withDeleted`, ...).
  *
@@ -309,6 +338,7 @@ export type AnyTombstoneError =
   | ReferencedError
   | HardDeleteRefusedError
   | AuditAppendOnlyError
+  | LegalHoldError
   | InvalidArgumentError
   | InvalidConfigurationError
 
@@ -333,6 +363,8 @@ export const SQLSTATE = {
   parentDeleted: 'TB003',
   /** A deleted row's deletion stamps would change. */
   deletionStamped: 'TB005',
+  /** A row under a legal hold would be removed for good. */
+  legalHold: 'TB006',
 } as const
 
 /**
@@ -388,6 +420,10 @@ export function classifyDatabaseError(error: unknown): unknown {
       return new AuditAppendOnlyError(field(error, 'table'), error)
     case SQLSTATE.deletionStamped:
       return new DeletionStampedError(field(error, 'table'), error)
+    case SQLSTATE.legalHold: {
+      const detail = parseDetail(error)
+      return new LegalHoldError(field(error, 'table'), detail.id, detail.hold_id, error)
+    }
     case SQLSTATE.parentDeleted: {
       const detail = parseDetail(error)
       return new ParentDeletedError(field(error, 'table') ?? '?', detail.id ?? '?', detail.parent_table ?? '?', detail.parent_id ?? '?', error)

@@ -50,6 +50,7 @@ export {
   HardDeleteRefusedError,
   AuditAppendOnlyError,
   DeletionStampedError,
+  LegalHoldError,
   InvalidArgumentError,
   InvalidConfigurationError,
   isTombstoneError,
@@ -117,3 +118,34 @@ export {
 } from './purge/purge.ts'
 export { grantSoftDeleteRuntime } from './schema/invariants.ts'
 export { readAudit, type AuditEntry, type AuditQuery } from './audit/audit.ts'
+export {
+  placeHold,
+  releaseHold,
+  listHolds,
+  type Hold,
+  type HoldTarget,
+  type HoldQuery,
+  type PlaceHoldOptions,
+  type PlaceHoldResult,
+  type ReleaseHoldResult,
+} from './holds/holds.ts'
+export {
+  previewSoftDelete,
+  previewRestore,
+  previewForceDelete,
+  type PreviewResult,
+  type PreviewTable,
+  type PreviewConflict,
+  type PreviewOptions,
+} from './operations/preview.ts'
+export {
+  listDeletions,
+  readDeletion,
+  restoreDeletion,
+  previewRestoreDeletion,
+  type Deletion,
+  type DeletionTable,
+  type DeletionSummary,
+  type DeletionQuery,
+  type DeletionPage,
+} from './deletions/deletions.ts'

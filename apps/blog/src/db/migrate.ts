@@ -4,6 +4,7 @@ import * as initial from './migrations/001-initial.ts'
 import * as invariants from './migrations/002-database-invariants.ts'
 import * as bootstrapState from './migrations/003-bootstrap-state.ts'
 import * as registrations from './migrations/004-registrations.ts'
+import * as legalHolds from './migrations/005-legal-holds.ts'
 
 /** Every migration, in order. Statically imported, so that bundles and tests see the same list. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -11,6 +12,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '002-database-invariants': invariants,
   '003-bootstrap-state': bootstrapState,
   '004-registrations': registrations,
+  '005-legal-holds': legalHolds,
 }
 
 /**

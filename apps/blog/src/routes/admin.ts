@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { sql, type Expression, type Kysely, type RawBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely'
 import { Type } from 'typebox'
 import { decodeCursor, encodeCursor, HttpProblem, ListSchema, PageQuery, problemResponses, requireAdmin } from '@tombstone/fastify'
-import { purge, readAudit, withDeleted, type AuditAction, type RowKey } from '@tombstone/kysely'
+import { AUDIT_ACTIONS, purge, readAudit, withDeleted, type AuditAction, type RowKey } from '@tombstone/kysely'
 import type { Database } from '../db/schema.ts'
 import { decodePlan, encodePlan, type PurgePlan } from '../services/purge-plan.ts'
 import { iso, userIdOf } from '../views.ts'
@@ -61,7 +61,7 @@ const AuditItem = Type.Object(
   {
     id: Type.Integer(),
     at: Timestamp,
-    action: Type.Union(['soft_delete', 'restore', 'hard_delete', 'purge'].map((action) => Type.Literal(action))),
+    action: Type.Union(AUDIT_ACTIONS.map((action) => Type.Literal(action))),
     entity: Type.Union(ENTITY_TYPES.map((type) => Type.Literal(type))),
     entity_id: Type.Integer(),
     actor_id: Nullable(Type.Integer({ description: 'The user who acted; null for the service itself (the periodic purge)' })),
@@ -209,7 +209,7 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
         querystring: Type.Object({
           entity: Type.Optional(Type.Union(ENTITY_TYPES.map((type) => Type.Literal(type)))),
           entity_id: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647 })),
-          action: Type.Optional(Type.Union(['soft_delete', 'restore', 'hard_delete', 'purge'].map((action) => Type.Literal(action)))),
+          action: Type.Optional(Type.Union(AUDIT_ACTIONS.map((action) => Type.Literal(action)))),
           actor_id: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647 })),
           ...PageQuery,
         }),

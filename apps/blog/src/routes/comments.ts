@@ -46,6 +46,7 @@ export async function commentRoutes(app: FastifyInstance): Promise<void> {
   softDeleteRoutes<Comment>(app, {
     table: 'comments',
     prefix: '/comments',
+    deletionLink: (id) => `/admin/deletions/${id}`,
     noun: 'comment',
     tags: ['comments'],
     db: () => app.db,

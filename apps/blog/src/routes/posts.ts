@@ -235,6 +235,7 @@ export async function postRoutes(app: FastifyInstance): Promise<void> {
   softDeleteRoutes<Post>(app, {
     table: 'posts',
     prefix: '/posts',
+    deletionLink: (id) => `/admin/deletions/${id}`,
     noun: 'post',
     tags: ['posts'],
     db: () => app.db,

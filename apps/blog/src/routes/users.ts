@@ -121,6 +121,7 @@ export async function userRoutes(app: FastifyInstance, options: { passwordCost: 
   softDeleteRoutes<User>(app, {
     table: 'users',
     prefix: '/users',
+    deletionLink: (id) => `/admin/deletions/${id}`,
     noun: 'user',
     tags: ['users'],
     db: () => app.db,

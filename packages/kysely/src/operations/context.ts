@@ -9,13 +9,13 @@ import { SoftDeletePlugin } from '../plugin/soft-delete-plugin.ts'
  * @example
  * ```ts
  * const one: Target = { id: 7 }
- * const many: Target = { ids: [7, 8, 9] }
+ * const many: Target = { ids: [7, 8, 9] }             // any iterable: a Set, a generator, map.keys()
  * const some: Target = { where: (eb) => eb('author_id', '=', 3) }
  * ```
  */
 export type Target =
   | { readonly id: RowKey; readonly ids?: never; readonly where?: never }
-  | { readonly ids: readonly RowKey[]; readonly id?: never; readonly where?: never }
+  | { readonly ids: Iterable<RowKey>; readonly id?: never; readonly where?: never }
   | { readonly where: (eb: any) => Expression<SqlBool>; readonly id?: never; readonly ids?: never }
 
 /** Who acted, and why; stamped on deleted rows and written to the audit trail. */
@@ -96,9 +96,14 @@ export function targetKeys(target: Target, table: string): readonly RowKey[] | u
     return [target.id]
   }
   if ('ids' in target && target.ids !== undefined) {
-    if (!Array.isArray(target.ids)) throw new InvalidArgumentError('ids must be an array', table)
-    for (const id of target.ids) checkKey(id, table)
-    return [...new Set(target.ids)]
+    const ids: unknown = target.ids
+    // Any iterable of keys (an array, a Set, a generator); a string is iterable too, but not a list of keys.
+    if (typeof ids === 'string' || typeof ids !== 'object' || ids === null || typeof (ids as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+      throw new InvalidArgumentError('ids must be an iterable of keys', table)
+    }
+    const list = [...(ids as Iterable<RowKey>)]
+    for (const id of list) checkKey(id, table)
+    return [...new Set(list)]
   }
   if ('where' in target && typeof target.where === 'function') return undefined
   throw new InvalidArgumentError('A target is { id }, { ids } or { where }', table)
@@ -146,7 +151,7 @@ export function actorValue(by: ActorOptions['by']): string | number | null {
 }
 
 /** The audit actions. */
-export const AUDIT_ACTIONS = ['soft_delete', 'restore', 'hard_delete', 'purge'] as const
+export const AUDIT_ACTIONS = ['soft_delete', 'restore', 'hard_delete', 'purge', 'hold', 'release'] as const
 /** One of {@link AUDIT_ACTIONS}. */
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]
 

@@ -36,6 +36,11 @@ export interface RestoreOptions extends ActorOptions {
    * that row (and what it would bring back) and reports it. Defaults to `'throw'`.
    */
   readonly onFailure?: 'throw' | 'skip'
+  /**
+   * Bring back the descendants deleted with each target (same deletion id). With `false`, only the
+   * target rows come back; their descendants stay deleted (and can be restored later). Defaults to `true`.
+   */
+  readonly cascade?: boolean
 }
 
 /** A target row left deleted because its parent is deleted. */
@@ -86,7 +91,7 @@ export async function restore<DB, T extends keyof DB & string>(
   const root = context.definition.table(table)
   const keys = targetKeys(target, table)
   const skip = options.onFailure === 'skip'
-  const audit = { by: options.by, reason: options.reason }
+  const audit = { by: options.by, reason: options.reason, cascade: options.cascade !== false }
   // In our own transaction a failed restore can roll everything back and be diagnosed after; in the
   // caller's transaction (or to skip failures) it must roll back to a savepoint instead.
   const savepoints = skip || (db as Kysely<any>).isTransaction
@@ -200,8 +205,8 @@ class Collision extends Error {
   }
 }
 
-/** Target rows whose parent, along a declared relation, is deleted. */
-async function deletedParents(
+/** Target rows whose parent, along a declared relation, is deleted. @internal */
+export async function deletedParents(
   trx: Kysely<any>,
   context: Context,
   root: TableDefinition,
@@ -239,9 +244,44 @@ async function restoreTrees(
   root: TableDefinition,
   keys: readonly RowKey[],
   restored: Map<string, { ids: RowKey[]; deletionIds: (string | null)[] }>,
-  audit: { by: ActorOptions['by']; reason: string | null | undefined },
+  audit: { by: ActorOptions['by']; reason: string | null | undefined; cascade: boolean },
 ): Promise<void> {
-  const tables = [root.name, ...context.definition.descendantsOf(root.name)]
+  const { tables, alias, ctes } = restoreStatement(context, root, keys, { cascade: audit.cascade, write: true })
+  // One column of keys per table (k0, k1, ...), each of its table's key type, so that every key comes
+  // back as the driver returns that column (a table's uuid or text key beside another's integer one
+  // cannot share a column of a UNION, and int4 beside int8 would turn into int8). The other tables'
+  // columns are typed nulls: a scalar subquery that returns no row.
+  const keyColumns = (own: number) =>
+    tables.map((_, index) =>
+      index === own
+        ? sql`k as ${sql.id(`k${index}`)}`
+        : sql`(select k from ${sql.id(alias.get(tables[index] as string) as string)} where false) as ${sql.id(`k${index}`)}`,
+    )
+  const result = await sql<{ t: number; d: string | null } & Record<string, RowKey>>`with ${sql.join(ctes)}
+    ${sql.join(
+      tables.map((name, index) => sql`select ${sql.lit(index)}::int as t, d, ${sql.join(keyColumns(index))} from ${sql.id(alias.get(name) as string)}`),
+      sql` union all `,
+    )}`.execute(trx)
+  for (const [index, name] of tables.entries()) {
+    const rows = result.rows.filter((row) => Number(row.t) === index)
+    if (index > 0 && rows.length === 0) continue
+    restored.set(name, { ids: rows.map((row) => row[`k${index}`] as RowKey), deletionIds: rows.map((row) => row.d) })
+  }
+}
+
+/**
+ * The CTEs of a restore, one per table the cascade reaches (`tombstone_r<i>`, each giving `k`, the
+ * key, and `d`, the deletion id the row had): data-modifying `UPDATE`s for the restore itself
+ * (`write: true`), or the very same row selection as plain `SELECT`s without locks, for a preview.
+ * @internal
+ */
+export function restoreStatement(
+  context: Context,
+  root: TableDefinition,
+  keys: readonly RowKey[],
+  options: { cascade: boolean; write: boolean },
+): { tables: string[]; alias: Map<string, string>; ctes: RawBuilder<unknown>[] } {
+  const tables = [root.name, ...(options.cascade ? context.definition.descendantsOf(root.name) : [])]
   const alias = new Map(tables.map((name, index) => [name, `tombstone_r${index}`]))
   const ctes = tables.map((name, index) => {
     const table = context.definition.table(name)
@@ -286,13 +326,19 @@ async function restoreTrees(
         sql` or `,
       )})`
     }
+    const selection = sql`select c.${sql.id(table.key)} as k, c.${sql.id(deletionId)} as d${carriedSelect.length > 0 ? sql`, ${sql.join(carriedSelect)}` : sql``}
+        from ${sql.table(name)} as c
+        where c.${sql.id(deletedAt)} is not null and ${condition}${index > 0 && parentsActive.length > 0 ? sql` and ${sql.join(parentsActive, sql` and `)}` : sql``}`
+    if (!options.write) {
+      return sql`${sql.id(alias.get(name) as string)} as (
+      select o.k, o.d${carried.length > 0 ? sql`, ${sql.join(carried)}` : sql``} from (${selection}) as o
+    )`
+    }
     return sql`${sql.id(alias.get(name) as string)} as (
       update ${sql.table(name)} as t
       set ${sql.id(deletedAt)} = null, ${sql.id(deletedBy)} = null, ${sql.id(deleteReason)} = null, ${sql.id(deletionId)} = null, ${sql.id(purgeAt)} = null
       from (
-        select c.${sql.id(table.key)} as k, c.${sql.id(deletionId)} as d${carriedSelect.length > 0 ? sql`, ${sql.join(carriedSelect)}` : sql``}
-        from ${sql.table(name)} as c
-        where c.${sql.id(deletedAt)} is not null and ${condition}${index > 0 && parentsActive.length > 0 ? sql` and ${sql.join(parentsActive, sql` and `)}` : sql``}
+        ${selection}
         order by c.${sql.id(table.key)}
         for update of c
       ) as o
@@ -300,26 +346,7 @@ async function restoreTrees(
       returning o.k, o.d${carried.length > 0 ? sql`, ${sql.join(carried)}` : sql``}
     )`
   })
-  // One column of keys per table (k0, k1, ...), each of its table's key type, so that every key comes
-  // back as the driver returns that column (a table's uuid or text key beside another's integer one
-  // cannot share a column of a UNION, and int4 beside int8 would turn into int8). The other tables'
-  // columns are typed nulls: a scalar subquery that returns no row.
-  const keyColumns = (own: number) =>
-    tables.map((_, index) =>
-      index === own
-        ? sql`k as ${sql.id(`k${index}`)}`
-        : sql`(select k from ${sql.id(alias.get(tables[index] as string) as string)} where false) as ${sql.id(`k${index}`)}`,
-    )
-  const result = await sql<{ t: number; d: string | null } & Record<string, RowKey>>`with ${sql.join(ctes)}
-    ${sql.join(
-      tables.map((name, index) => sql`select ${sql.lit(index)}::int as t, d, ${sql.join(keyColumns(index))} from ${sql.id(alias.get(name) as string)}`),
-      sql` union all `,
-    )}`.execute(trx)
-  for (const [index, name] of tables.entries()) {
-    const rows = result.rows.filter((row) => Number(row.t) === index)
-    if (index > 0 && rows.length === 0) continue
-    restored.set(name, { ids: rows.map((row) => row[`k${index}`] as RowKey), deletionIds: rows.map((row) => row.d) })
-  }
+  return { tables, alias, ctes }
 }
 
 let savepointCounter = 0

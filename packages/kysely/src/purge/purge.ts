@@ -4,6 +4,8 @@ import { InvalidArgumentError, type RowKey } from '../errors.ts'
 import { withDeleted } from '../plugin/markers.ts'
 import { contextOf, type ActorOptions, type Context } from '../operations/context.ts'
 import { removeTrees, selectionFor } from '../operations/force-delete.ts'
+import { freeOfHolds, standingHolds } from '../holds/holds.ts'
+import { HELD_ROWS_TABLE } from '../holds/schema.ts'
 
 /** Options of {@link purge}. */
 export interface PurgeOptions extends ActorOptions {
@@ -72,6 +74,8 @@ export interface PurgeTableResult {
   readonly batches: number
   /** `'busy'` when another run held the table's lock: this run left it alone. */
   readonly skipped?: 'busy'
+  /** Due rows left because a legal hold covers them or a row below them (counted when the run started). */
+  readonly held: number
 }
 
 /** What {@link purge} did, or would do. */
@@ -94,6 +98,8 @@ export interface PurgeResult {
   readonly aborted: boolean
   /** The instant the run purged as of (the database's clock at its start, or the `asOf` given). */
   readonly asOf: Date
+  /** Due rows left, all tables, because a legal hold covers them or a row below them ({@link placeHold}). */
+  readonly held: number
 }
 
 /** Hooks for the race tests; not part of the public API. @internal */
@@ -145,8 +151,12 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
   if (!Number.isFinite(dutyCycle) || dutyCycle <= 0 || dutyCycle > 1) throw new InvalidArgumentError('dutyCycle must be greater than 0 and at most 1')
   if (options.before !== undefined && Number.isNaN(options.before.getTime())) throw new InvalidArgumentError('before is not a valid date')
   if (options.asOf !== undefined && Number.isNaN(options.asOf.getTime())) throw new InvalidArgumentError('asOf is not a valid date')
-  const asOf = options.asOf ?? new Date((await sql<{ now: Date }>`select now() as now`.execute(db)).rows[0]?.now as Date)
+  const clock = await sql<{ now: Date; holds: boolean }>`select now() as now, to_regclass(${HELD_ROWS_TABLE}) is not null as holds`.execute(db)
+  const asOf = options.asOf ?? new Date(clock.rows[0]?.now as Date)
   options = { ...options, asOf }
+  // Rows under a legal hold (or above one) are never taken. Without a standing hold (or without the
+  // holds installed) there is nothing to skip, and the statements stay as they were.
+  const holds = clock.rows[0]?.holds === true && (await standingHolds(db)) ? context : undefined
   const wanted = new Set(options.tables ?? context.definition.tables.keys())
   for (const name of wanted) context.definition.table(name)
   // Children first, so that a parent's batch rarely has anything left below it.
@@ -154,15 +164,26 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
   const started = performance.now()
 
   const counts = new Map<string, number>()
+  const held = new Map<string, number>()
   for (const name of order) {
     const row = await db
       .selectFrom(name)
       .select(sql<number>`count(*)::int`.as('n'))
-      .where((eb) => dueOrBelowDue(eb, context, name, options, name))
+      .where((eb) => dueOrBelowDue(eb, context, name, options, name, holds))
       .$call(withDeleted({ '*': 'include' }))
       .executeTakeFirstOrThrow()
     counts.set(name, Number(row.n))
+    if (holds !== undefined) {
+      const heldRow = await db
+        .selectFrom(name)
+        .select(sql<number>`count(*)::int`.as('n'))
+        .where((eb) => eb.and([due(eb, context.definition.table(name), options, name, undefined), eb.not(freeOfHolds(context, name, name))]))
+        .$call(withDeleted({ '*': 'include' }))
+        .executeTakeFirstOrThrow()
+      held.set(name, Number(heldRow.n))
+    }
   }
+  const heldTotal = [...held.values()].reduce((sum, n) => sum + n, 0)
   const total = [...counts.values()].reduce((sum, n) => sum + n, 0)
 
   if (options.dryRun === true) {
@@ -173,15 +194,28 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
       const rows = await db
         .selectFrom(name)
         .select(`${table.key} as key`)
-        .where((eb) => dueOrBelowDue(eb, context, name, options, name))
+        .where((eb) => dueOrBelowDue(eb, context, name, options, name, holds))
         .$call(withDeleted({ '*': 'include' }))
         .orderBy(table.key)
         .limit(sampleSize - sample.length)
         .execute()
       for (const row of rows) sample.push({ table: name, id: row.key as RowKey })
     }
-    const tables = Object.fromEntries(order.map((name) => [name, { count: counts.get(name) ?? 0, batches: 0 }]))
-    return { dryRun: true, count: total, tables, sample, batches: 0, durationMs: performance.now() - started, longestBatchMs: 0, busyMs: 0, pausedMs: 0, aborted: false, asOf }
+    const tables = Object.fromEntries(order.map((name) => [name, { count: counts.get(name) ?? 0, batches: 0, held: held.get(name) ?? 0 }]))
+    return {
+      dryRun: true,
+      count: total,
+      tables,
+      sample,
+      batches: 0,
+      durationMs: performance.now() - started,
+      longestBatchMs: 0,
+      busyMs: 0,
+      pausedMs: 0,
+      aborted: false,
+      asOf,
+      held: heldTotal,
+    }
   }
 
   const tables: Record<string, PurgeTableResult> = {}
@@ -208,7 +242,7 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
         let select = trx
           .selectFrom(name)
           .select(selectionFor(context, table))
-          .where((eb) => due(eb, table, options, name))
+          .where((eb) => due(eb, table, options, name, holds))
           .orderBy(sql.ref(table.columns.purgeAt))
           .limit(batchSize)
         select = hooks.skipRecheck === true ? select.$call(withDeleted({ [name]: 'include' })) : select.$call(withDeleted({ [name]: 'only' })).forUpdate().skipLocked()
@@ -247,14 +281,37 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
         pausedMs += performance.now() - pauseStarted
       }
     }
-    tables[name] = busy ? { count: tableCount, batches: tableBatches, skipped: 'busy' } : { count: tableCount, batches: tableBatches }
+    const tableHeld = held.get(name) ?? 0
+    tables[name] = busy
+      ? { count: tableCount, batches: tableBatches, skipped: 'busy', held: tableHeld }
+      : { count: tableCount, batches: tableBatches, held: tableHeld }
     if (aborted) break
   }
-  return { dryRun: false, count: done, tables, sample: [], batches, durationMs: performance.now() - started, longestBatchMs: longest, busyMs, pausedMs, aborted, asOf }
+  return {
+    dryRun: false,
+    count: done,
+    tables,
+    sample: [],
+    batches,
+    durationMs: performance.now() - started,
+    longestBatchMs: longest,
+    busyMs,
+    pausedMs,
+    aborted,
+    asOf,
+    held: heldTotal,
+  }
 }
 
-/** `deleted_at is not null` and due, qualified by `qualifier`. */
-function due(eb: ExpressionBuilder<any, any>, table: TableDefinition, options: PurgeOptions, qualifier: string): Expression<SqlBool> {
+/** `deleted_at is not null` and due, qualified by `qualifier`; with `holds`, and free of legal holds. */
+function due(
+  eb: ExpressionBuilder<any, any>,
+  table: TableDefinition,
+  options: PurgeOptions,
+  qualifier: string,
+  holds: Context | undefined,
+): Expression<SqlBool> {
+  if (holds !== undefined) return eb.and([due(eb, table, options, qualifier, undefined), freeOfHolds(holds, table.name, qualifier)])
   const deletedAt = sql.ref(`${qualifier}.${table.columns.deletedAt}`)
   const asOf = options.asOf as Date
   // Deleted by the plan's instant: a row deleted (again) after it is not in the plan.
@@ -274,10 +331,11 @@ function dueOrBelowDue(
   name: string,
   options: PurgeOptions,
   qualifier: string,
+  holds: Context | undefined,
   depth = 0,
 ): Expression<SqlBool> {
   const table = context.definition.table(name)
-  const branches: Expression<SqlBool>[] = [due(eb, table, options, qualifier)]
+  const branches: Expression<SqlBool>[] = [due(eb, table, options, qualifier, holds)]
   for (const relation of context.definition.parentsOf(name)) {
     const alias = `tombstone_p${depth}_${relation.parent.replaceAll('.', '_')}`
     branches.push(
@@ -287,7 +345,7 @@ function dueOrBelowDue(
         eb
           .selectFrom(`${relation.parent} as ${alias}`)
           .select(`${alias}.${relation.parentKey}`)
-          .where((inner) => dueOrBelowDue(inner, context, relation.parent, options, alias, depth + 1)),
+          .where((inner) => dueOrBelowDue(inner, context, relation.parent, options, alias, holds, depth + 1)),
       ),
     )
   }

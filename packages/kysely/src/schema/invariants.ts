@@ -40,6 +40,7 @@ export const TRIGGER_SQLSTATE = {
   auditAppendOnly: 'TB002',
   parentDeleted: 'TB003',
   stampChange: 'TB005',
+  legalHold: 'TB006',
 } as const
 
 export function quoteIdent(name: string): string {
@@ -386,4 +387,8 @@ export async function grantSoftDeleteRuntime(db: Kysely<any>, definition: SoftDe
   }
   await sql.raw(`grant execute on function tombstone_allow_hard_delete(text, text, text) to ${grantee}`).execute(db)
   await sql.raw(`grant execute on function tombstone_context() to ${grantee}`).execute(db)
+  // Legal holds: read them; place and release them only through the audited functions.
+  await sql.raw(`grant select on table tombstone_holds, tombstone_held_rows to ${grantee}`).execute(db)
+  await sql.raw(`grant execute on function tombstone_place_hold(text, text[], uuid, text, text) to ${grantee}`).execute(db)
+  await sql.raw(`grant execute on function tombstone_release_hold(bigint, text, text) to ${grantee}`).execute(db)
 }

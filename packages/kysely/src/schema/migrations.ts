@@ -1,6 +1,7 @@
 import { sql, type CreateTableBuilder, type Kysely } from 'kysely'
 import { DEFAULT_COLUMNS, type SoftDeleteColumns, type SoftDeleteDefinition, type TableDefinition } from '../definition.ts'
 import { InvalidArgumentError } from '../errors.ts'
+import { installHolds } from '../holds/schema.ts'
 import { installInvariants, installShared, quoteIdent, quoteTable } from './invariants.ts'
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]*$/
@@ -214,6 +215,13 @@ export async function createAuditTable(db: Kysely<any>, table = 'tombstone_audit
     reason text,
     deletion_id uuid
   )`.execute(db)
+  // Legal holds (added later: an audit table made before them gains the column and the actions).
+  await sql`alter table ${sql.table(table)} add column if not exists hold_id bigint`.execute(db)
+  const check = sql.id(`${table.split('.').at(-1) as string}_action_check`)
+  await sql`alter table ${sql.table(table)} drop constraint if exists ${check}`.execute(db)
+  await sql`alter table ${sql.table(table)} add constraint ${check}
+    check (action in ('soft_delete', 'restore', 'hard_delete', 'purge', 'hold', 'release'))`.execute(db)
+  await sql`create index if not exists ${sql.id(`${base}_deletion_idx`)} on ${sql.table(table)} (deletion_id, action) where deletion_id is not null`.execute(db)
   await sql`create index if not exists ${sql.id(`${base}_entity_idx`)} on ${sql.table(table)} (entity, entity_id)`.execute(db)
   await sql`create index if not exists ${sql.id(`${base}_actor_idx`)} on ${sql.table(table)} (actor)`.execute(db)
   await sql`create or replace function tombstone_audit_append_only() returns trigger language plpgsql as $$
@@ -342,6 +350,7 @@ export async function installSoftDeletes(
   if (options.guard !== false) await installHardDeleteGuard(db, [...definition.tables.keys()])
   if (definition.auditTable !== undefined) await createAuditTable(db, definition.auditTable)
   await installInvariants(db, definition)
+  await installHolds(db, definition)
 
   const warnings: UniqueWarning[] = []
   const converted: ConvertedUnique[] = []

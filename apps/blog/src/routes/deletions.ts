@@ -1,0 +1,403 @@
+/**
+ * Deletions as objects: the one who deleted may undo their own deletion within the undo window;
+ * admins list and read deletions (what each took, what is left of it), restore a whole deletion
+ * (or preview it with `?dry_run=true`), and place, list and release legal holds.
+ */
+import type { FastifyInstance } from 'fastify'
+import { sql } from 'kysely'
+import { Type } from 'typebox'
+import { decodeCursor, encodeCursor, HttpProblem, ListSchema, PageQuery, problemResponses, requireActor, requireAdmin } from '@tombstone/fastify'
+import {
+  listDeletions,
+  listHolds,
+  placeHold,
+  previewRestoreDeletion,
+  readDeletion,
+  releaseHold,
+  restoreDeletion,
+  type Deletion,
+  type Hold,
+  type PreviewResult,
+  type RestoreResult,
+} from '@tombstone/kysely'
+import { userIdOf } from '../views.ts'
+import { ENTITY_TYPES, TABLE_OF, type EntityType } from './admin.ts'
+
+const TYPE_OF: Readonly<Record<string, EntityType>> = { posts: 'post', comments: 'comment', users: 'user' }
+const typeOf = (table: string): EntityType => TYPE_OF[table] ?? (table as EntityType)
+
+const Timestamp = Type.String({ format: 'date-time' })
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()])
+const EntityTypeSchema = Type.Union(ENTITY_TYPES.map((type) => Type.Literal(type)))
+const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
+const DeletionParams = Type.Object({ deletion_id: Type.String({ pattern: UUID_PATTERN, description: 'A deletion id (UUID)' }) })
+const PerType = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) =>
+  Type.Object({ post: Type.Optional(schema), comment: Type.Optional(schema), user: Type.Optional(schema) }, { additionalProperties: false })
+
+const DeletionPart = Type.Object({
+  taken: Type.Integer({ description: 'Rows the deletion took' }),
+  still_deleted: Type.Integer({ description: 'Of those, still deleted now' }),
+  restored: Type.Integer({ description: 'Restored since' }),
+  removed: Type.Integer({ description: 'Removed for good since (purged or permanently deleted)' }),
+})
+
+export const DeletionView = Type.Object(
+  {
+    id: Type.String({ format: 'uuid' }),
+    at: Timestamp,
+    actor_id: Nullable(Type.Integer({ description: 'Who deleted' })),
+    reason: Nullable(Type.String()),
+    type: EntityTypeSchema,
+    ids: Type.Array(Type.Integer(), { maxItems: 100, description: 'The target rows (up to 100; root_count has them all)' }),
+    root_count: Type.Integer(),
+    count: Type.Integer({ description: 'Rows it took, all types' }),
+    still_deleted: Type.Integer(),
+    tables: PerType(DeletionPart),
+    purge_at: Nullable(Type.String({ format: 'date-time', description: 'When the purge may start taking what is left of it' })),
+  },
+  { $id: 'Deletion' },
+)
+
+export const DeletionSummaryView = Type.Object(
+  {
+    id: Type.String({ format: 'uuid' }),
+    at: Timestamp,
+    actor_id: Nullable(Type.Integer()),
+    reason: Nullable(Type.String()),
+    type: EntityTypeSchema,
+    count: Type.Integer(),
+    counts: PerType(Type.Integer()),
+  },
+  { $id: 'DeletionSummary' },
+)
+
+export const HoldView = Type.Object(
+  {
+    id: Type.Integer(),
+    type: EntityTypeSchema,
+    deletion_id: Nullable(Type.String({ format: 'uuid' })),
+    placed_at: Timestamp,
+    placed_by: Nullable(Type.Integer()),
+    reason: Type.String(),
+    released_at: Nullable(Timestamp),
+    released_by: Nullable(Type.Integer()),
+    release_reason: Nullable(Type.String()),
+    rows: Type.Integer({ description: 'Rows it covers, all types' }),
+  },
+  { $id: 'Hold' },
+)
+
+const PreviewView = Type.Object({
+  dry_run: Type.Literal(true),
+  count: Type.Integer({ description: 'Rows that would come back' }),
+  tables: PerType(Type.Object({ count: Type.Integer(), sample: Type.Array(Type.Integer(), { maxItems: 20 }) })),
+  would_refuse: Type.Boolean({ description: 'True when the restore would be refused (409) for one of the reasons listed' }),
+  parent_deleted: Type.Array(Type.Object({ type: EntityTypeSchema, id: Type.Integer(), parent_type: EntityTypeSchema, parent_id: Type.Integer() })),
+  conflicts: Type.Array(
+    Type.Object({ type: EntityTypeSchema, id: Type.Integer(), constraint: Type.String(), fields: Type.Array(Type.String()), conflicting_id: Type.Integer() }),
+  ),
+})
+
+const RestoredView = Type.Object({
+  deletion_id: Type.String({ format: 'uuid' }),
+  count: Type.Integer({ description: 'Rows restored' }),
+  restored: PerType(Type.Integer()),
+})
+
+function deletionView(deletion: Deletion) {
+  return {
+    id: deletion.id,
+    at: deletion.at.toISOString(),
+    actor_id: userIdOf(deletion.by),
+    reason: deletion.reason,
+    type: typeOf(deletion.table),
+    ids: deletion.keys.map(Number),
+    root_count: deletion.rootCount,
+    count: deletion.count,
+    still_deleted: deletion.stillDeleted,
+    tables: Object.fromEntries(
+      Object.entries(deletion.tables).map(([table, part]) => [
+        typeOf(table),
+        { taken: part.taken, still_deleted: part.stillDeleted, restored: part.restored, removed: part.removed },
+      ]),
+    ),
+    purge_at: deletion.purgeAt === null ? null : deletion.purgeAt.toISOString(),
+  }
+}
+
+export function holdView(hold: Hold) {
+  return {
+    id: hold.id,
+    type: typeOf(hold.table),
+    deletion_id: hold.deletionId,
+    placed_at: hold.placedAt.toISOString(),
+    placed_by: userIdOf(hold.placedBy),
+    reason: hold.reason,
+    released_at: hold.releasedAt === null ? null : hold.releasedAt.toISOString(),
+    released_by: userIdOf(hold.releasedBy),
+    release_reason: hold.releaseReason,
+    rows: hold.rows,
+  }
+}
+
+/** A preview as the API shows it. */
+export function previewView(preview: PreviewResult, table: string) {
+  return {
+    dry_run: true as const,
+    count: preview.count,
+    tables: Object.fromEntries(
+      Object.entries(preview.tables).map(([table, part]) => [typeOf(table), { count: part.count, sample: part.sample.map(Number) }]),
+    ),
+    would_refuse: preview.wouldRefuse,
+    parent_deleted: preview.parentDeleted.map((entry) => ({
+      type: typeOf(table),
+      id: Number(entry.id),
+      parent_type: typeOf(entry.parentTable),
+      parent_id: Number(entry.parentId),
+    })),
+    conflicts: preview.conflicts.map((conflict) => ({
+      type: typeOf(conflict.table),
+      id: Number(conflict.id),
+      constraint: conflict.constraint,
+      fields: [...conflict.columns],
+      conflicting_id: Number(conflict.conflictingId),
+    })),
+  }
+}
+
+function restoredView(deletionId: string, result: RestoreResult) {
+  return {
+    deletion_id: deletionId,
+    count: result.count,
+    restored: Object.fromEntries(Object.entries(result.tables).map(([table, part]) => [typeOf(table), part.count])),
+  }
+}
+
+async function deletionOrFail(app: FastifyInstance, id: string): Promise<Deletion> {
+  const deletion = await readDeletion(app.db, id)
+  if (deletion === undefined) throw new HttpProblem('not-found', `Deletion ${id} does not exist`)
+  return deletion
+}
+
+export async function deletionRoutes(app: FastifyInstance, options: { undoWindowSeconds: number }): Promise<void> {
+  app.addSchema(DeletionView)
+  app.addSchema(DeletionSummaryView)
+  app.addSchema(HoldView)
+
+  app.post(
+    '/deletions/:deletion_id/undo',
+    {
+      schema: {
+        tags: ['deletions'],
+        summary: 'Undo your own deletion, within the undo window: restores exactly what it took',
+        description:
+          `The one who made a deletion (the \`Tombstone-Deletion\` header of the DELETE) may undo it for UNDO_WINDOW_SECONDS (${options.undoWindowSeconds} s here) ` +
+          'after it, without being an admin. After the window: 409 `undo-window-closed` (an admin can still restore it). Someone else\'s deletion: 404.',
+        security: [{ bearer: [] }],
+        params: DeletionParams,
+        response: { 200: RestoredView, ...problemResponses(401, 404, 409, 422) },
+      },
+    },
+    async (request) => {
+      const actor = requireActor(request.actor)
+      const { deletion_id: id } = request.params as { deletion_id: string }
+      const deletion = await readDeletion(app.db, id)
+      // Someone else's deletion, or none: the same answer, so that it tells a stranger nothing.
+      if (deletion === undefined || deletion.by !== String(actor.id)) throw new HttpProblem('not-found', `Deletion ${id} does not exist`)
+      const clock = await sql<{ age: number }>`select extract(epoch from now() - ${deletion.at}::timestamptz)::float8 as age`.execute(app.db)
+      const age = Number(clock.rows[0]?.age)
+      if (!(age <= options.undoWindowSeconds)) {
+        throw new HttpProblem('undo-window-closed', `The undo window of deletion ${id} (${options.undoWindowSeconds} s) has passed; an admin can restore it`)
+      }
+      if (deletion.stillDeleted === 0) throw new HttpProblem('undo-window-closed', `Nothing of deletion ${id} is left to restore`)
+      const result = await restoreDeletion(app.db, deletion.id, { by: actor.id, reason: 'undo' })
+      return restoredView(deletion.id, result)
+    },
+  )
+
+  app.get(
+    '/admin/deletions',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Deletions, newest first: one entry per delete operation, with what it took per type (admin)',
+        security: [{ bearer: [] }],
+        querystring: Type.Object({
+          actor_id: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647, description: 'Who deleted' })),
+          type: Type.Optional(Type.Union(ENTITY_TYPES.map((type) => Type.Literal(type)), { description: 'What was deleted (the target, not the cascade)' })),
+          since: Type.Optional(Type.String({ format: 'date-time', description: 'Deleted at or after' })),
+          until: Type.Optional(Type.String({ format: 'date-time', description: 'Deleted before' })),
+          ...PageQuery,
+        }),
+        response: { 200: ListSchema(Type.Ref('DeletionSummary')), ...problemResponses(401, 403, 422) },
+      },
+    },
+    async (request) => {
+      requireAdmin(request.actor)
+      const query = request.query as { actor_id?: number; type?: EntityType; since?: string; until?: string; limit?: number; cursor?: string }
+      const [cursor] = query.cursor === undefined ? [undefined] : decodeCursor(query.cursor, ['number'])
+      const page = await listDeletions(app.db, {
+        limit: query.limit ?? 20,
+        ...(query.actor_id === undefined ? {} : { by: query.actor_id }),
+        ...(query.type === undefined ? {} : { table: TABLE_OF[query.type] }),
+        ...(query.since === undefined ? {} : { since: new Date(query.since) }),
+        ...(query.until === undefined ? {} : { until: new Date(query.until) }),
+        ...(cursor === undefined ? {} : { cursor: String(cursor) }),
+      })
+      return {
+        items: page.deletions.map((deletion) => ({
+          id: deletion.id,
+          at: deletion.at.toISOString(),
+          actor_id: userIdOf(deletion.by),
+          reason: deletion.reason,
+          type: typeOf(deletion.table),
+          count: deletion.count,
+          counts: Object.fromEntries(Object.entries(deletion.tables).map(([table, n]) => [typeOf(table), n])),
+        })),
+        next_cursor: page.nextCursor === null ? null : encodeCursor([Number(page.nextCursor)]),
+      }
+    },
+  )
+
+  app.get(
+    '/admin/deletions/:deletion_id',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'One deletion: who, when, why, what it took per type, what is still deleted, restored or removed since (admin)',
+        security: [{ bearer: [] }],
+        params: DeletionParams,
+        response: { 200: Type.Ref('Deletion'), ...problemResponses(401, 403, 404, 422) },
+      },
+    },
+    async (request) => {
+      requireAdmin(request.actor)
+      const { deletion_id: id } = request.params as { deletion_id: string }
+      return deletionView(await deletionOrFail(app, id))
+    },
+  )
+
+  app.post(
+    '/admin/deletions/:deletion_id/restore',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Restore a whole deletion: exactly the rows it took that are still deleted (admin); ?dry_run=true previews it',
+        description:
+          'With `dry_run=true` nothing changes: the answer lists what would come back per type and what would refuse the restore ' +
+          '(a parent deleted since, a unique value taken since, with the row holding it). Without it, the restore runs; a refusal is a 409 problem and changes nothing.',
+        security: [{ bearer: [] }],
+        params: DeletionParams,
+        querystring: Type.Object({ dry_run: Type.Optional(Type.Boolean({ description: 'Preview only; defaults to false' })) }),
+        response: { 200: Type.Union([RestoredView, PreviewView]), ...problemResponses(401, 403, 404, 409, 422) },
+      },
+    },
+    async (request) => {
+      const actor = requireAdmin(request.actor)
+      const { deletion_id: id } = request.params as { deletion_id: string }
+      const { dry_run: dryRun } = request.query as { dry_run?: boolean }
+      const deletion = await deletionOrFail(app, id)
+      if (dryRun === true) return previewView(await previewRestoreDeletion(app.db, deletion.id), deletion.table)
+      return restoredView(deletion.id, await restoreDeletion(app.db, deletion.id, { by: actor.id, reason: 'admin restore of a deletion' }))
+    },
+  )
+
+  app.post(
+    '/admin/holds',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Place a legal hold on rows (by type and ids) or on a whole deletion: they are never purged or permanently deleted until released (admin)',
+        security: [{ bearer: [] }],
+        body: Type.Union([
+          Type.Object(
+            {
+              type: EntityTypeSchema,
+              ids: Type.Array(Type.Integer({ minimum: 1, maximum: 2_147_483_647 }), { minItems: 1, maxItems: 1000 }),
+              reason: Type.String({ minLength: 1, maxLength: 500, pattern: '\\S' }),
+            },
+            { additionalProperties: false },
+          ),
+          Type.Object(
+            { deletion_id: Type.String({ pattern: UUID_PATTERN }), reason: Type.String({ minLength: 1, maxLength: 500, pattern: '\\S' }) },
+            { additionalProperties: false },
+          ),
+        ]),
+        response: {
+          201: Type.Object({ hold: Type.Ref('Hold'), not_found: Type.Array(Type.Integer()) }),
+          ...problemResponses(400, 401, 403, 404, 413, 415, 422),
+        },
+      },
+    },
+    async (request, reply) => {
+      const actor = requireAdmin(request.actor)
+      const body = request.body as { type?: EntityType; ids?: number[]; deletion_id?: string; reason: string }
+      const result =
+        body.deletion_id !== undefined
+          ? await placeHold(app.db, { deletionId: body.deletion_id }, { by: actor.id, reason: body.reason })
+          : await placeHold(app.db, { table: TABLE_OF[body.type as EntityType], ids: body.ids ?? [] }, { by: actor.id, reason: body.reason })
+      reply.code(201).header('location', `/admin/holds/${result.hold.id}`)
+      return { hold: holdView(result.hold), not_found: result.notFound.map(Number) }
+    },
+  )
+
+  app.get(
+    '/admin/holds',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Legal holds, newest first (admin)',
+        security: [{ bearer: [] }],
+        querystring: Type.Object({
+          active: Type.Optional(Type.Boolean({ description: 'Only standing (true) or released (false) holds' })),
+          type: Type.Optional(EntityTypeSchema),
+          id: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647, description: 'Holds covering this row of `type`' })),
+          deletion_id: Type.Optional(Type.String({ pattern: UUID_PATTERN })),
+          ...PageQuery,
+        }),
+        response: { 200: ListSchema(Type.Ref('Hold')), ...problemResponses(401, 403, 422) },
+      },
+    },
+    async (request) => {
+      requireAdmin(request.actor)
+      const query = request.query as { active?: boolean; type?: EntityType; id?: number; deletion_id?: string; limit?: number; cursor?: string }
+      if (query.id !== undefined && query.type === undefined) {
+        throw new HttpProblem('validation-failed', 'id needs type', { extensions: { errors: [{ pointer: '/query/type', detail: 'is required with id' }] } })
+      }
+      const limit = query.limit ?? 20
+      const [beforeId] = query.cursor === undefined ? [undefined] : decodeCursor(query.cursor, ['number'])
+      const holds = await listHolds(app.db, {
+        limit: limit + 1,
+        ...(query.active === undefined ? {} : { active: query.active }),
+        ...(query.type === undefined ? {} : { table: TABLE_OF[query.type] }),
+        ...(query.id === undefined ? {} : { key: query.id }),
+        ...(query.deletion_id === undefined ? {} : { deletionId: query.deletion_id }),
+        ...(beforeId === undefined ? {} : { beforeId }),
+      })
+      const page = holds.slice(0, limit)
+      const last = page.at(-1)
+      return { items: page.map(holdView), next_cursor: holds.length > limit && last !== undefined ? encodeCursor([last.id]) : null }
+    },
+  )
+
+  app.delete(
+    '/admin/holds/:id',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Release a legal hold; it stays on record with who released it and why (admin)',
+        security: [{ bearer: [] }],
+        params: Type.Object({ id: Type.Integer({ minimum: 1, maximum: 9_007_199_254_740_991 }) }),
+        querystring: Type.Object({ reason: Type.Optional(Type.String({ maxLength: 500 })) }),
+        response: { 200: Type.Ref('Hold'), ...problemResponses(401, 403, 404, 422) },
+      },
+    },
+    async (request) => {
+      const actor = requireAdmin(request.actor)
+      const { id } = request.params as { id: number }
+      const { reason } = request.query as { reason?: string }
+      const result = await releaseHold(app.db, id, { by: actor.id, reason: reason ?? null })
+      return holdView(result.hold)
+    },
+  )
+}
