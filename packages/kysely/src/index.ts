@@ -113,4 +113,5 @@ export {
   type PurgeTableResult,
 } from './purge/purge.ts'
 export { grantSoftDeleteRuntime } from './schema/invariants.ts'
+export { dialectKindOf, DIALECT_KINDS, type DialectKind } from './dialects/adapter.ts'
 export { readAudit, type AuditEntry, type AuditQuery } from './audit/audit.ts'

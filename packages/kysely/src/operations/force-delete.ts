@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely'
 import type { TableDefinition } from '../definition.ts'
 import { classifyDatabaseError, InvalidConfigurationError, sqlStateOf, type RowKey } from '../errors.ts'
 import { hardDelete, targetVisibility, withDeleted, type Visibility } from '../plugin/markers.ts'
+import { portableAllowHardDelete, portableFor, portableForceDelete, portableRemoveTrees } from '../dialects/portable.ts'
 import {
   actorValue,
   contextOf,
@@ -51,6 +52,9 @@ export interface HardDeleteGrantOptions extends ActorOptions {
  */
 export async function allowHardDelete(trx: Kysely<any>, options: HardDeleteGrantOptions = {}): Promise<void> {
   const actor = actorValue(options.by)
+  // SQLite and MariaDB/MySQL: a grant row only this transaction sees (dialects/portable.ts).
+  const portable = portableFor(trx)
+  if (portable !== undefined) return portableAllowHardDelete(portable, trx, options)
   await sql`select tombstone_allow_hard_delete(${options.purpose ?? 'hard_delete'}, ${actor === null ? null : String(actor)}::text, ${
     options.reason ?? null
   }::text)`
@@ -92,6 +96,8 @@ export async function forceDelete<DB, T extends keyof DB & string>(
   const root = context.definition.table(table)
   const keys = targetKeys(target, table)
   if (keys !== undefined && keys.length === 0) return { count: 0, tables: {}, deleted: [], notFound: [] }
+  const portable = portableFor(db as Kysely<any>)
+  if (portable !== undefined) return portableForceDelete(portable, db as Kysely<any>, { context, root, keys, target, options })
 
   return inTransaction(db as Kysely<any>, async (trx) => {
     let rootQuery = trx
@@ -143,6 +149,8 @@ export async function removeTrees(
   rootRows: readonly LockedRow[],
   options: { action: AuditAction; rootVisibility: Visibility; by?: ActorOptions['by']; reason?: string | null | undefined },
 ): Promise<Map<string, RowKey[]>> {
+  const portable = portableFor(trx)
+  if (portable !== undefined) return portableRemoveTrees(portable, trx, context, root, rootRows, options)
   const collected = new Map<string, readonly LockedRow[]>([[root.name, rootRows]])
   const removed = new Map<string, RowKey[]>()
   if (rootRows.length === 0) return removed

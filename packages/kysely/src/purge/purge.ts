@@ -4,6 +4,7 @@ import { InvalidArgumentError, type RowKey } from '../errors.ts'
 import { withDeleted } from '../plugin/markers.ts'
 import { contextOf, type ActorOptions, type Context } from '../operations/context.ts'
 import { removeTrees, selectionFor } from '../operations/force-delete.ts'
+import { portableFor } from '../dialects/portable.ts'
 
 /** Options of {@link purge}. */
 export interface PurgeOptions extends ActorOptions {
@@ -123,7 +124,11 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
   if (options.pauseMs !== undefined && (!Number.isFinite(options.pauseMs) || options.pauseMs < 0)) throw new InvalidArgumentError('pauseMs must be >= 0')
   if (options.before !== undefined && Number.isNaN(options.before.getTime())) throw new InvalidArgumentError('before is not a valid date')
   if (options.asOf !== undefined && Number.isNaN(options.asOf.getTime())) throw new InvalidArgumentError('asOf is not a valid date')
-  const asOf = options.asOf ?? new Date((await sql<{ now: Date }>`select now() as now`.execute(db)).rows[0]?.now as Date)
+  // SQLite and MariaDB/MySQL: their clock, locks and counts (dialects/portable.ts).
+  const portable = portableFor(db)
+  const asOf =
+    options.asOf ??
+    (portable !== undefined ? new Date(await portable.now(db)) : new Date((await sql<{ now: Date }>`select now() as now`.execute(db)).rows[0]?.now as Date))
   options = { ...options, asOf }
   const wanted = new Set(options.tables ?? context.definition.tables.keys())
   for (const name of wanted) context.definition.table(name)
@@ -135,7 +140,7 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
   for (const name of order) {
     const row = await db
       .selectFrom(name)
-      .select(sql<number>`count(*)::int`.as('n'))
+      .select((portable === undefined ? sql<number>`count(*)::int` : sql<number>`count(*)`).as('n'))
       .where((eb) => dueOrBelowDue(eb, context, name, options, name))
       .$call(withDeleted({ '*': 'include' }))
       .executeTakeFirstOrThrow()
@@ -179,15 +184,19 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
       }
       const batchStarted = performance.now()
       const outcome = await db.transaction().execute(async (trx) => {
-        const lock = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(hashtext(${`tombstone:purge:${name}`})) as locked`.execute(trx)
-        if (lock.rows[0]?.locked !== true) return { busy: true, taken: 0, removed: 0 }
+        if (portable !== undefined) {
+          if (!(await portable.tryPurgeLock(trx, name))) return { busy: true, taken: 0, removed: 0 }
+        } else {
+          const lock = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(hashtext(${`tombstone:purge:${name}`})) as locked`.execute(trx)
+          if (lock.rows[0]?.locked !== true) return { busy: true, taken: 0, removed: 0 }
+        }
         let select = trx
           .selectFrom(name)
           .select(selectionFor(context, table))
           .where((eb) => due(eb, table, options, name))
           .orderBy(sql.ref(table.columns.purgeAt))
           .limit(batchSize)
-        select = hooks.skipRecheck === true ? select.$call(withDeleted({ [name]: 'include' })) : select.$call(withDeleted({ [name]: 'only' })).forUpdate().skipLocked()
+        select = hooks.skipRecheck === true ? select.$call(withDeleted({ [name]: 'include' })) : portable !== undefined ? portable.lockSkipLocked(select.$call(withDeleted({ [name]: 'only' }))) : select.$call(withDeleted({ [name]: 'only' })).forUpdate().skipLocked()
         const rows = await select.execute()
         if (rows.length === 0) return { busy: false, taken: 0, removed: 0 }
         await hooks.afterSelect?.()

@@ -2,6 +2,8 @@ import { sql, type CreateTableBuilder, type Kysely } from 'kysely'
 import { DEFAULT_COLUMNS, type SoftDeleteColumns, type SoftDeleteDefinition, type TableDefinition } from '../definition.ts'
 import { InvalidArgumentError } from '../errors.ts'
 import { installInvariants, installShared } from './invariants.ts'
+import { dialectKindOf } from '../dialects/adapter.ts'
+import { createSqliteAuditTable, installSqliteGuard, installSqliteInvariants, removeSqliteGuard } from '../dialects/sqlite.ts'
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]*$/
 
@@ -165,6 +167,7 @@ export async function createSoftDeleteIndexes(db: Kysely<any>, table: TableDefin
  * ```
  */
 export async function installHardDeleteGuard(db: Kysely<any>, tables: readonly string[]): Promise<void> {
+  if (dialectKindOf(db) === 'sqlite') return installSqliteGuard(db, tables)
   await installShared(db)
   for (const table of tables) {
     const trigger = sql.id(`tombstone_guard_${table.replaceAll('.', '_')}`.slice(0, 63))
@@ -187,6 +190,7 @@ export async function installHardDeleteGuard(db: Kysely<any>, tables: readonly s
  * ```
  */
 export async function removeHardDeleteGuard(db: Kysely<any>, table: string): Promise<void> {
+  if (dialectKindOf(db) === 'sqlite') return removeSqliteGuard(db, table)
   await sql`drop trigger if exists ${sql.id(`tombstone_guard_${table.replaceAll('.', '_')}`.slice(0, 63))} on ${sql.table(table)}`.execute(db)
   await sql`drop trigger if exists ${sql.id(`tombstone_guard_truncate_${table.replaceAll('.', '_')}`.slice(0, 63))} on ${sql.table(
     table,
@@ -203,6 +207,7 @@ export async function removeHardDeleteGuard(db: Kysely<any>, table: string): Pro
  * ```
  */
 export async function createAuditTable(db: Kysely<any>, table = 'tombstone_audit'): Promise<void> {
+  if (dialectKindOf(db) === 'sqlite') return createSqliteAuditTable(db, table)
   const base = table.replaceAll('.', '_')
   await sql`create table if not exists ${sql.table(table)} (
     id bigint generated always as identity primary key,
@@ -280,5 +285,6 @@ export async function installSoftDeletes(
   }
   if (options.guard !== false) await installHardDeleteGuard(db, [...definition.tables.keys()])
   if (definition.auditTable !== undefined) await createAuditTable(db, definition.auditTable)
-  await installInvariants(db, definition)
+  if (dialectKindOf(db) === 'sqlite') await installSqliteInvariants(db, definition)
+  else await installInvariants(db, definition)
 }

@@ -3,6 +3,7 @@ import { freshDatabase, type DatabaseKind, type FreshDatabase } from '@tombstone
 import {
   createActiveUniqueIndex,
   defineSoftDeletes,
+  dialectKindOf,
   installSoftDeletes,
   softDeleteColumns,
   SoftDeletePlugin,
@@ -50,17 +51,19 @@ export const definition: SoftDeleteDefinition<Database> = defineSoftDeletes<Data
 
 /** Creates the schema (users, posts, comments soft-deletable; categories, archive plain). */
 export async function createSchema(db: Kysely<any>): Promise<void> {
+  // SQLite: only `integer primary key` is the rowid (auto-assigned); PostgreSQL: serial.
+  const idType = dialectKindOf(db) === 'sqlite' ? 'integer' : 'serial'
   await db.schema
     .createTable('users')
-    .addColumn('id', 'serial', (col) => col.primaryKey())
+    .addColumn('id', idType, (col) => col.primaryKey())
     .addColumn('username', 'text', (col) => col.notNull())
     .addColumn('email', 'text', (col) => col.notNull())
     .$call(softDeleteColumns())
     .execute()
-  await db.schema.createTable('categories').addColumn('id', 'serial', (col) => col.primaryKey()).addColumn('name', 'text', (col) => col.notNull()).execute()
+  await db.schema.createTable('categories').addColumn('id', idType, (col) => col.primaryKey()).addColumn('name', 'text', (col) => col.notNull()).execute()
   await db.schema
     .createTable('posts')
-    .addColumn('id', 'serial', (col) => col.primaryKey())
+    .addColumn('id', idType, (col) => col.primaryKey())
     .addColumn('author_id', 'integer', (col) => col.notNull().references('users.id'))
     .addColumn('category_id', 'integer', (col) => col.references('categories.id'))
     .addColumn('title', 'text', (col) => col.notNull())
@@ -69,7 +72,7 @@ export async function createSchema(db: Kysely<any>): Promise<void> {
     .execute()
   await db.schema
     .createTable('comments')
-    .addColumn('id', 'serial', (col) => col.primaryKey())
+    .addColumn('id', idType, (col) => col.primaryKey())
     .addColumn('post_id', 'integer', (col) => col.notNull().references('posts.id'))
     .addColumn('author_id', 'integer', (col) => col.notNull().references('users.id'))
     .addColumn('body', 'text', (col) => col.notNull())
@@ -78,7 +81,7 @@ export async function createSchema(db: Kysely<any>): Promise<void> {
   await db.schema.createTable('archive').addColumn('id', 'integer').addColumn('note', 'text').execute()
   await db.schema
     .createTable('sessions')
-    .addColumn('id', 'serial', (col) => col.primaryKey())
+    .addColumn('id', idType, (col) => col.primaryKey())
     .addColumn('user_id', 'integer', (col) => col.notNull().references('users.id'))
     .addColumn('revoked_at', 'timestamptz')
     .execute()
@@ -139,6 +142,8 @@ export async function seedReadFixture(db: Kysely<any>): Promise<void> {
       { id: 106, post_id: 14, author_id: 4, body: 'x', ...deleted(d.p14) },
     ])
     .execute()
+  // SQLite's rowids continue from the largest key; PostgreSQL's sequences are moved past the seed.
+  if (dialectKindOf(db) !== 'postgres') return
   for (const table of ['users', 'posts', 'comments', 'categories']) {
     await sql`select setval(pg_get_serial_sequence(${table}, 'id'), 1000)`.execute(db)
   }
