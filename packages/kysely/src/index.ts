@@ -87,6 +87,7 @@ export {
 export {
   forceDelete,
   allowHardDelete,
+  withHardDeletes,
   type HardDeleteGrantOptions,
   type ForceDeleteResult,
 } from './operations/force-delete.ts'

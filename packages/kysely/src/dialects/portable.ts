@@ -10,7 +10,7 @@
  */
 import { sql, type Kysely, type RawBuilder, type SqlBool } from 'kysely'
 import { checkRetention, type Retention, type TableDefinition } from '../definition.ts'
-import { ConflictError, InvalidArgumentError, NotDeletedError, ReferencedError, NotFoundError, ParentDeletedError, classifyDatabaseError, SQLSTATE, sqlStateOf, type RowKey } from '../errors.ts'
+import { ConflictError, InvalidArgumentError, InvalidConfigurationError, NotDeletedError, ReferencedError, NotFoundError, ParentDeletedError, classifyDatabaseError, SQLSTATE, sqlStateOf, type RowKey } from '../errors.ts'
 import { hardDelete, targetVisibility, withDeleted, type Visibility } from '../plugin/markers.ts'
 import {
   actorValue,
@@ -600,8 +600,31 @@ export async function portableAllowHardDelete(
   options: ActorOptions & { purpose?: 'hard_delete' | 'purge' },
 ): Promise<void> {
   if (!trx.isTransaction) throw new InvalidArgumentError(`allowHardDelete needs a transaction on ${d.kind}: call it inside db.transaction()`)
+  if (d.kind === 'mysql') {
+    // The grant is keyed by the connection; nothing can remove it at the commit, so it would outlive the transaction.
+    throw new InvalidConfigurationError(
+      'On MariaDB/MySQL an opt-in cannot end with its transaction by itself: use withHardDeletes(trx, work), which removes it when work ends',
+    )
+  }
   const purpose = options.purpose ?? 'hard_delete'
   if (purpose !== 'hard_delete' && purpose !== 'purge') throw new InvalidArgumentError('purpose must be hard_delete or purge')
   const actor = actorValue(options.by)
   await d.grant(trx, { purpose, actor: actor === null ? null : String(actor), reason: options.reason ?? null })
+}
+
+/** Grants, runs `work`, and removes the grant whatever happens. @internal */
+export async function portableWithHardDeletes<T>(
+  d: PortableDialect,
+  trx: Kysely<any>,
+  options: ActorOptions & { purpose?: 'hard_delete' | 'purge' },
+  work: () => Promise<T>,
+): Promise<T> {
+  if (!trx.isTransaction) throw new InvalidArgumentError(`withHardDeletes needs a transaction on ${d.kind}: call it inside db.transaction()`)
+  const actor = actorValue(options.by)
+  await d.grant(trx, { purpose: options.purpose ?? 'hard_delete', actor: actor === null ? null : String(actor), reason: options.reason ?? null })
+  try {
+    return await work()
+  } finally {
+    await d.revoke(trx)
+  }
 }

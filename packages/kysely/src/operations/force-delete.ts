@@ -2,7 +2,7 @@ import { sql, type Kysely } from 'kysely'
 import type { TableDefinition } from '../definition.ts'
 import { classifyDatabaseError, InvalidConfigurationError, sqlStateOf, type RowKey } from '../errors.ts'
 import { hardDelete, targetVisibility, withDeleted, type Visibility } from '../plugin/markers.ts'
-import { portableAllowHardDelete, portableFor, portableForceDelete, portableRemoveTrees } from '../dialects/portable.ts'
+import { portableAllowHardDelete, portableFor, portableWithHardDeletes, portableForceDelete, portableRemoveTrees } from '../dialects/portable.ts'
 import {
   actorValue,
   contextOf,
@@ -64,6 +64,25 @@ export async function allowHardDelete(trx: Kysely<any>, options: HardDeleteGrant
       if (sqlStateOf(error) === '42883') throw notInstalled(error)
       throw error
     })
+}
+
+/**
+ * Runs `work` with the transaction opted in past the database guard, and ends the opt-in when
+ * `work` ends, on every dialect. Prefer it to {@link allowHardDelete} on MariaDB/MySQL, where an
+ * opt-in is keyed by the connection and nothing else would end it (`allowHardDelete` refuses there).
+ *
+ * @example
+ * ```ts
+ * await db.transaction().execute((trx) =>
+ *   withHardDeletes(trx, { by: 'admin', reason: 'import rolled back' }, () => sql`delete from posts where id = 1`.execute(trx)),
+ * )
+ * ```
+ */
+export async function withHardDeletes<T>(trx: Kysely<any>, options: HardDeleteGrantOptions, work: () => Promise<T>): Promise<T> {
+  const portable = portableFor(trx)
+  if (portable !== undefined) return portableWithHardDeletes(portable, trx, options, work)
+  await allowHardDelete(trx, options)
+  return work()
 }
 
 /** The coded error for a database without the toolkit's objects: it says what to run. @internal */
