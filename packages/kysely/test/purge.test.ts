@@ -22,7 +22,7 @@ function kindOf(raw: Kysely<Database>): DatabaseKind {
   return kinds.get(raw) ?? 'postgres'
 }
 
-describe.each(dialectKinds().filter((kind) => kind !== 'mysql'))('purge on %s', (kind) => {
+describe.each(dialectKinds())('purge on %s', (kind) => {
   let fixture: Fixture
   let db: Kysely<Database>
   let raw: Kysely<Database>
@@ -142,7 +142,8 @@ describe.each(dialectKinds().filter((kind) => kind !== 'mysql'))('purge on %s', 
   })
 
   test('a restore and a purge racing: a restore that succeeded is never undone', async () => {
-    const iterations = kind === 'postgres' ? 1000 : 100
+    // MariaDB: each round's backdate drops and recreates the triggers (DDL), so fewer rounds.
+    const iterations = kind === 'postgres' ? 1000 : kind === 'mysql' ? 25 : 100
     const user = await insertUser(db)
     const post = await insertPost(db, user)
     const outcome = await race(fixture, user, post, iterations, false)

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
-import { MysqlDialect, PostgresDialect, sql, SqliteAdapter, type Dialect, type Kysely, type RawBuilder } from 'kysely'
+import { MysqlAdapter, MysqlDialect, PostgresDialect, sql, SqliteAdapter, type Dialect, type Kysely, type RawBuilder } from 'kysely'
 import { createPool as createMysqlPool, createConnection as createMysqlConnection, type Pool as MysqlPool } from 'mysql2'
 import pg from 'pg'
 import { PGliteDialect } from '@tombstone/kysely/pglite'
@@ -183,6 +183,23 @@ export async function backdate(db: Kysely<any>, statement: RawBuilder<unknown>):
       await statement.execute(trx)
       for (const trigger of triggers) await sql.raw(trigger.sql).execute(trx)
     })
+    return
+  }
+  if (db.getExecutor().adapter instanceof MysqlAdapter) {
+    // MariaDB cannot switch triggers off either, and its DDL commits: drop them, run, create them again
+    // (the test's own database, so nobody else writes meanwhile).
+    const names = (await sql<{ name: string }>`select trigger_name as name from information_schema.triggers where trigger_schema = database()`.execute(db)).rows
+    const definitions: string[] = []
+    for (const { name } of names) {
+      const shown = await sql<Record<string, string>>`show create trigger ${sql.id(name)}`.execute(db)
+      definitions.push(shown.rows[0]?.['SQL Original Statement'] as string)
+    }
+    for (const { name } of names) await sql`drop trigger ${sql.id(name)}`.execute(db)
+    try {
+      await statement.execute(db)
+    } finally {
+      for (const definition of definitions) await sql.raw(definition).execute(db)
+    }
     return
   }
   await db.transaction().execute(async (trx) => {
