@@ -1,4 +1,4 @@
-import { MysqlAdapter, sql, SqliteAdapter, type Kysely, type RawBuilder, type SqlBool } from 'kysely'
+import { MysqlAdapter, SqliteAdapter, type Kysely } from 'kysely'
 import type { RowKey } from '../errors.ts'
 
 /**
@@ -38,21 +38,4 @@ export function dialectKindOf(db: Kysely<any>): DialectKind {
 /** Bigints travel as strings; drivers do not serialize them inside arrays or JSON. */
 export function plainKey(key: RowKey): string | number {
   return typeof key === 'bigint' ? key.toString() : key
-}
-
-/**
- * `<column> in (<keys>)` in the dialect's form: PostgreSQL `= any($1)`, SQLite
- * `in (select value from json_each(?))` (one parameter whatever the number of keys, so the
- * statement is prepared once), MySQL a list of parameters. @internal
- */
-export function keyInFor(kind: DialectKind, column: string, keys: readonly RowKey[]): RawBuilder<SqlBool> {
-  const values = keys.map(plainKey)
-  switch (kind) {
-    case 'postgres':
-      return sql<SqlBool>`${sql.ref(column)} = any(${sql.val(values)})`
-    case 'sqlite':
-      return sql<SqlBool>`${sql.ref(column)} in (select value from json_each(${JSON.stringify(values)}))`
-    case 'mysql':
-      return values.length === 0 ? sql<SqlBool>`1 = 0` : sql<SqlBool>`${sql.ref(column)} in (${sql.join(values.map((value) => sql.val(value)))})`
-  }
 }
