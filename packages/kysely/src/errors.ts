@@ -20,6 +20,7 @@
  *
  * @module
  */
+import { foreignDetail, foreignSqlState } from './dialects/error-codes.ts'
 
 /** Every code a {@link TombstoneError} can carry. A new code must be added here to compile. */
 export const ERROR_CODES = [
@@ -378,11 +379,13 @@ export const SQLSTATE = {
 export function sqlStateOf(error: unknown): string | undefined {
   if (typeof error !== 'object' || error === null) return undefined
   const code = (error as { code?: unknown }).code
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined
+  // SQLite's and MySQL's own codes, as the SQLSTATE they stand for (see dialects/error-codes.ts).
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : foreignSqlState(error)
 }
 
 /** The structured detail the toolkit's triggers attach (JSON), or an empty object. */
 function parseDetail(error: unknown): Record<string, string | undefined> {
+  if (foreignSqlState(error) !== undefined) return foreignDetail(error)
   const detail = (error as Record<string, unknown>).detail
   if (typeof detail !== 'string') return {}
   try {
@@ -395,7 +398,9 @@ function parseDetail(error: unknown): Record<string, string | undefined> {
 
 function field(error: unknown, name: 'table' | 'constraint' | 'schema'): string | undefined {
   const value = (error as Record<string, unknown>)[name]
-  return typeof value === 'string' && value !== '' ? value : undefined
+  if (typeof value === 'string' && value !== '') return value
+  const foreign = foreignSqlState(error) === undefined ? undefined : foreignDetail(error)[name]
+  return foreign === '' ? undefined : foreign
 }
 
 /**

@@ -88,6 +88,7 @@ export {
 export {
   forceDelete,
   allowHardDelete,
+  withHardDeletes,
   type HardDeleteGrantOptions,
   type ForceDeleteResult,
 } from './operations/force-delete.ts'
@@ -117,6 +118,7 @@ export {
   type PurgeTableResult,
 } from './purge/purge.ts'
 export { grantSoftDeleteRuntime } from './schema/invariants.ts'
+export { dialectKindOf, DIALECT_KINDS, type DialectKind } from './dialects/adapter.ts'
 export { readAudit, type AuditEntry, type AuditQuery } from './audit/audit.ts'
 export {
   placeHold,

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
-import { MysqlDialect, PostgresDialect, sql, type Dialect, type Kysely, type RawBuilder } from 'kysely'
+import { MysqlAdapter, MysqlDialect, PostgresDialect, sql, SqliteAdapter, type Dialect, type Kysely, type RawBuilder } from 'kysely'
 import { createPool as createMysqlPool, createConnection as createMysqlConnection, type Pool as MysqlPool } from 'mysql2'
 import pg from 'pg'
 import { PGliteDialect } from '@tombstone/kysely/pglite'
@@ -175,6 +175,33 @@ async function freshMysql(): Promise<FreshDatabase> {
  * `deleted_at` or `purge_at` into the past, which the stamping trigger refuses to anyone else.
  */
 export async function backdate(db: Kysely<any>, statement: RawBuilder<unknown>): Promise<void> {
+  if (db.getExecutor().adapter instanceof SqliteAdapter) {
+    // SQLite cannot switch triggers off: drop them and create them again, in one transaction (DDL is transactional).
+    await db.transaction().execute(async (trx) => {
+      const triggers = (await sql<{ name: string; sql: string }>`select name, sql from sqlite_master where type = 'trigger'`.execute(trx)).rows
+      for (const trigger of triggers) await sql`drop trigger ${sql.id(trigger.name)}`.execute(trx)
+      await statement.execute(trx)
+      for (const trigger of triggers) await sql.raw(trigger.sql).execute(trx)
+    })
+    return
+  }
+  if (db.getExecutor().adapter instanceof MysqlAdapter) {
+    // MariaDB cannot switch triggers off either, and its DDL commits: drop them, run, create them again
+    // (the test's own database, so nobody else writes meanwhile).
+    const names = (await sql<{ name: string }>`select trigger_name as name from information_schema.triggers where trigger_schema = database()`.execute(db)).rows
+    const definitions: string[] = []
+    for (const { name } of names) {
+      const shown = await sql<Record<string, string>>`show create trigger ${sql.id(name)}`.execute(db)
+      definitions.push(shown.rows[0]?.['SQL Original Statement'] as string)
+    }
+    for (const { name } of names) await sql`drop trigger ${sql.id(name)}`.execute(db)
+    try {
+      await statement.execute(db)
+    } finally {
+      for (const definition of definitions) await sql.raw(definition).execute(db)
+    }
+    return
+  }
   await db.transaction().execute(async (trx) => {
     await sql`set local session_replication_role = replica`.execute(trx)
     await statement.execute(trx)

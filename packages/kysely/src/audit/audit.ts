@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely'
 import { InvalidArgumentError, InvalidConfigurationError, sqlStateOf } from '../errors.ts'
 import { notInstalled } from '../operations/force-delete.ts'
 import { AUDIT_ACTIONS, contextOf, type AuditAction } from '../operations/context.ts'
+import { dialectKindOf } from '../dialects/adapter.ts'
 
 /** One row of the audit trail: one action on one row. It holds ids, never row content. */
 export interface AuditEntry {
@@ -57,7 +58,7 @@ export async function readAudit<DB>(db: Kysely<DB>, query: AuditQuery = {}): Pro
   if (query.entityId !== undefined) select = select.where('entity_id', '=', String(query.entityId))
   if (query.action !== undefined) select = select.where('action', '=', query.action)
   if (query.actor !== undefined) select = select.where('actor', '=', String(query.actor))
-  if (query.deletionId !== undefined) select = select.where(sql`deletion_id::text`, '=', query.deletionId)
+  if (query.deletionId !== undefined) select = select.where(dialectKindOf(db as Kysely<any>) === 'postgres' ? sql`deletion_id::text` : sql.ref('deletion_id'), '=', query.deletionId)
   if (query.beforeId !== undefined) select = select.where('id', '<', query.beforeId)
   const rows = await select.execute().catch((error: unknown) => {
     // 42P01 undefined_table, from the one table this statement reads: the audit was never installed.

@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely'
 import type { TableDefinition } from '../definition.ts'
 import { classifyDatabaseError, InvalidConfigurationError, sqlStateOf, type RowKey } from '../errors.ts'
 import { hardDelete, targetVisibility, withDeleted, type Visibility } from '../plugin/markers.ts'
+import { portableAllowHardDelete, portableFor, portableWithHardDeletes, portableForceDelete, portableRemoveTrees } from '../dialects/portable.ts'
 import {
   actorValue,
   canonicalKeys,
@@ -53,6 +54,9 @@ export interface HardDeleteGrantOptions extends ActorOptions {
  */
 export async function allowHardDelete(trx: Kysely<any>, options: HardDeleteGrantOptions = {}): Promise<void> {
   const actor = actorValue(options.by)
+  // SQLite and MariaDB/MySQL: a grant row only this transaction sees (dialects/portable.ts).
+  const portable = portableFor(trx)
+  if (portable !== undefined) return portableAllowHardDelete(portable, trx, options)
   await sql`select tombstone_allow_hard_delete(${options.purpose ?? 'hard_delete'}, ${actor === null ? null : String(actor)}::text, ${
     options.reason ?? null
   }::text)`
@@ -62,6 +66,25 @@ export async function allowHardDelete(trx: Kysely<any>, options: HardDeleteGrant
       if (sqlStateOf(error) === '42883') throw notInstalled(error)
       throw error
     })
+}
+
+/**
+ * Runs `work` with the transaction opted in past the database guard, and ends the opt-in when
+ * `work` ends, on every dialect. Prefer it to {@link allowHardDelete} on MariaDB/MySQL, where an
+ * opt-in is keyed by the connection and nothing else would end it (`allowHardDelete` refuses there).
+ *
+ * @example
+ * ```ts
+ * await db.transaction().execute((trx) =>
+ *   withHardDeletes(trx, { by: 'admin', reason: 'import rolled back' }, () => sql`delete from posts where id = 1`.execute(trx)),
+ * )
+ * ```
+ */
+export async function withHardDeletes<T>(trx: Kysely<any>, options: HardDeleteGrantOptions, work: () => Promise<T>): Promise<T> {
+  const portable = portableFor(trx)
+  if (portable !== undefined) return portableWithHardDeletes(portable, trx, options, work)
+  await allowHardDelete(trx, options)
+  return work()
 }
 
 /** The coded error for a database without the toolkit's objects: it says what to run. @internal */
@@ -94,6 +117,8 @@ export async function forceDelete<DB, T extends keyof DB & string>(
   const root = context.definition.table(table)
   const keys = targetKeys(target, table)
   if (keys !== undefined && keys.length === 0) return { count: 0, tables: {}, deleted: [], notFound: [] }
+  const portable = portableFor(db as Kysely<any>)
+  if (portable !== undefined) return portableForceDelete(portable, db as Kysely<any>, { context, root, keys, target, options })
 
   return inTransaction(db as Kysely<any>, async (trx) => {
     let rootQuery = trx
@@ -150,6 +175,8 @@ export async function removeTrees(
   rootRows: readonly LockedRow[],
   options: { action: AuditAction; rootVisibility: Visibility; by?: ActorOptions['by']; reason?: string | null | undefined },
 ): Promise<Map<string, RowKey[]>> {
+  const portable = portableFor(trx)
+  if (portable !== undefined) return portableRemoveTrees(portable, trx, context, root, rootRows, options)
   const collected = new Map<string, readonly LockedRow[]>([[root.name, rootRows]])
   const removed = new Map<string, RowKey[]>()
   if (rootRows.length === 0) return removed

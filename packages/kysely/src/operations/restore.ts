@@ -11,6 +11,7 @@ import {
   type RowKey,
 } from '../errors.ts'
 import { targetVisibility, withDeleted } from '../plugin/markers.ts'
+import { portableFor, portableRestore } from '../dialects/portable.ts'
 import {
   canonicalKeys,
   classifyKeyError,
@@ -95,6 +96,9 @@ export async function restore<DB, T extends keyof DB & string>(
   // In our own transaction a failed restore can roll everything back and be diagnosed after; in the
   // caller's transaction (or to skip failures) it must roll back to a savepoint instead.
   const savepoints = skip || (db as Kysely<any>).isTransaction
+  // SQLite and MariaDB/MySQL: the same operation in their own statements (dialects/portable.ts).
+  const portable = portableFor(db as Kysely<any>)
+  if (portable !== undefined) return portableRestore(portable, db as Kysely<any>, { context, root, keys, target, options })
 
   try {
     return await inTransaction(db as Kysely<any>, async (trx) => {

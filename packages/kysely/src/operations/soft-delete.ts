@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely'
 import { checkRetention, type Retention, type TableDefinition } from '../definition.ts'
 import type { RowKey } from '../errors.ts'
 import { withDeleted } from '../plugin/markers.ts'
+import { portableFor, portableSoftDelete } from '../dialects/portable.ts'
 import {
   actorValue,
   canonicalKeys,
@@ -73,6 +74,9 @@ export async function softDelete<DB, T extends keyof DB & string>(
   const retention =
     options.retention === undefined ? root.retention : options.retention === null ? null : checkRetention(options.retention, table)
   if (keys !== undefined && keys.length === 0) return emptyResult()
+  // SQLite and MariaDB/MySQL: the same operation in their own statements (dialects/portable.ts).
+  const portable = portableFor(db as Kysely<any>)
+  if (portable !== undefined) return portableSoftDelete(portable, db as Kysely<any>, { context, root, keys, target, options })
   const deletionId = crypto.randomUUID()
   const by = actorValue(options.by)
   const reason = options.reason ?? null

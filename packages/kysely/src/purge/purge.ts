@@ -6,6 +6,7 @@ import { contextOf, type ActorOptions, type Context } from '../operations/contex
 import { removeTrees, selectionFor } from '../operations/force-delete.ts'
 import { freeOfHolds, standingHolds } from '../holds/holds.ts'
 import { HELD_ROWS_TABLE } from '../holds/schema.ts'
+import { portableFor } from '../dialects/portable.ts'
 
 /** Options of {@link purge}. */
 export interface PurgeOptions extends ActorOptions {
@@ -151,12 +152,18 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
   if (!Number.isFinite(dutyCycle) || dutyCycle <= 0 || dutyCycle > 1) throw new InvalidArgumentError('dutyCycle must be greater than 0 and at most 1')
   if (options.before !== undefined && Number.isNaN(options.before.getTime())) throw new InvalidArgumentError('before is not a valid date')
   if (options.asOf !== undefined && Number.isNaN(options.asOf.getTime())) throw new InvalidArgumentError('asOf is not a valid date')
-  const clock = await sql<{ now: Date; holds: boolean }>`select now() as now, to_regclass(${HELD_ROWS_TABLE}) is not null as holds`.execute(db)
-  const asOf = options.asOf ?? new Date(clock.rows[0]?.now as Date)
+  // SQLite and MariaDB/MySQL: their clock, locks and counts (dialects/portable.ts); legal holds are
+  // PostgreSQL's only.
+  const portable = portableFor(db)
+  const clock =
+    portable !== undefined
+      ? { now: await portable.now(db), holds: false }
+      : (await sql<{ now: Date; holds: boolean }>`select now() as now, to_regclass(${HELD_ROWS_TABLE}) is not null as holds`.execute(db)).rows[0]
+  const asOf = options.asOf ?? new Date(clock?.now as Date)
   options = { ...options, asOf }
   // Rows under a legal hold (or above one) are never taken. Without a standing hold (or without the
   // holds installed) there is nothing to skip, and the statements stay as they were.
-  const holds = clock.rows[0]?.holds === true && (await standingHolds(db)) ? context : undefined
+  const holds = clock?.holds === true && (await standingHolds(db)) ? context : undefined
   const wanted = new Set(options.tables ?? context.definition.tables.keys())
   for (const name of wanted) context.definition.table(name)
   // Children first, so that a parent's batch rarely has anything left below it.
@@ -168,7 +175,7 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
   for (const name of order) {
     const row = await db
       .selectFrom(name)
-      .select(sql<number>`count(*)::int`.as('n'))
+      .select((portable === undefined ? sql<number>`count(*)::int` : sql<number>`count(*)`).as('n'))
       .where((eb) => dueOrBelowDue(eb, context, name, options, name, holds))
       .$call(withDeleted({ '*': 'include' }))
       .executeTakeFirstOrThrow()
@@ -237,15 +244,19 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
       }
       const batchStarted = performance.now()
       const outcome = await db.transaction().execute(async (trx) => {
-        const lock = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(hashtext(${`tombstone:purge:${name}`})) as locked`.execute(trx)
-        if (lock.rows[0]?.locked !== true) return { busy: true, taken: 0, removed: 0 }
+        if (portable !== undefined) {
+          if (!(await portable.tryPurgeLock(trx, name))) return { busy: true, taken: 0, removed: 0 }
+        } else {
+          const lock = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(hashtext(${`tombstone:purge:${name}`})) as locked`.execute(trx)
+          if (lock.rows[0]?.locked !== true) return { busy: true, taken: 0, removed: 0 }
+        }
         let select = trx
           .selectFrom(name)
           .select(selectionFor(context, table))
           .where((eb) => due(eb, table, options, name, holds))
           .orderBy(sql.ref(table.columns.purgeAt))
           .limit(batchSize)
-        select = hooks.skipRecheck === true ? select.$call(withDeleted({ [name]: 'include' })) : select.$call(withDeleted({ [name]: 'only' })).forUpdate().skipLocked()
+        select = hooks.skipRecheck === true ? select.$call(withDeleted({ [name]: 'include' })) : portable !== undefined ? portable.lockSkipLocked(select.$call(withDeleted({ [name]: 'only' }))) : select.$call(withDeleted({ [name]: 'only' })).forUpdate().skipLocked()
         const rows = await select.execute()
         if (rows.length === 0) return { busy: false, taken: 0, removed: 0 }
         await hooks.afterSelect?.()

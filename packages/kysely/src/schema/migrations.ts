@@ -3,6 +3,16 @@ import { DEFAULT_COLUMNS, type SoftDeleteColumns, type SoftDeleteDefinition, typ
 import { InvalidArgumentError } from '../errors.ts'
 import { installHolds } from '../holds/schema.ts'
 import { installInvariants, installShared, quoteIdent, quoteTable } from './invariants.ts'
+import { dialectKindOf, type DialectKind } from '../dialects/adapter.ts'
+import {
+  createMysqlActiveUniqueIndex,
+  createMysqlAuditTable,
+  installMysqlGuard,
+  installMysqlInvariants,
+  MYSQL_COLUMN_TYPES,
+  removeMysqlGuard,
+} from '../dialects/mysql.ts'
+import { createSqliteAuditTable, installSqliteGuard, installSqliteInvariants, removeSqliteGuard } from '../dialects/sqlite.ts'
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]*$/
 
@@ -12,6 +22,12 @@ export interface ColumnOptions {
   readonly columns?: Partial<SoftDeleteColumns>
   /** SQL type of `deleted_by`. Defaults to `'text'`. */
   readonly deletedByType?: 'text' | 'bigint' | 'integer' | 'uuid'
+  /**
+   * The dialect whose column types to use: MariaDB/MySQL has no `timestamptz` or `uuid`
+   * (`datetime(3)`, `char(36)`, `varchar(255)` there). Defaults to `'postgres'` (SQLite takes those
+   * types as they are).
+   */
+  readonly dialect?: DialectKind
 }
 
 function columnsOf(options: ColumnOptions): SoftDeleteColumns {
@@ -38,6 +54,16 @@ function columnsOf(options: ColumnOptions): SoftDeleteColumns {
 export function softDeleteColumns(options: ColumnOptions = {}) {
   const columns = columnsOf(options)
   const byType = options.deletedByType ?? 'text'
+  if (options.dialect === 'mysql') {
+    const types = MYSQL_COLUMN_TYPES
+    return <TB extends string, C extends string>(builder: CreateTableBuilder<TB, C>) =>
+      builder
+        .addColumn(columns.deletedAt, sql.raw(types.deletedAt))
+        .addColumn(columns.deletedBy, sql.raw(byType === 'text' || byType === 'uuid' ? types.deletedBy : byType))
+        .addColumn(columns.deleteReason, sql.raw(types.deleteReason))
+        .addColumn(columns.deletionId, sql.raw(types.deletionId))
+        .addColumn(columns.purgeAt, sql.raw(types.purgeAt)) as CreateTableBuilder<TB, C>
+  }
   return <TB extends string, C extends string>(builder: CreateTableBuilder<TB, C>) =>
     builder
       .addColumn(columns.deletedAt, 'timestamptz')
@@ -105,6 +131,11 @@ export async function createActiveUniqueIndex(
 ): Promise<string> {
   checkColumns(columns)
   const name = indexName(table, columns, 'active_key', options.name)
+  if (dialectKindOf(db) === 'mysql') {
+    // No partial indexes: generated columns, null once the row is deleted, under a unique index.
+    await createMysqlActiveUniqueIndex(db, table, columns, name, options.deletedAt ?? DEFAULT_COLUMNS.deletedAt)
+    return name
+  }
   await sql`create unique index if not exists ${sql.id(name)} on ${sql.table(table)} (${sql.join(columns.map((c) => sql.id(c)))})
     where ${sql.id(options.deletedAt ?? DEFAULT_COLUMNS.deletedAt)} is null`.execute(db)
   return name
@@ -127,6 +158,13 @@ export async function createActiveIndex(
 ): Promise<string> {
   checkColumns(columns)
   const name = indexName(table, columns, 'active_idx', options.name)
+  if (dialectKindOf(db) === 'mysql') {
+    // No partial indexes: deleted_at first, so that the active rows are one range of it.
+    await sql`create index if not exists ${sql.id(name)} on ${sql.table(table)} (${sql.id(options.deletedAt ?? DEFAULT_COLUMNS.deletedAt)}, ${sql.join(
+      columns.map((c) => sql.id(c)),
+    )})`.execute(db)
+    return name
+  }
   await sql`create index if not exists ${sql.id(name)} on ${sql.table(table)} (${sql.join(columns.map((c) => sql.id(c)))})
     where ${sql.id(options.deletedAt ?? DEFAULT_COLUMNS.deletedAt)} is null`.execute(db)
   return name
@@ -144,6 +182,11 @@ export async function createActiveIndex(
 export async function createSoftDeleteIndexes(db: Kysely<any>, table: TableDefinition): Promise<void> {
   const base = table.name.replaceAll('.', '_')
   const { deletedAt, purgeAt, deletionId } = table.columns
+  if (dialectKindOf(db) === 'mysql') {
+    await sql`create index if not exists ${sql.id(`${base}_purge_idx`.slice(0, 63))} on ${sql.table(table.name)} (${sql.id(purgeAt)}, ${sql.id(deletedAt)})`.execute(db)
+    await sql`create index if not exists ${sql.id(`${base}_deletion_idx`.slice(0, 63))} on ${sql.table(table.name)} (${sql.id(deletionId)})`.execute(db)
+    return
+  }
   await sql`create index if not exists ${sql.id(`${base}_purge_idx`.slice(0, 63))} on ${sql.table(table.name)}
     (${sql.id(purgeAt)}, ${sql.id(deletedAt)}) where ${sql.id(deletedAt)} is not null`.execute(db)
   await sql`create index if not exists ${sql.id(`${base}_deletion_idx`.slice(0, 63))} on ${sql.table(table.name)}
@@ -166,6 +209,8 @@ export async function createSoftDeleteIndexes(db: Kysely<any>, table: TableDefin
  * ```
  */
 export async function installHardDeleteGuard(db: Kysely<any>, tables: readonly string[]): Promise<void> {
+  if (dialectKindOf(db) === 'sqlite') return installSqliteGuard(db, tables)
+  if (dialectKindOf(db) === 'mysql') return installMysqlGuard(db, tables)
   await installShared(db)
   for (const table of tables) {
     const trigger = sql.id(`tombstone_guard_${table.replaceAll('.', '_')}`.slice(0, 63))
@@ -188,6 +233,8 @@ export async function installHardDeleteGuard(db: Kysely<any>, tables: readonly s
  * ```
  */
 export async function removeHardDeleteGuard(db: Kysely<any>, table: string): Promise<void> {
+  if (dialectKindOf(db) === 'sqlite') return removeSqliteGuard(db, table)
+  if (dialectKindOf(db) === 'mysql') return removeMysqlGuard(db, table)
   await sql`drop trigger if exists ${sql.id(`tombstone_guard_${table.replaceAll('.', '_')}`.slice(0, 63))} on ${sql.table(table)}`.execute(db)
   await sql`drop trigger if exists ${sql.id(`tombstone_guard_truncate_${table.replaceAll('.', '_')}`.slice(0, 63))} on ${sql.table(
     table,
@@ -204,6 +251,8 @@ export async function removeHardDeleteGuard(db: Kysely<any>, table: string): Pro
  * ```
  */
 export async function createAuditTable(db: Kysely<any>, table = 'tombstone_audit'): Promise<void> {
+  if (dialectKindOf(db) === 'sqlite') return createSqliteAuditTable(db, table)
+  if (dialectKindOf(db) === 'mysql') return createMysqlAuditTable(db, table)
   const base = table.replaceAll('.', '_')
   await sql`create table if not exists ${sql.table(table)} (
     id bigint generated always as identity primary key,
@@ -349,6 +398,12 @@ export async function installSoftDeletes(
   }
   if (options.guard !== false) await installHardDeleteGuard(db, [...definition.tables.keys()])
   if (definition.auditTable !== undefined) await createAuditTable(db, definition.auditTable)
+  // Legal holds and the report of plain unique constraints are PostgreSQL's only, so far.
+  const kind = dialectKindOf(db)
+  if (kind === 'sqlite' || kind === 'mysql') {
+    await (kind === 'sqlite' ? installSqliteInvariants(db, definition) : installMysqlInvariants(db, definition))
+    return { warnings: [], converted: [] }
+  }
   await installInvariants(db, definition)
   await installHolds(db, definition)
 

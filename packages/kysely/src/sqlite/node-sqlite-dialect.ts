@@ -135,6 +135,12 @@ class NodeSqliteDriver extends EmbeddedTransactions implements Driver {
     await connection.executeQuery(CompiledQuery.raw(settings.accessMode === 'read only' ? 'begin' : 'begin immediate'))
   }
 
+  override async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    // The toolkit's hard-delete opt-in and context are rows this transaction wrote: they end with it.
+    await (connection as NodeSqliteConnection).endTombstoneState()
+    await super.commitTransaction(connection)
+  }
+
   async releaseConnection(): Promise<void> {}
 
   async destroy(): Promise<void> {
@@ -194,6 +200,22 @@ class NodeSqliteConnection implements DatabaseConnection {
       rows: [],
       numAffectedRows: BigInt(changes),
       insertId: compiledQuery.query?.kind === 'InsertQueryNode' ? BigInt(lastInsertRowid) : undefined,
+    }
+  }
+
+  /**
+   * Removes the toolkit's transaction-scoped rows (hard-delete grant, context) before a commit, so
+   * that an opt-in never outlives its transaction. A database without them has nothing to remove.
+   */
+  async endTombstoneState(): Promise<void> {
+    for (const table of ['tombstone_hard_delete_grants', 'tombstone_context']) {
+      let prepared: { statement: NodeSqliteStatementLike; reader: boolean }
+      try {
+        prepared = this.#prepare(`delete from ${table}`)
+      } catch {
+        continue // not installed
+      }
+      prepared.statement.run()
     }
   }
 

@@ -3,6 +3,7 @@ import { freshDatabase, type DatabaseKind, type FreshDatabase } from '@tombstone
 import {
   createActiveUniqueIndex,
   defineSoftDeletes,
+  dialectKindOf,
   installSoftDeletes,
   softDeleteColumns,
   SoftDeletePlugin,
@@ -50,37 +51,44 @@ export const definition: SoftDeleteDefinition<Database> = defineSoftDeletes<Data
 
 /** Creates the schema (users, posts, comments soft-deletable; categories, archive plain). */
 export async function createSchema(db: Kysely<any>): Promise<void> {
+  // SQLite: only `integer primary key` is the rowid (auto-assigned); PostgreSQL: serial.
+  const kind = dialectKindOf(db)
+  const idType = kind === 'postgres' ? 'serial' : 'integer'
+  // MariaDB/MySQL: auto_increment, and indexable text (its unique indexes take no unbounded text).
+  const key = (col: any) => (kind === 'mysql' ? col.primaryKey().autoIncrement() : col.primaryKey())
+  const text = kind === 'mysql' ? sql`varchar(255)` : 'text'
+  const columns = () => softDeleteColumns({ dialect: kind })
   await db.schema
     .createTable('users')
-    .addColumn('id', 'serial', (col) => col.primaryKey())
-    .addColumn('username', 'text', (col) => col.notNull())
-    .addColumn('email', 'text', (col) => col.notNull())
-    .$call(softDeleteColumns())
+    .addColumn('id', idType, key)
+    .addColumn('username', text as 'text', (col) => col.notNull())
+    .addColumn('email', text as 'text', (col) => col.notNull())
+    .$call(columns())
     .execute()
-  await db.schema.createTable('categories').addColumn('id', 'serial', (col) => col.primaryKey()).addColumn('name', 'text', (col) => col.notNull()).execute()
+  await db.schema.createTable('categories').addColumn('id', idType, key).addColumn('name', text as 'text', (col) => col.notNull()).execute()
   await db.schema
     .createTable('posts')
-    .addColumn('id', 'serial', (col) => col.primaryKey())
+    .addColumn('id', idType, key)
     .addColumn('author_id', 'integer', (col) => col.notNull().references('users.id'))
     .addColumn('category_id', 'integer', (col) => col.references('categories.id'))
-    .addColumn('title', 'text', (col) => col.notNull())
-    .addColumn('slug', 'text', (col) => col.notNull())
-    .$call(softDeleteColumns())
+    .addColumn('title', text as 'text', (col) => col.notNull())
+    .addColumn('slug', text as 'text', (col) => col.notNull())
+    .$call(columns())
     .execute()
   await db.schema
     .createTable('comments')
-    .addColumn('id', 'serial', (col) => col.primaryKey())
+    .addColumn('id', idType, key)
     .addColumn('post_id', 'integer', (col) => col.notNull().references('posts.id'))
     .addColumn('author_id', 'integer', (col) => col.notNull().references('users.id'))
-    .addColumn('body', 'text', (col) => col.notNull())
-    .$call(softDeleteColumns())
+    .addColumn('body', text as 'text', (col) => col.notNull())
+    .$call(columns())
     .execute()
-  await db.schema.createTable('archive').addColumn('id', 'integer').addColumn('note', 'text').execute()
+  await db.schema.createTable('archive').addColumn('id', 'integer').addColumn('note', text as 'text').execute()
   await db.schema
     .createTable('sessions')
-    .addColumn('id', 'serial', (col) => col.primaryKey())
+    .addColumn('id', idType, key)
     .addColumn('user_id', 'integer', (col) => col.notNull().references('users.id'))
-    .addColumn('revoked_at', 'timestamptz')
+    .addColumn('revoked_at', kind === 'mysql' ? sql`datetime(3)` as never : 'timestamptz')
     .execute()
   await createActiveUniqueIndex(db, 'users', ['username'])
   await createActiveUniqueIndex(db, 'users', ['email'])
@@ -139,6 +147,8 @@ export async function seedReadFixture(db: Kysely<any>): Promise<void> {
       { id: 106, post_id: 14, author_id: 4, body: 'x', ...deleted(d.p14) },
     ])
     .execute()
+  // SQLite's rowids continue from the largest key; PostgreSQL's sequences are moved past the seed.
+  if (dialectKindOf(db) !== 'postgres') return
   for (const table of ['users', 'posts', 'comments', 'categories']) {
     await sql`select setval(pg_get_serial_sequence(${table}, 'id'), 1000)`.execute(db)
   }
