@@ -80,7 +80,7 @@ describe('the OpenAPI document', () => {
     expect(problems).toEqual([])
     // The 14 soft-delete routes are among them.
     const softDelete = operations(doc).filter(({ operation }) =>
-      /^(delete|softDelete|restore|permanentlyDelete|listDeleted|bulkDelete|bulkRestore)/.test(operation.operationId ?? ''),
+      /^(delete|softDelete|restore|permanentlyDelete|listDeleted|bulkDelete|bulkRestore)(Post|Comment|User)s?(WithReport)?$/.test(operation.operationId ?? ''),
     )
     expect(softDelete.map(({ key }) => key)).toHaveLength(14)
     for (const { operation } of softDelete) expect(operation.security).toEqual([{ bearer: [] }])

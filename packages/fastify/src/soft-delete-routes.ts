@@ -690,10 +690,16 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
           body: BulkDelete,
           querystring: DryRunQuery,
           response: {
-            200: Type.Union([Type.Object(
-              { deleted: IdList, already_deleted: IdList, not_found: IdList },
-              { description: 'What happened to each id', examples: [key.type === 'integer' ? { deleted: [1, 2], already_deleted: [3], not_found: [] } : { deleted: ['a'], already_deleted: [], not_found: ['b'] }] },
-            ), DryRunView]),
+            200: Type.Union(
+              [
+                Type.Object(
+                  { deleted: IdList, already_deleted: IdList, not_found: IdList },
+                  { examples: [key.type === 'integer' ? { deleted: [1, 2], already_deleted: [3], not_found: [] } : { deleted: ['a'], already_deleted: [], not_found: ['b'] }] },
+                ),
+                DryRunView,
+              ],
+              { description: 'What happened to each id; with ?dry_run=true, what would go' },
+            ),
             ...problemResponses(400, 401, 403, 409, 413, 415, 422),
           },
         },

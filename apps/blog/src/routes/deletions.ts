@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { sql } from 'kysely'
-import { Type } from 'typebox'
+import { Type, type TSchema } from 'typebox'
 import { decodeCursor, encodeCursor, HttpProblem, ListSchema, PageQuery, problemResponses, requireActor, requireAdmin } from '@tombstone/fastify'
 import {
   listDeletions,
@@ -30,7 +30,14 @@ const Timestamp = Type.String({ format: 'date-time' })
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()])
 const EntityTypeSchema = Type.Union(ENTITY_TYPES.map((type) => Type.Literal(type)))
 const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
-const DeletionParams = Type.Object({ deletion_id: Type.String({ pattern: UUID_PATTERN, description: 'A deletion id (UUID)' }) })
+/** A response schema with the description the OpenAPI document shows for it. */
+function described<S extends TSchema>(schema: S, description: string): S {
+  return { ...schema, description }
+}
+
+const DeletionParams = Type.Object({
+  deletion_id: Type.String({ pattern: UUID_PATTERN, description: 'A deletion id (UUID)', examples: ['4f0c2a1e-8d3b-4c5e-9a7f-1b2c3d4e5f60'] }),
+})
 const PerType = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) =>
   Type.Object({ post: Type.Optional(schema), comment: Type.Optional(schema), user: Type.Optional(schema) }, { additionalProperties: false })
 
@@ -189,13 +196,14 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
     {
       schema: {
         tags: ['deletions'],
+        operationId: 'undoDeletion',
         summary: 'Undo your own deletion, within the undo window: restores exactly what it took',
         description:
           `The one who made a deletion (the \`Tombstone-Deletion\` header of the DELETE) may undo it for UNDO_WINDOW_SECONDS (${options.undoWindowSeconds} s here) ` +
           'after it, without being an admin. After the window: 409 `undo-window-closed` (an admin can still restore it). Someone else\'s deletion: 404.',
         security: [{ bearer: [] }],
         params: DeletionParams,
-        response: { 200: RestoredView, ...problemResponses(401, 404, 409, 422) },
+        response: { 200: described(RestoredView, 'Restored: what came back, per type'), ...problemResponses(401, 404, 409, 422) },
       },
     },
     async (request) => {
@@ -220,7 +228,9 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
     {
       schema: {
         tags: ['admin'],
+        operationId: 'listDeletions',
         summary: 'Deletions, newest first: one entry per delete operation, with what it took per type (admin)',
+        description: 'Admin only. Filters combine; pages follow `next_cursor`.',
         security: [{ bearer: [] }],
         querystring: Type.Object({
           actor_id: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647, description: 'Who deleted' })),
@@ -229,7 +239,7 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
           until: Type.Optional(Type.String({ format: 'date-time', description: 'Deleted before' })),
           ...PageQuery,
         }),
-        response: { 200: ListSchema(Type.Ref('DeletionSummary')), ...problemResponses(401, 403, 422) },
+        response: { 200: described(ListSchema(Type.Ref('DeletionSummary')), 'A page of deletions'), ...problemResponses(401, 403, 422) },
       },
     },
     async (request) => {
@@ -264,10 +274,12 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
     {
       schema: {
         tags: ['admin'],
+        operationId: 'readDeletion',
         summary: 'One deletion: who, when, why, what it took per type, what is still deleted, restored or removed since (admin)',
+        description: 'Admin only. Counts are of now: rows restored or removed since the deletion are counted as such.',
         security: [{ bearer: [] }],
         params: DeletionParams,
-        response: { 200: Type.Ref('Deletion'), ...problemResponses(401, 403, 404, 422) },
+        response: { 200: described(Type.Ref('Deletion'), 'The deletion'), ...problemResponses(401, 403, 404, 422) },
       },
     },
     async (request) => {
@@ -282,6 +294,7 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
     {
       schema: {
         tags: ['admin'],
+        operationId: 'restoreDeletion',
         summary: 'Restore a whole deletion: exactly the rows it took that are still deleted (admin); ?dry_run=true previews it',
         description:
           'With `dry_run=true` nothing changes: the answer lists what would come back per type and what would refuse the restore ' +
@@ -289,7 +302,7 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
         security: [{ bearer: [] }],
         params: DeletionParams,
         querystring: Type.Object({ dry_run: Type.Optional(Type.Boolean({ description: 'Preview only; defaults to false' })) }),
-        response: { 200: Type.Union([RestoredView, PreviewView]), ...problemResponses(401, 403, 404, 409, 422) },
+        response: { 200: Type.Union([RestoredView, PreviewView], { description: 'Restored (what came back), or with dry_run what would come back and what would refuse' }), ...problemResponses(401, 403, 404, 409, 422) },
       },
     },
     async (request) => {
@@ -307,7 +320,9 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
     {
       schema: {
         tags: ['admin'],
+        operationId: 'placeHold',
         summary: 'Place a legal hold on rows (by type and ids) or on a whole deletion: they are never purged or permanently deleted until released (admin)',
+        description: 'Admin only. The database refuses to remove a held row, whoever asks; the purge skips it and says so. Placing is audited.',
         security: [{ bearer: [] }],
         body: Type.Union([
           Type.Object(
@@ -324,7 +339,7 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
           ),
         ]),
         response: {
-          201: Type.Object({ hold: Type.Ref('Hold'), not_found: Type.Array(Type.Integer()) }),
+          201: Type.Object({ hold: Type.Ref('Hold'), not_found: Type.Array(Type.Integer()) }, { description: 'The hold placed, and the ids that matched no row' }),
           ...problemResponses(400, 401, 403, 404, 413, 415, 422),
         },
       },
@@ -346,7 +361,9 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
     {
       schema: {
         tags: ['admin'],
+        operationId: 'listHolds',
         summary: 'Legal holds, newest first (admin)',
+        description: 'Admin only. Released holds stay on record.',
         security: [{ bearer: [] }],
         querystring: Type.Object({
           active: Type.Optional(Type.Boolean({ description: 'Only standing (true) or released (false) holds' })),
@@ -355,7 +372,7 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
           deletion_id: Type.Optional(Type.String({ pattern: UUID_PATTERN })),
           ...PageQuery,
         }),
-        response: { 200: ListSchema(Type.Ref('Hold')), ...problemResponses(401, 403, 422) },
+        response: { 200: described(ListSchema(Type.Ref('Hold')), 'A page of holds'), ...problemResponses(401, 403, 422) },
       },
     },
     async (request) => {
@@ -385,11 +402,13 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
     {
       schema: {
         tags: ['admin'],
+        operationId: 'releaseHold',
         summary: 'Release a legal hold; it stays on record with who released it and why (admin)',
+        description: 'Admin only. The rows become purgeable again when due. Releasing is audited.',
         security: [{ bearer: [] }],
-        params: Type.Object({ id: Type.Integer({ minimum: 1, maximum: 9_007_199_254_740_991 }) }),
+        params: Type.Object({ id: Type.Integer({ minimum: 1, maximum: 9_007_199_254_740_991, description: 'The hold', examples: [7] }) }),
         querystring: Type.Object({ reason: Type.Optional(Type.String({ maxLength: 500 })) }),
-        response: { 200: Type.Ref('Hold'), ...problemResponses(401, 403, 404, 422) },
+        response: { 200: described(Type.Ref('Hold'), 'The released hold'), ...problemResponses(401, 403, 404, 422) },
       },
     },
     async (request) => {
