@@ -15,6 +15,7 @@ import {
   installHardDeleteGuard,
   installSoftDeletes,
   isTombstoneError,
+  previewRestore,
   purge,
   readAudit,
   restore,
