@@ -4,9 +4,12 @@
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { databaseKinds, backdate } from '@tombstone/testing'
+
+/** The PostgreSQL kinds, and SQLite: the service runs on each (docs/service.md). */
+const kinds = [...databaseKinds(), 'sqlite' as const]
 import { build, createComment, createPost, DELETION_FIELDS, problem, type TestApp, type TestUser } from './helper.ts'
 
-describe.each(databaseKinds())('contract on %s', (kind) => {
+describe.each(kinds)('contract on %s', (kind) => {
   let t: TestApp
   let alice: TestUser
   let bob: TestUser
@@ -497,8 +500,9 @@ describe.each(databaseKinds())('contract on %s', (kind) => {
       const recent = await createPost(t, writer)
       await t.request({ method: 'DELETE', url: `/posts/${old}`, token: writer.token })
       await t.request({ method: 'DELETE', url: `/posts/${recent}`, token: writer.token })
-      await backdate(t.owner, sql`update posts set deleted_at = now() - interval '40 days' where id = ${old}`)
-      await backdate(t.owner, sql`update comments set deleted_at = now() - interval '40 days' where id = ${comment}`)
+      const fortyDaysAgo = kind === 'sqlite' ? sql`strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-40 days')` : sql`now() - interval '40 days'`
+      await backdate(t.owner, sql`update posts set deleted_at = ${fortyDaysAgo} where id = ${old}`)
+      await backdate(t.owner, sql`update comments set deleted_at = ${fortyDaysAgo} where id = ${comment}`)
       const preview = await t.request({ method: 'POST', url: '/admin/purge', token: t.admin.token, payload: {} })
       expect(preview.statusCode).toBe(200)
       const body = preview.json<{ purge_count: number; purge_sample: { type: string; id: number }[]; cutoff: string }>()

@@ -3,6 +3,7 @@ import { sql, type Kysely } from 'kysely'
 import { restore, softDelete, withDeleted } from '@tombstone/kysely'
 import type { Database } from './schema.ts'
 import { hashPassword } from '../services/passwords.ts'
+import { countAll, isSqlite } from './sql-dialect.ts'
 
 /** What the bootstrap did, for the launcher to print. */
 export interface BootstrapResult {
@@ -30,10 +31,11 @@ export async function bootstrap(
   const password = options.adminPassword ?? (generated as string)
   const passwordHash = await hashPassword(password)
   const outcome = await db.transaction().execute(async (trx) => {
-    await sql`lock table users in share row exclusive mode`.execute(trx)
+    // SQLite: `begin immediate` already made this transaction the only writer.
+    if (!isSqlite(trx)) await sql`lock table users in share row exclusive mode`.execute(trx)
     const existing = await trx
       .selectFrom('users')
-      .select(sql<number>`count(*)::int`.as('n'))
+      .select(countAll(trx).as('n'))
       .$call(withDeleted({ users: 'include' }))
       .executeTakeFirstOrThrow()
     if (existing.n > 0) {

@@ -22,6 +22,7 @@ import {
 } from '@tombstone/kysely'
 import { userIdOf } from '../views.ts'
 import { ENTITY_TYPES, TABLE_OF, type EntityType } from './admin.ts'
+import { isSqlite } from '../db/sql-dialect.ts'
 
 const TYPE_OF: Readonly<Record<string, EntityType>> = { posts: 'post', comments: 'comment', users: 'user' }
 const typeOf = (table: string): EntityType => TYPE_OF[table] ?? (table as EntityType)
@@ -204,7 +205,10 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
       const deletion = await readDeletion(app.db, id)
       // Someone else's deletion, or none: the same answer, so that it tells a stranger nothing.
       if (deletion === undefined || deletion.by !== String(actor.id)) throw new HttpProblem('not-found', `Deletion ${id} does not exist`)
-      const clock = await sql<{ age: number }>`select extract(epoch from now() - ${deletion.at}::timestamptz)::float8 as age`.execute(app.db)
+      // The database's clock, not this process's: the stamp is the database's too.
+      const clock = isSqlite(app.db)
+        ? await sql<{ age: number }>`select (julianday('now') - julianday(${deletion.at.toISOString()})) * 86400.0 as age`.execute(app.db)
+        : await sql<{ age: number }>`select extract(epoch from now() - ${deletion.at}::timestamptz)::float8 as age`.execute(app.db)
       const age = Number(clock.rows[0]?.age)
       if (!(age <= options.undoWindowSeconds)) {
         throw new HttpProblem('undo-window-closed', `The undo window of deletion ${id} (${options.undoWindowSeconds} s) has passed; an admin can restore it`)
