@@ -89,15 +89,17 @@ export async function seedDemoData(db: Kysely<Database>, adminId: number): Promi
     .returning(['id', 'username'])
     .execute()
   const id = (name: string) => users.find((user) => user.username === name)?.id as number
+  // SQLite fills a column a multi-row insert leaves out with null, not its default: say it.
+  const published = isSqlite(db) ? { published: true } : {}
   const posts = await db
     .insertInto('posts')
     .values([
-      { author_id: id('alice'), title: 'Soft delete, done right', slug: 'soft-delete-done-right', content: 'Deleted rows should never leak.' },
-      { author_id: id('alice'), title: 'Partial unique indexes', slug: 'partial-unique-indexes', content: 'Uniqueness among active rows only.' },
-      { author_id: id('bob'), title: 'Restoring what was deleted', slug: 'restoring', content: 'Exactly what one operation deleted.' },
-      { author_id: id('bob'), title: 'A post bob regretted', slug: 'regrets', content: 'This one is in the trash.' },
-      { author_id: id('carol'), title: "Carol's first post", slug: 'carols-first-post', content: 'Carol deleted her account.' },
-      { author_id: id('alice'), title: 'Draft: purge windows', slug: 'purge-windows', content: 'Not published yet.', published: false },
+      { ...published, author_id: id('alice'), title: 'Soft delete, done right', slug: 'soft-delete-done-right', content: 'Deleted rows should never leak.' },
+      { ...published, author_id: id('alice'), title: 'Partial unique indexes', slug: 'partial-unique-indexes', content: 'Uniqueness among active rows only.' },
+      { ...published, author_id: id('bob'), title: 'Restoring what was deleted', slug: 'restoring', content: 'Exactly what one operation deleted.' },
+      { ...published, author_id: id('bob'), title: 'A post bob regretted', slug: 'regrets', content: 'This one is in the trash.' },
+      { ...published, author_id: id('carol'), title: "Carol's first post", slug: 'carols-first-post', content: 'Carol deleted her account.' },
+      { ...published, author_id: id('alice'), title: 'Draft: purge windows', slug: 'purge-windows', content: 'Not published yet.', published: false },
     ])
     .returning(['id', 'slug'])
     .execute()
