@@ -468,6 +468,27 @@ describe.each(kinds)('contract on %s', (kind) => {
   })
 
   describe('admin', () => {
+    test.runIf(kind === 'sqlite')('on SQLite, deletions as objects and legal holds answer 501 not-implemented, after authentication and role', async () => {
+      const writer = await t.user('nohold')
+      const post = await createPost(t, writer)
+      const deleted = await t.request({ method: 'DELETE', url: `/posts/${post}`, token: writer.token })
+      expect(deleted.statusCode).toBe(204)
+      const deletion = String(deleted.headers['tombstone-deletion'] ?? '00000000-0000-4000-8000-000000000000')
+      problem(await t.request({ method: 'GET', url: '/admin/holds' }), 401, 'unauthorized')
+      problem(await t.request({ method: 'GET', url: '/admin/holds', token: writer.token }), 403, 'forbidden')
+      for (const [method, url, payload] of [
+        ['GET', '/admin/holds', undefined],
+        ['POST', '/admin/holds', { type: 'post', ids: [post], reason: 'litigation' }],
+        ['DELETE', '/admin/holds/1', undefined],
+        ['GET', '/admin/deletions', undefined],
+        ['GET', `/admin/deletions/${deletion}`, undefined],
+        ['POST', `/admin/deletions/${deletion}/restore`, undefined],
+      ] as const) {
+        problem(await t.request({ method, url, token: t.admin.token, ...(payload === undefined ? {} : { payload }) }), 501, 'not-implemented')
+      }
+      problem(await t.request({ method: 'POST', url: `/deletions/${deletion}/undo`, token: writer.token }), 501, 'not-implemented')
+    })
+
     test('GET /admin/trash: every deleted post, comment and user with who, when, why, purge date; by type', async () => {
       const writer = await t.user('trashy')
       const post = await createPost(t, writer, { title: 'Trash me' })
