@@ -172,7 +172,9 @@ export async function connect(
     // No lock file as for PGlite: SQLite's own file locks make several processes on one file safe
     // (WAL; every writing transaction is `begin immediate`, and waits its turn up to busy_timeout).
     const db = new Kysely<Database>({
-      dialect: new NodeSqliteDialect({ database: sqlitePath, ...(options.lockTimeoutMs === undefined ? {} : { busyTimeoutMs: options.lockTimeoutMs }) }),
+      // DB_LOCK_TIMEOUT_MS is how long a writer waits for the write lock (busy_timeout); 0, which on
+      // PostgreSQL sends no timeout, keeps the driver's 5 s here (SQLite's 0 would mean not to wait).
+      dialect: new NodeSqliteDialect({ database: sqlitePath, ...(options.lockTimeoutMs ? { busyTimeoutMs: options.lockTimeoutMs } : {}) }),
       plugins: [...plugins, new SqliteRowLocksPlugin()],
     })
     return { db, kind: 'sqlite', location: sqlitePath === ':memory:' ? 'sqlite memory' : resolve(sqlitePath), close: () => db.destroy() }
