@@ -1,6 +1,7 @@
 /**
  * The HTTP contract (../shared/spec/http-api.md), row by row, on every database kind.
  */
+import type { LightMyRequestResponse } from 'fastify'
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { databaseKinds, backdate } from '@tombstone/testing'
@@ -287,6 +288,31 @@ describe.each(kinds)('contract on %s', (kind) => {
       const publicList = (await t.request({ method: 'GET', url: `/posts?author_id=${writer.id}` })).json<{ items: Record<string, unknown>[] }>()
       expect(publicList.items.map((item) => item.id)).toEqual([kept])
       for (const key of DELETION_FIELDS) expect(publicList.items[0]).not.toHaveProperty(key)
+    })
+
+    test('cursors page through the posts trash, the admin trash and comments without skipping or repeating', async () => {
+      const writer = await t.user('pager')
+      const posts = [await createPost(t, writer), await createPost(t, writer), await createPost(t, writer)]
+      const comments = [await createComment(t, bob, posts[0] as number), await createComment(t, bob, posts[0] as number), await createComment(t, bob, posts[0] as number)]
+      const all = async (first: string, token?: string) => {
+        const seen: string[] = []
+        let url: string | null = first
+        while (url !== null) {
+          const response: LightMyRequestResponse = await t.request({ method: 'GET', url, ...(token === undefined ? {} : { token }) })
+          const page = response.json<{ items: { id: number; type?: string }[]; next_cursor: string | null }>()
+          seen.push(...page.items.map((item) => `${item.type ?? ''}${item.id}`))
+          url = page.next_cursor === null ? null : `${first}&cursor=${page.next_cursor}`
+        }
+        return seen
+      }
+      expect((await all(`/posts/${posts[0]}/comments?limit=1`)).filter((id) => comments.map(String).includes(id))).toEqual(comments.map(String).reverse())
+      for (const post of [posts[1], posts[2], posts[0]]) await t.request({ method: 'DELETE', url: `/posts/${post}`, token: writer.token })
+      const trash = await all('/posts/deleted?limit=2', t.admin.token)
+      expect(new Set(trash).size).toBe(trash.length)
+      expect(trash.filter((id) => posts.map(String).includes(id))).toEqual([posts[0], posts[2], posts[1]].map(String))
+      const admin = await all('/admin/trash?type=post&limit=2', t.admin.token)
+      expect(new Set(admin).size).toBe(admin.length)
+      expect(admin.filter((id) => posts.map((post) => `post${post}`).includes(id))).toEqual([posts[0], posts[2], posts[1]].map((post) => `post${post}`))
     })
 
     test('GET /posts/deleted: the posts trash, admin view, most recently deleted first', async () => {
