@@ -5,7 +5,7 @@
 export interface Config {
   readonly host: string
   readonly port: number
-  /** Undefined: embedded PGlite under `./.data`; `memory://`: in-memory PGlite; `postgres://…`: a server. */
+  /** Undefined: embedded PGlite under `./.data`; `memory://`: in-memory PGlite; `postgres://…`: a server; `sqlite://<file>`: SQLite. */
   readonly databaseUrl: string | undefined
   /**
    * PostgreSQL only: a streaming replica (or a pooler in front of replicas) that public reads may be
@@ -104,8 +104,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const logLevel = (env.LOG_LEVEL ?? 'info').trim().toLowerCase()
   if (!LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `"${env.LOG_LEVEL}" is not one of ${LEVELS.join(', ')}`)
   const databaseUrl = env.DATABASE_URL === undefined || env.DATABASE_URL.trim() === '' ? undefined : env.DATABASE_URL.trim()
-  if (databaseUrl !== undefined && !/^(memory:\/\/|postgres(ql)?:\/\/|file:)/.test(databaseUrl)) {
-    throw new ConfigError('DATABASE_URL', 'expected memory://, postgres://… or file:<folder>')
+  if (databaseUrl !== undefined && !/^(memory:\/\/|postgres(ql)?:\/\/|file:|sqlite:\/\/.)/.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL', 'expected memory://, postgres://…, file:<folder>, sqlite://<file> or sqlite://:memory:')
   }
   const databaseReadUrl = env.DATABASE_READ_URL === undefined || env.DATABASE_READ_URL.trim() === '' ? undefined : env.DATABASE_READ_URL.trim()
   if (databaseReadUrl !== undefined) {

@@ -6,6 +6,9 @@
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { databaseKinds } from '@tombstone/testing'
+
+/** The PostgreSQL kinds, and SQLite: the service runs on each (docs/service.md). */
+const kinds = [...databaseKinds(), 'sqlite' as const]
 import { withDeleted } from '@tombstone/kysely'
 import { build, createComment, createPost, type TestApp, type TestUser } from './helper.ts'
 
@@ -119,7 +122,7 @@ const COLLECTIONS: Collection[] = [
   { name: 'POST /posts/bulk-restore', method: 'POST', url: '/posts/bulk-restore', body: { post_ids: [MISSING_ID] }, success: 200, user: true, admin: true },
 ]
 
-describe.each(databaseKinds())('authorization matrix on %s', (kind) => {
+describe.each(kinds)('authorization matrix on %s', (kind) => {
   let t: TestApp
   let other: TestUser
   let postOwner: TestUser

@@ -30,7 +30,8 @@ export interface TestApp {
   /**
    * The schema owner's connection, for what a test does behind the service's back (moving time).
    * On PostgreSQL the service itself runs as an application role with only `npm run cli -- grant`'s
-   * rights, the way docs/concepts.md tells operators to run it; on PGlite (one user) it is the app's.
+   * rights, the way docs/concepts.md tells operators to run it; on PGlite and SQLite (no roles) it is
+   * the app's.
    */
   readonly owner: Kysely<Database>
   readonly admin: TestUser
@@ -76,10 +77,11 @@ export async function build(
   env: Record<string, string> = {},
   options: { readUrl?: (appUrl: string) => string } = {},
 ): Promise<TestApp> {
-  const database: FreshDatabase | undefined = kind === 'postgres' ? await freshDatabase('postgres') : undefined
-  const role = database === undefined ? undefined : await applicationRole(database)
+  const database: FreshDatabase | undefined = kind === 'postgres' || kind === 'sqlite' ? await freshDatabase(kind) : undefined
+  // SQLite has no roles: the service runs as the file's owner, as on PGlite.
+  const role = database === undefined || kind === 'sqlite' ? undefined : await applicationRole(database)
   const config: Config = loadConfig({
-    DATABASE_URL: role?.url ?? 'memory://',
+    DATABASE_URL: role?.url ?? (kind === 'sqlite' ? `sqlite://${database?.url as string}` : 'memory://'),
     ...(role === undefined ? {} : { MIGRATE_ON_START: 'off' }),
     DEMO_DATA: 'off',
     ADMIN_PASSWORD,

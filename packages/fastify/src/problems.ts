@@ -64,6 +64,11 @@ export const PROBLEM_TYPES = {
   },
   'uri-too-long': { status: 414, title: 'URI Too Long', description: 'The request URI, or one of its path segments, is longer than the server accepts.' },
   'headers-too-large': { status: 431, title: 'Request Header Fields Too Large', description: 'The request headers are larger than the server accepts.' },
+  'not-implemented': {
+    status: 501,
+    title: 'Not Implemented',
+    description: 'This deployment cannot do this: its database lacks the feature (e.g. legal holds on SQLite). Nothing was changed; retrying does not help.',
+  },
   'service-unavailable': {
     status: 503,
     title: 'Service Unavailable',

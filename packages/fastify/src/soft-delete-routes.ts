@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { sql, type Kysely } from 'kysely'
 import { Type, type TSchema } from 'typebox'
 import {
+  dialectKindOf,
   forceDelete,
   previewForceDelete,
   previewSoftDelete,
@@ -583,12 +584,14 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
         requireAdmin(options.actor(request))
         const { limit = 20, cursor } = request.query as { limit?: number; cursor?: string }
         const db = dbOf(request)
+        const sqlite = dialectKindOf(db) === 'sqlite'
         let query = db
           .selectFrom(table)
           .selectAll()
           // The cursor needs the stamp at the database's precision (microseconds): a Date keeps
           // milliseconds, and rows one bulk delete stamped alike would be skipped past.
-          .select(sql<string>`to_char(deleted_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as(CURSOR_AT))
+          // SQLite stores the stamp as that text already (ISO 8601, UTC, milliseconds).
+          .select(sqlite ? sql<string>`deleted_at`.as(CURSOR_AT) : sql<string>`to_char(deleted_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as(CURSOR_AT))
           .$call(withDeleted({ [table]: 'only' }))
           .orderBy('deleted_at', 'desc')
           .orderBy(column, 'desc')
@@ -600,7 +603,11 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
               extensions: { errors: [{ pointer: '/query/cursor', detail: 'is not a valid cursor' }] },
             })
           }
-          query = query.where(sql<boolean>`(deleted_at, ${sql.ref(column)}) < (${deletedAt}::timestamptz, ${id})`)
+          query = query.where(
+            sqlite
+              ? sql<boolean>`(deleted_at, ${sql.ref(column)}) < (${deletedAt}, ${id})`
+              : sql<boolean>`(deleted_at, ${sql.ref(column)}) < (${deletedAt}::timestamptz, ${id})`,
+          )
         }
         const rows = (await query.execute()) as (Row & { [CURSOR_AT]: string })[]
         const page = rows.slice(0, limit)

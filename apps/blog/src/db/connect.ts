@@ -1,17 +1,19 @@
 import { createHash } from 'node:crypto'
 import { mkdir, open, readFile, unlink } from 'node:fs/promises'
-import { resolve } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { Kysely, PostgresDialect, type Dialect } from 'kysely'
 import pg from 'pg'
 import { SoftDeletePlugin, type SoftDeleteDefinition } from '@tombstone/kysely'
 import { PGliteDialect } from '@tombstone/kysely/pglite'
+import { NodeSqliteDialect } from '@tombstone/kysely/sqlite'
 import type { Database } from './schema.ts'
+import { SqliteRowLocksPlugin } from './sql-dialect.ts'
 
 /** An open database: the plugin-equipped Kysely instance and what it is. */
 export interface DatabaseHandle {
   readonly db: Kysely<Database>
-  readonly kind: 'pglite' | 'postgres'
+  readonly kind: 'pglite' | 'postgres' | 'sqlite'
   /** Where the data is, for humans (a folder, `memory`, or the server without password). */
   readonly location: string
   close(): Promise<void>
@@ -70,7 +72,9 @@ export const DEFAULT_DATA_DIR = '.data'
 
 /**
  * Opens the database a `DATABASE_URL` names: unset, embedded PGlite in `./.data`; `memory://`, an
- * in-memory PGlite; `file:<folder>`, PGlite in that folder; `postgres://…`, a PostgreSQL server.
+ * in-memory PGlite; `file:<folder>`, PGlite in that folder; `postgres://…`, a PostgreSQL server;
+ * `sqlite://<path>`, SQLite in that file (see {@link sqlitePathOf}), `sqlite://:memory:` a private
+ * in-memory SQLite database.
  *
  * @example
  * ```ts
@@ -131,6 +135,24 @@ function statementName(text: string): string {
   return `tombstone_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`
 }
 
+/**
+ * The SQLite file a `sqlite://` URL names, or undefined for any other URL. Everything after
+ * `sqlite://` is the path as the operating system reads it: `sqlite://app.db` and
+ * `sqlite://./data/app.db` are relative to the working directory, `sqlite:///var/lib/app.db` is
+ * absolute (note: SQLAlchemy counts one slash fewer), `sqlite://:memory:` is in memory.
+ *
+ * @example
+ * ```ts
+ * sqlitePathOf('sqlite:///srv/blog.db') // '/srv/blog.db'
+ * ```
+ */
+export function sqlitePathOf(url: string): string | undefined {
+  if (!url.startsWith('sqlite://')) return undefined
+  const path = decodeURIComponent(url.slice('sqlite://'.length))
+  if (path === '') throw new Error('DATABASE_URL=sqlite:// needs a file (sqlite://app.db, sqlite:///abs/app.db) or :memory:')
+  return path
+}
+
 export async function connect(
   url: string | undefined,
   softDeletes: SoftDeleteDefinition<Database>,
@@ -144,6 +166,19 @@ export async function connect(
   } = {},
 ): Promise<DatabaseHandle> {
   const plugins = [new SoftDeletePlugin(softDeletes)]
+  const sqlitePath = url === undefined ? undefined : sqlitePathOf(url)
+  if (sqlitePath !== undefined) {
+    if (sqlitePath !== ':memory:') await mkdir(dirname(resolve(sqlitePath)), { recursive: true })
+    // No lock file as for PGlite: SQLite's own file locks make several processes on one file safe
+    // (WAL; every writing transaction is `begin immediate`, and waits its turn up to busy_timeout).
+    const db = new Kysely<Database>({
+      // DB_LOCK_TIMEOUT_MS is how long a writer waits for the write lock (busy_timeout); 0, which on
+      // PostgreSQL sends no timeout, keeps the driver's 5 s here (SQLite's 0 would mean not to wait).
+      dialect: new NodeSqliteDialect({ database: sqlitePath, ...(options.lockTimeoutMs ? { busyTimeoutMs: options.lockTimeoutMs } : {}) }),
+      plugins: [...plugins, new SqliteRowLocksPlugin()],
+    })
+    return { db, kind: 'sqlite', location: sqlitePath === ':memory:' ? 'sqlite memory' : resolve(sqlitePath), close: () => db.destroy() }
+  }
   if (url !== undefined && /^postgres(ql)?:\/\//.test(url)) {
     const pool = new pg.Pool({
       connectionString: url,

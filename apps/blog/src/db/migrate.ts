@@ -5,6 +5,11 @@ import * as invariants from './migrations/002-database-invariants.ts'
 import * as bootstrapState from './migrations/003-bootstrap-state.ts'
 import * as registrations from './migrations/004-registrations.ts'
 import * as legalHolds from './migrations/005-legal-holds.ts'
+import * as sqliteInitial from './migrations/sqlite/001-initial.ts'
+import * as sqliteBootstrapState from './migrations/sqlite/003-bootstrap-state.ts'
+import * as sqliteRegistrations from './migrations/sqlite/004-registrations.ts'
+import * as sqliteLegalHolds from './migrations/sqlite/005-legal-holds.ts'
+import { isSqlite } from './sql-dialect.ts'
 
 /** Every migration, in order. Statically imported, so that bundles and tests see the same list. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -13,6 +18,23 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '003-bootstrap-state': bootstrapState,
   '004-registrations': registrations,
   '005-legal-holds': legalHolds,
+}
+
+/**
+ * SQLite's forms of the same migrations, under the same names (002 is dialect-neutral: the
+ * toolkit's `installSoftDeletes` writes each dialect's SQL).
+ */
+export const SQLITE_MIGRATIONS: Readonly<Record<string, Migration>> = {
+  '001-initial': sqliteInitial,
+  '002-database-invariants': invariants,
+  '003-bootstrap-state': sqliteBootstrapState,
+  '004-registrations': sqliteRegistrations,
+  '005-legal-holds': sqliteLegalHolds,
+}
+
+/** The migrations for the database `db` speaks. */
+export function migrationsFor(db: Kysely<any>): Readonly<Record<string, Migration>> {
+  return isSqlite(db) ? SQLITE_MIGRATIONS : MIGRATIONS
 }
 
 /**
@@ -25,7 +47,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
  * ```
  */
 export async function migrate(db: Kysely<any>): Promise<MigrationResultSet> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => ({ ...MIGRATIONS }) } })
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => ({ ...migrationsFor(db) }) } })
   const result = await migrator.migrateToLatest()
   if (result.error !== undefined) throw result.error
   return result
@@ -53,8 +75,10 @@ export class SchemaOutdatedError extends Error {
  * ```
  */
 export async function pendingMigrations(db: Kysely<any>): Promise<string[]> {
-  const present = await sql<{ found: boolean }>`select to_regclass('kysely_migration') is not null as found`.execute(db)
-  if (present.rows[0]?.found !== true) return Object.keys(MIGRATIONS)
+  const present = isSqlite(db)
+    ? await sql<{ found: number }>`select count(*) as found from sqlite_master where type = 'table' and name = 'kysely_migration'`.execute(db)
+    : await sql<{ found: boolean }>`select to_regclass('kysely_migration') is not null as found`.execute(db)
+  if (present.rows[0]?.found !== true && present.rows[0]?.found !== 1) return Object.keys(MIGRATIONS)
   const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(db)
   const done = new Set(applied.rows.map((row) => row.name))
   return Object.keys(MIGRATIONS).filter((name) => !done.has(name))

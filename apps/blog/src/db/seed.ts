@@ -3,6 +3,7 @@ import { sql, type Kysely } from 'kysely'
 import { restore, softDelete, withDeleted } from '@tombstone/kysely'
 import type { Database } from './schema.ts'
 import { hashPassword } from '../services/passwords.ts'
+import { countAll, isSqlite } from './sql-dialect.ts'
 
 /** What the bootstrap did, for the launcher to print. */
 export interface BootstrapResult {
@@ -30,10 +31,11 @@ export async function bootstrap(
   const password = options.adminPassword ?? (generated as string)
   const passwordHash = await hashPassword(password)
   const outcome = await db.transaction().execute(async (trx) => {
-    await sql`lock table users in share row exclusive mode`.execute(trx)
+    // SQLite: `begin immediate` already made this transaction the only writer.
+    if (!isSqlite(trx)) await sql`lock table users in share row exclusive mode`.execute(trx)
     const existing = await trx
       .selectFrom('users')
-      .select(sql<number>`count(*)::int`.as('n'))
+      .select(countAll(trx).as('n'))
       .$call(withDeleted({ users: 'include' }))
       .executeTakeFirstOrThrow()
     if (existing.n > 0) {
@@ -87,15 +89,17 @@ export async function seedDemoData(db: Kysely<Database>, adminId: number): Promi
     .returning(['id', 'username'])
     .execute()
   const id = (name: string) => users.find((user) => user.username === name)?.id as number
+  // SQLite fills a column a multi-row insert leaves out with null, not its default: say it.
+  const published = isSqlite(db) ? { published: true } : {}
   const posts = await db
     .insertInto('posts')
     .values([
-      { author_id: id('alice'), title: 'Soft delete, done right', slug: 'soft-delete-done-right', content: 'Deleted rows should never leak.' },
-      { author_id: id('alice'), title: 'Partial unique indexes', slug: 'partial-unique-indexes', content: 'Uniqueness among active rows only.' },
-      { author_id: id('bob'), title: 'Restoring what was deleted', slug: 'restoring', content: 'Exactly what one operation deleted.' },
-      { author_id: id('bob'), title: 'A post bob regretted', slug: 'regrets', content: 'This one is in the trash.' },
-      { author_id: id('carol'), title: "Carol's first post", slug: 'carols-first-post', content: 'Carol deleted her account.' },
-      { author_id: id('alice'), title: 'Draft: purge windows', slug: 'purge-windows', content: 'Not published yet.', published: false },
+      { ...published, author_id: id('alice'), title: 'Soft delete, done right', slug: 'soft-delete-done-right', content: 'Deleted rows should never leak.' },
+      { ...published, author_id: id('alice'), title: 'Partial unique indexes', slug: 'partial-unique-indexes', content: 'Uniqueness among active rows only.' },
+      { ...published, author_id: id('bob'), title: 'Restoring what was deleted', slug: 'restoring', content: 'Exactly what one operation deleted.' },
+      { ...published, author_id: id('bob'), title: 'A post bob regretted', slug: 'regrets', content: 'This one is in the trash.' },
+      { ...published, author_id: id('carol'), title: "Carol's first post", slug: 'carols-first-post', content: 'Carol deleted her account.' },
+      { ...published, author_id: id('alice'), title: 'Draft: purge windows', slug: 'purge-windows', content: 'Not published yet.', published: false },
     ])
     .returning(['id', 'slug'])
     .execute()

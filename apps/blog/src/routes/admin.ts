@@ -7,6 +7,7 @@ import type { Database } from '../db/schema.ts'
 import { decodePlan, encodePlan, type PurgePlan } from '../services/purge-plan.ts'
 import { iso, userIdOf } from '../views.ts'
 import { likePattern } from './shared.ts'
+import { bySql, countAll, isSqlite } from '../db/sql-dialect.ts'
 
 export const ENTITY_TYPES = ['post', 'comment', 'user'] as const
 export type EntityType = (typeof ENTITY_TYPES)[number]
@@ -77,6 +78,14 @@ const AuditItem = Type.Object(
 )
 
 /** Today's label and state of the rows an audit page names, and its actors' usernames: one query per table. */
+/** SQLite's stand-in for PostgreSQL's `'infinity'` timestamp: later than every ISO 8601 stamp. */
+const NEVER = '9999-12-31T23:59:59.999Z'
+
+/** The first 80 characters of a column: `left(col, 80)` on PostgreSQL, `substr(col, 1, 80)` on SQLite. */
+function excerpt(db: Kysely<any>, column: string): RawBuilder<string> {
+  return bySql(db, () => sql<string>`left(${sql.raw(column)}, 80)`, () => sql<string>`substr(${sql.raw(column)}, 1, 80)`)
+}
+
 async function auditContext(db: Kysely<Database>, entries: readonly { entity: string; entityId: string; actor: string | null }[]) {
   const rows = new Map<string, { label: string; deleted: boolean }>()
   const load = async (table: 'posts' | 'comments' | 'users', label: RawBuilder<string>, ids: number[]) => {
@@ -87,12 +96,12 @@ async function auditContext(db: Kysely<Database>, entries: readonly { entity: st
       .where('id', 'in', [...new Set(ids)])
       .$call(withDeleted({ [table]: 'include' }))
       .execute()
-    for (const row of found) rows.set(`${table}:${row.id}`, { label: String(row.label), deleted: row.deleted === true })
+    for (const row of found) rows.set(`${table}:${row.id}`, { label: String(row.label), deleted: Boolean(row.deleted) })
   }
   const idsOf = (table: string) => entries.filter((entry) => entry.entity === table).map((entry) => Number(entry.entityId)).filter(Number.isSafeInteger)
   const actors = entries.map((entry) => userIdOf(entry.actor)).filter((id): id is number => id !== null)
   await load('posts', sql<string>`title`, idsOf('posts'))
-  await load('comments', sql<string>`left(body, 80)`, idsOf('comments'))
+  await load('comments', excerpt(db, 'body'), idsOf('comments'))
   await load('users', sql<string>`username`, [...idsOf('users'), ...actors])
   return {
     row: (table: string, id: string) => rows.get(`${table}:${Number(id)}`),
@@ -114,7 +123,7 @@ async function labelled(db: Kysely<Database>, sample: readonly { table: string; 
     for (const row of rows) labels.set(`${table}:${row.id}`, String(row.label))
   }
   await load('posts', sql<string>`title`)
-  await load('comments', sql<string>`left(body, 80)`)
+  await load('comments', excerpt(db, 'body'))
   await load('users', sql<string>`username`)
   return sample.map((entry) => ({ type: TYPE_OF[entry.table] ?? entry.table, id: Number(entry.id), label: labels.get(`${entry.table}:${String(entry.id)}`) ?? '' }))
 }
@@ -291,10 +300,10 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
                 'posts.delete_reason',
                 'posts.deletion_id',
                 'posts.purge_at',
-                sql<null>`null::int`.as('parent_id'),
-                sql<null>`null::boolean`.as('parent_deleted'),
+                bySql(db, () => sql<null>`null::int`, () => sql<null>`null`).as('parent_id'),
+                bySql(db, () => sql<null>`null::boolean`, () => sql<null>`null`).as('parent_deleted'),
                 sql<number>`0`.as('dependent_posts'),
-                eb.selectFrom('comments as c').select(sql<number>`count(*)::int`.as('n')).whereRef('c.post_id', '=', 'posts.id').as('dependent_comments'),
+                eb.selectFrom('comments as c').select(countAll(db).as('n')).whereRef('c.post_id', '=', 'posts.id').as('dependent_comments'),
               ])
               .$call(withDeleted({ posts: 'only', c: 'include' }))
           case 'comment':
@@ -303,7 +312,7 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
               .select((eb) => [
                 sql<EntityType>`'comment'`.as('type'),
                 'comments.id',
-                sql<string>`left(comments.body, 80)`.as('label'),
+                excerpt(db, 'comments.body').as('label'),
                 'comments.deleted_at',
                 'comments.deleted_by',
                 'comments.delete_reason',
@@ -331,12 +340,12 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
                 'users.delete_reason',
                 'users.deletion_id',
                 'users.purge_at',
-                sql<null>`null::int`.as('parent_id'),
-                sql<null>`null::boolean`.as('parent_deleted'),
-                eb.selectFrom('posts as up').select(sql<number>`count(*)::int`.as('n')).whereRef('up.author_id', '=', 'users.id').as('dependent_posts'),
+                bySql(db, () => sql<null>`null::int`, () => sql<null>`null`).as('parent_id'),
+                bySql(db, () => sql<null>`null::boolean`, () => sql<null>`null`).as('parent_deleted'),
+                eb.selectFrom('posts as up').select(countAll(db).as('n')).whereRef('up.author_id', '=', 'users.id').as('dependent_posts'),
                 eb
                   .selectFrom('comments as uc')
-                  .select(sql<number>`count(*)::int`.as('n'))
+                  .select(countAll(db).as('n'))
                   .where((inner) =>
                     inner.or([
                       inner('uc.author_id', '=', inner.ref('users.id')),
@@ -351,10 +360,13 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
         }
       })
       const union = parts.slice(1).reduce((all, part) => all.unionAll(part), parts[0] as SelectQueryBuilder<any, any, TrashRow>)
-      const sortValue = column === 'purge_at' ? sql`coalesce(trash.purge_at, 'infinity'::timestamptz)` : sql`trash.deleted_at`
+      const sqlite = isSqlite(db)
+      // SQLite: timestamps are ISO text, and no row is purged after the year 9999.
+      const sortValue =
+        column === 'purge_at' ? (sqlite ? sql`coalesce(trash.purge_at, ${NEVER})` : sql`coalesce(trash.purge_at, 'infinity'::timestamptz)`) : sql`trash.deleted_at`
       let select = db
         .selectFrom(union.as('trash'))
-        .leftJoin('users as actor', (join) => join.on(sql<boolean>`actor.id::text = trash.deleted_by`))
+        .leftJoin('users as actor', (join) => join.on(sqlite ? sql<boolean>`cast(actor.id as text) = trash.deleted_by` : sql<boolean>`actor.id::text = trash.deleted_by`))
         .selectAll('trash')
         .select('actor.username as deleted_by_username')
         .$call(withDeleted({ actor: 'include' }))
@@ -362,11 +374,14 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
         .orderBy('trash.type', direction)
         .orderBy('trash.id', direction)
         .limit(limit + 1)
-      if (query.q !== undefined && query.q !== '') select = select.where(sql<boolean>`trash.label ilike ${likePattern(query.q)} escape '\\'`)
+      if (query.q !== undefined && query.q !== '') select = select.where(sqlite ? sql<boolean>`trash.label like ${likePattern(query.q)} escape '\\'` : sql<boolean>`trash.label ilike ${likePattern(query.q)} escape '\\'`)
       if (query.cursor !== undefined) {
         const [at, type, id] = decodeCursor(query.cursor, ['timestamp', 'string', 'number'])
-        const comparison: Expression<SqlBool> =
-          direction === 'desc'
+        const comparison: Expression<SqlBool> = sqlite
+          ? direction === 'desc'
+            ? sql<boolean>`(${sortValue}, trash.type, trash.id) < (${at === 'infinity' ? NEVER : at}, ${type}, ${id})`
+            : sql<boolean>`(${sortValue}, trash.type, trash.id) > (${at === 'infinity' ? NEVER : at}, ${type}, ${id})`
+          : direction === 'desc'
             ? sql<boolean>`(${sortValue}, trash.type, trash.id) < (${at}::timestamptz, ${type}, ${id})`
             : sql<boolean>`(${sortValue}, trash.type, trash.id) > (${at}::timestamptz, ${type}, ${id})`
         select = select.where(comparison)
@@ -385,7 +400,7 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
           delete_reason: row.delete_reason,
           deletion_id: row.deletion_id,
           purge_at: row.purge_at === null ? null : iso(row.purge_at),
-          parent: row.parent_id === null ? null : { type: 'post', id: Number(row.parent_id), deleted: row.parent_deleted === true },
+          parent: row.parent_id === null ? null : { type: 'post', id: Number(row.parent_id), deleted: Boolean(row.parent_deleted) },
           dependents: { posts: Number(row.dependent_posts), comments: Number(row.dependent_comments) },
         })),
         next_cursor:

@@ -5,6 +5,7 @@ import { HttpProblem, problemResponses, unauthorized } from '@tombstone/fastify'
 import { classifyDatabaseError, inTransaction, isTombstoneError } from '@tombstone/kysely'
 import { dummyHash, hashPassword, needsRehash, verifyPassword } from '../services/passwords.ts'
 import { issueToken, revokeToken } from '../services/tokens.ts'
+import { bySql, countAll, sqliteNowPlusSeconds, transactionLock } from '../db/sql-dialect.ts'
 
 const WINDOW_MINUTES = 15
 
@@ -51,16 +52,21 @@ export async function authRoutes(
       // count, the password check and the recorded failure happen together, so concurrent attempts
       // cannot all pass the check before any failure is recorded.
       const outcome = await inTransaction(app.db, async (trx) => {
-          await sql`select pg_advisory_xact_lock(hashtext(${`tombstone:login:${username}`}), hashtext(${address}))`.execute(trx)
+          await transactionLock(trx, `tombstone:login:${username}`, address)
           const recent = await trx
             .selectFrom('login_failures')
             .select([
-              sql<number>`count(*)::int`.as('failures'),
-              sql<number>`coalesce(ceil(extract(epoch from (min(at) + make_interval(mins => ${WINDOW_MINUTES}) - now()))), 0)::int`.as('retry_after'),
+              countAll(trx).as('failures'),
+              bySql(
+                trx,
+                () => sql<number>`coalesce(ceil(extract(epoch from (min(at) + make_interval(mins => ${WINDOW_MINUTES}) - now()))), 0)::int`,
+                // Seconds until the oldest counted failure leaves the window, rounded up.
+                () => sql<number>`coalesce(cast(ceil((julianday(min(at)) - julianday('now')) * 86400 + ${WINDOW_MINUTES * 60}) as integer), 0)`,
+              ).as('retry_after'),
             ])
             .where('username', '=', username)
             .where('address', '=', address)
-            .where('at', '>', sql<Date>`now() - make_interval(mins => ${WINDOW_MINUTES})`)
+            .where('at', '>', bySql(trx, () => sql<Date>`now() - make_interval(mins => ${WINDOW_MINUTES})`, () => sqliteNowPlusSeconds(-WINDOW_MINUTES * 60)))
             .executeTakeFirstOrThrow()
           if (recent.failures >= options.maxFailures) return { kind: 'throttled' as const, retryAfter: Math.max(1, recent.retry_after) }
           // Deleted users are invisible here: their credentials stop working.

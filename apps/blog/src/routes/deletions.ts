@@ -22,6 +22,7 @@ import {
 } from '@tombstone/kysely'
 import { userIdOf } from '../views.ts'
 import { ENTITY_TYPES, TABLE_OF, type EntityType } from './admin.ts'
+import { isSqlite } from '../db/sql-dialect.ts'
 
 const TYPE_OF: Readonly<Record<string, EntityType>> = { posts: 'post', comments: 'comment', users: 'user' }
 const typeOf = (table: string): EntityType => TYPE_OF[table] ?? (table as EntityType)
@@ -180,6 +181,15 @@ function restoredView(deletionId: string, result: RestoreResult) {
   }
 }
 
+/**
+ * The deletion and hold endpoints stand on the toolkit's deletion objects and legal holds, which
+ * are PostgreSQL's (docs/dialects.md): on SQLite they answer 501 `not-implemented`, after the
+ * caller's authentication and role were checked, instead of failing.
+ */
+function postgresOnly(app: FastifyInstance, feature: string): void {
+  if (isSqlite(app.db)) throw new HttpProblem('not-implemented', `${feature}: PostgreSQL only; this service runs on SQLite`)
+}
+
 async function deletionOrFail(app: FastifyInstance, id: string): Promise<Deletion> {
   const deletion = await readDeletion(app.db, id)
   if (deletion === undefined) throw new HttpProblem('not-found', `Deletion ${id} does not exist`)
@@ -208,11 +218,15 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
     },
     async (request) => {
       const actor = requireActor(request.actor)
+      postgresOnly(app, 'Deletions as objects (list, read, undo, restore by deletion id)')
       const { deletion_id: id } = request.params as { deletion_id: string }
       const deletion = await readDeletion(app.db, id)
       // Someone else's deletion, or none: the same answer, so that it tells a stranger nothing.
       if (deletion === undefined || deletion.by !== String(actor.id)) throw new HttpProblem('not-found', `Deletion ${id} does not exist`)
-      const clock = await sql<{ age: number }>`select extract(epoch from now() - ${deletion.at}::timestamptz)::float8 as age`.execute(app.db)
+      // The database's clock, not this process's: the stamp is the database's too.
+      const clock = isSqlite(app.db)
+        ? await sql<{ age: number }>`select (julianday('now') - julianday(${deletion.at.toISOString()})) * 86400.0 as age`.execute(app.db)
+        : await sql<{ age: number }>`select extract(epoch from now() - ${deletion.at}::timestamptz)::float8 as age`.execute(app.db)
       const age = Number(clock.rows[0]?.age)
       if (!(age <= options.undoWindowSeconds)) {
         throw new HttpProblem('undo-window-closed', `The undo window of deletion ${id} (${options.undoWindowSeconds} s) has passed; an admin can restore it`)
@@ -244,6 +258,7 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
     },
     async (request) => {
       requireAdmin(request.actor)
+      postgresOnly(app, 'Deletions as objects (list, read, undo, restore by deletion id)')
       const query = request.query as { actor_id?: number; type?: EntityType; since?: string; until?: string; limit?: number; cursor?: string }
       const [cursor] = query.cursor === undefined ? [undefined] : decodeCursor(query.cursor, ['number'])
       const page = await listDeletions(app.db, {
@@ -284,6 +299,7 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
     },
     async (request) => {
       requireAdmin(request.actor)
+      postgresOnly(app, 'Deletions as objects (list, read, undo, restore by deletion id)')
       const { deletion_id: id } = request.params as { deletion_id: string }
       return deletionView(await deletionOrFail(app, id))
     },
@@ -307,6 +323,7 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
     },
     async (request) => {
       const actor = requireAdmin(request.actor)
+      postgresOnly(app, 'Deletions as objects (list, read, undo, restore by deletion id)')
       const { deletion_id: id } = request.params as { deletion_id: string }
       const { dry_run: dryRun } = request.query as { dry_run?: boolean }
       const deletion = await deletionOrFail(app, id)
@@ -346,6 +363,7 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
     },
     async (request, reply) => {
       const actor = requireAdmin(request.actor)
+      postgresOnly(app, 'Legal holds')
       const body = request.body as { type?: EntityType; ids?: number[]; deletion_id?: string; reason: string }
       const result =
         body.deletion_id !== undefined
@@ -377,6 +395,7 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
     },
     async (request) => {
       requireAdmin(request.actor)
+      postgresOnly(app, 'Legal holds')
       const query = request.query as { active?: boolean; type?: EntityType; id?: number; deletion_id?: string; limit?: number; cursor?: string }
       if (query.id !== undefined && query.type === undefined) {
         throw new HttpProblem('validation-failed', 'id needs type', { extensions: { errors: [{ pointer: '/query/type', detail: 'is required with id' }] } })
@@ -413,6 +432,7 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
     },
     async (request) => {
       const actor = requireAdmin(request.actor)
+      postgresOnly(app, 'Legal holds')
       const { id } = request.params as { id: number }
       const { reason } = request.query as { reason?: string }
       const result = await releaseHold(app.db, id, { by: actor.id, reason: reason ?? null })

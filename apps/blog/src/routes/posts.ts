@@ -18,6 +18,7 @@ import type { Database, Post } from '../db/schema.ts'
 import type { Actor } from '../services/tokens.ts'
 import { commentView, iso, postView, rowEtag } from '../views.ts'
 import { conflictOnUniqueViolation, likePattern, parentGone, visibilityFor, touchRestored } from './shared.ts'
+import { bySql, now, transactionLock } from '../db/sql-dialect.ts'
 
 const PostRef = Type.Ref('Post')
 const CommentRef = Type.Ref('Comment')
@@ -110,13 +111,20 @@ export async function postRoutes(app: FastifyInstance): Promise<void> {
         if (query.published !== undefined) select = select.where('published', '=', query.published)
         if (query.q !== undefined && query.q !== '') {
           const pattern = likePattern(query.q)
-          select = select.where(sql<boolean>`(title ilike ${pattern} escape '\\' or content ilike ${pattern} escape '\\')`)
+          select = select.where(
+            bySql(
+              db,
+              () => sql<boolean>`(title ilike ${pattern} escape '\\' or content ilike ${pattern} escape '\\')`,
+              // SQLite's like ignores case (ASCII letters only), and has no escape character unless named.
+              () => sql<boolean>`(title like ${pattern} escape '\\' or content like ${pattern} escape '\\')`,
+            ),
+          )
         }
         if (actor === undefined) select = select.where('published', '=', true)
         else if (!actor.isAdmin) select = select.where((eb) => eb.or([eb('published', '=', true), eb('author_id', '=', actor.id)]))
         if (query.cursor !== undefined) {
           const [createdAt, id] = decodeCursor(query.cursor, ['timestamp', 'number'])
-          select = select.where(sql<boolean>`(created_at, id) < (${createdAt}::timestamptz, ${id})`)
+          select = select.where(bySql(db, () => sql<boolean>`(created_at, id) < (${createdAt}::timestamptz, ${id})`, () => sql<boolean>`(created_at, id) < (${createdAt}, ${id})`))
         }
         return select.execute()
       })
@@ -221,7 +229,14 @@ export async function postRoutes(app: FastifyInstance): Promise<void> {
         return trx
           .updateTable('posts')
           // At least a millisecond later, so that the ETag changes with every edit.
-          .set({ ...changes, updated_at: sql<Date>`greatest(now(), updated_at + interval '1 millisecond')` })
+          .set({
+            ...changes,
+            updated_at: bySql(
+              trx,
+              () => sql<Date>`greatest(now(), updated_at + interval '1 millisecond')`,
+              () => sql<Date>`max(${now(trx)}, strftime('%Y-%m-%dT%H:%M:%fZ', updated_at, '+0.001 seconds'))`,
+            ),
+          })
           .where('id', '=', id)
           .returningAll()
           .executeTakeFirstOrThrow()
@@ -282,7 +297,7 @@ export async function postRoutes(app: FastifyInstance): Promise<void> {
           .limit(limit + 1)
         if (cursor !== undefined) {
           const [createdAt, last] = decodeCursor(cursor, ['timestamp', 'number'])
-          select = select.where(sql<boolean>`(created_at, id) < (${createdAt}::timestamptz, ${last})`)
+          select = select.where(bySql(db, () => sql<boolean>`(created_at, id) < (${createdAt}::timestamptz, ${last})`, () => sql<boolean>`(created_at, id) < (${createdAt}, ${last})`))
         }
         return select.execute()
       })
@@ -341,7 +356,7 @@ async function insertWithDerivedSlug(
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
       return await inTransaction(db, async (trx) => {
-        await sql`select pg_advisory_xact_lock(hashtext(${`tombstone:slug:${base}`}))`.execute(trx)
+        await transactionLock(trx, `tombstone:slug:${base}`)
         const taken = await trx
           .selectFrom('posts')
           .select('slug')

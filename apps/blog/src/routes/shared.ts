@@ -1,6 +1,7 @@
 import { HttpProblem } from '@tombstone/fastify'
 import { sql, type Kysely } from 'kysely'
 import { classifyDatabaseError, isTombstoneError, SQLSTATE, sqlStateOf, type RowKey } from '@tombstone/kysely'
+import { now } from '../db/sql-dialect.ts'
 
 /** Human names of the unique indexes a write can hit. */
 const UNIQUE_FIELDS: Readonly<Record<string, string>> = {
@@ -66,6 +67,6 @@ export function parentGone(error: unknown): never {
 export async function touchRestored(trx: Kysely<any>, tables: Readonly<Record<string, readonly RowKey[]>>): Promise<void> {
   for (const table of ['users', 'posts', 'comments'] as const) {
     const ids = (tables[table] ?? []).map(Number)
-    if (ids.length > 0) await trx.updateTable(table).set({ updated_at: sql`now()` }).where('id', 'in', ids).execute()
+    if (ids.length > 0) await trx.updateTable(table).set({ updated_at: now(trx) }).where('id', 'in', ids).execute()
   }
 }

@@ -8,6 +8,7 @@ import { hashPassword } from '../services/passwords.ts'
 import { revokeTokens } from '../services/tokens.ts'
 import { rowEtag, userView } from '../views.ts'
 import { conflictOnUniqueViolation, fieldOfConstraint, visibilityFor, touchRestored } from './shared.ts'
+import { ago, countAll, transactionLock } from '../db/sql-dialect.ts'
 
 const UserRef = Type.Ref('User')
 
@@ -41,12 +42,12 @@ export async function userRoutes(app: FastifyInstance, options: { passwordCost: 
       // At most REGISTER_MAX_PER_HOUR accounts per address and hour; registrations from one address
       // take turns (a transaction-level advisory lock), so a burst cannot slip past the count.
       const user = await inTransaction(app.db, async (trx) => {
-        await sql`select pg_advisory_xact_lock(hashtext(${`tombstone:register:${address}`}))`.execute(trx)
+        await transactionLock(trx, `tombstone:register:${address}`)
         const recent = await trx
           .selectFrom('registrations')
-          .select(sql<number>`count(*)::int`.as('n'))
+          .select(countAll(trx).as('n'))
           .where('address', '=', address)
-          .where('at', '>', sql<Date>`now() - interval '1 hour'`)
+          .where('at', '>', ago(trx, sql`now() - interval '1 hour'`, '-1 hour'))
           .executeTakeFirstOrThrow()
         if (recent.n >= options.registerMaxPerHour) {
           throw new HttpProblem('too-many-requests', 'Too many accounts registered from this address; try again later', { headers: { 'retry-after': '3600' } })

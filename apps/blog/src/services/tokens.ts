@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { Database, Role } from '../db/schema.ts'
+import { ago, bySql, now, sqliteNowPlusSeconds } from '../db/sql-dialect.ts'
 
 /** A bearer token as handed to a client once; only its hash is stored. */
 export interface IssuedToken {
@@ -38,7 +39,7 @@ export async function issueToken(db: Kysely<Database>, userId: number, ttlSecond
     .values({
       user_id: userId,
       token_hash: hashToken(token),
-      expires_at: sql<Date>`now() + make_interval(secs => ${ttlSeconds})`,
+      expires_at: bySql(db, () => sql<Date>`now() + make_interval(secs => ${ttlSeconds})`, () => sqliteNowPlusSeconds(ttlSeconds)),
     })
     .execute()
   return { token, expiresIn: ttlSeconds }
@@ -56,7 +57,7 @@ export async function verifyToken(db: Kysely<Database>, token: string): Promise<
     .select(['users.id', 'users.username', 'users.role'])
     .where('tokens.token_hash', '=', hashToken(token))
     .where('tokens.revoked_at', 'is', null)
-    .where('tokens.expires_at', '>', sql<Date>`now()`)
+    .where('tokens.expires_at', '>', now(db))
     .executeTakeFirst()
   return row === undefined ? undefined : { id: row.id, username: row.username, role: row.role, isAdmin: row.role === 'admin' }
 }
@@ -66,7 +67,7 @@ export async function revokeTokens(db: Kysely<Database>, userIds: readonly numbe
   if (userIds.length === 0) return
   await db
     .updateTable('tokens')
-    .set({ revoked_at: sql<Date>`now()` })
+    .set({ revoked_at: now(db) })
     .where('user_id', 'in', userIds)
     .where('revoked_at', 'is', null)
     .execute()
@@ -76,7 +77,7 @@ export async function revokeTokens(db: Kysely<Database>, userIds: readonly numbe
 export async function revokeToken(db: Kysely<Database>, token: string): Promise<boolean> {
   const result = await db
     .updateTable('tokens')
-    .set({ revoked_at: sql<Date>`now()` })
+    .set({ revoked_at: now(db) })
     .where('token_hash', '=', hashToken(token))
     .where('revoked_at', 'is', null)
     .executeTakeFirst()
@@ -90,9 +91,9 @@ export async function revokeToken(db: Kysely<Database>, token: string): Promise<
 export async function pruneCredentials(db: Kysely<Database>): Promise<{ tokens: number; loginFailures: number }> {
   const tokens = await db
     .deleteFrom('tokens')
-    .where((eb) => eb.or([eb('expires_at', '<', sql<Date>`now() - interval '1 day'`), eb('revoked_at', '<', sql<Date>`now() - interval '1 day'`)]))
+    .where((eb) => eb.or([eb('expires_at', '<', ago(db, sql`now() - interval '1 day'`, '-1 day')), eb('revoked_at', '<', ago(db, sql`now() - interval '1 day'`, '-1 day'))]))
     .executeTakeFirst()
-  const failures = await db.deleteFrom('login_failures').where('at', '<', sql<Date>`now() - interval '1 day'`).executeTakeFirst()
-  await db.deleteFrom('registrations').where('at', '<', sql<Date>`now() - interval '1 day'`).execute()
+  const failures = await db.deleteFrom('login_failures').where('at', '<', ago(db, sql`now() - interval '1 day'`, '-1 day')).executeTakeFirst()
+  await db.deleteFrom('registrations').where('at', '<', ago(db, sql`now() - interval '1 day'`, '-1 day')).execute()
   return { tokens: Number(tokens.numDeletedRows), loginFailures: Number(failures.numDeletedRows) }
 }
