@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { sql, type Expression, type Kysely, type RawBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely'
-import { Type } from 'typebox'
+import { Type, type TSchema } from 'typebox'
 import { decodeCursor, encodeCursor, HttpProblem, ListSchema, PageQuery, problemResponses, requireAdmin } from '@tombstone/fastify'
 import { AUDIT_ACTIONS, purge, readAudit, withDeleted, type AuditAction, type RowKey } from '@tombstone/kysely'
 import type { Database } from '../db/schema.ts'
@@ -10,6 +11,10 @@ import { likePattern } from './shared.ts'
 import { bySql, countAll, isSqlite } from '../db/sql-dialect.ts'
 
 export const ENTITY_TYPES = ['post', 'comment', 'user'] as const
+/** An entity type, as a schema (a tuple of literals, so that handlers are typed by it). */
+export function entityTypeSchema(options?: { description?: string }) {
+  return Type.Union([Type.Literal('post'), Type.Literal('comment'), Type.Literal('user')], options) satisfies TSchema
+}
 export type EntityType = (typeof ENTITY_TYPES)[number]
 /** The table of each entity type. */
 export const TABLE_OF = { post: 'posts', comment: 'comments', user: 'users' } as const satisfies Record<EntityType, string>
@@ -19,7 +24,7 @@ const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T)
 
 export const TrashItem = Type.Object(
   {
-    type: Type.Union(ENTITY_TYPES.map((type) => Type.Literal(type))),
+    type: entityTypeSchema(),
     id: Type.Integer(),
     label: Type.String({ description: 'Post title, comment excerpt, or username' }),
     deleted_at: Timestamp,
@@ -63,7 +68,7 @@ const AuditItem = Type.Object(
     id: Type.Integer(),
     at: Timestamp,
     action: Type.Union(AUDIT_ACTIONS.map((action) => Type.Literal(action))),
-    entity: Type.Union(ENTITY_TYPES.map((type) => Type.Literal(type))),
+    entity: entityTypeSchema(),
     entity_id: Type.Integer(),
     actor_id: Nullable(Type.Integer({ description: 'The user who acted; null for the service itself (the periodic purge)' })),
     deletion_id: Nullable(Type.String({ format: 'uuid' })),
@@ -128,7 +133,9 @@ async function labelled(db: Kysely<Database>, sample: readonly { table: string; 
   return sample.map((entry) => ({ type: TYPE_OF[entry.table] ?? entry.table, id: Number(entry.id), label: labels.get(`${entry.table}:${String(entry.id)}`) ?? '' }))
 }
 
-export async function adminRoutes(app: FastifyInstance, options: { retentionDays: number }): Promise<void> {
+export async function adminRoutes(instance: FastifyInstance, options: { retentionDays: number }): Promise<void> {
+  // Handlers are typed from their schemas (params, querystring, body).
+  const app = instance.withTypeProvider<TypeBoxTypeProvider>()
   app.addSchema(TrashItem)
   app.addSchema(AuditItem)
 
@@ -147,7 +154,7 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
         body: Type.Object(
           {
             older_than_days: Type.Optional(Type.Integer({ minimum: 0, maximum: 36_500, description: 'Defaults to RETENTION_DAYS' })),
-            type: Type.Optional(Type.Union(ENTITY_TYPES.map((type) => Type.Literal(type)))),
+            type: Type.Optional(entityTypeSchema()),
             force: Type.Optional(Type.Boolean({ description: 'Without it, nothing changes: the answer says what would go' })),
             plan: Type.Optional(Type.String({ maxLength: 500, description: 'The plan of a dry run: with force, purge exactly what it counted, or less' })),
           },
@@ -216,7 +223,7 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
         description: 'Filter by entity, entity id, action or actor. Admin only.',
         security: [{ bearer: [] }],
         querystring: Type.Object({
-          entity: Type.Optional(Type.Union(ENTITY_TYPES.map((type) => Type.Literal(type)))),
+          entity: Type.Optional(entityTypeSchema()),
           entity_id: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647 })),
           action: Type.Optional(Type.Union(AUDIT_ACTIONS.map((action) => Type.Literal(action)))),
           actor_id: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647 })),
@@ -227,7 +234,7 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
     },
     async (request) => {
       requireAdmin(request.actor)
-      const query = request.query as { entity?: EntityType; entity_id?: number; action?: AuditAction; actor_id?: number; limit?: number; cursor?: string }
+      const query = request.query
       const limit = query.limit ?? 20
       const beforeId = query.cursor === undefined ? undefined : decodeCursor(query.cursor, ['number'])[0]
       const entries = await readAudit(app.db, {
@@ -271,9 +278,11 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
         description: 'Filter by type, search the label, sort. Admin only.',
         security: [{ bearer: [] }],
         querystring: Type.Object({
-          type: Type.Optional(Type.Union(ENTITY_TYPES.map((type) => Type.Literal(type)))),
+          type: Type.Optional(entityTypeSchema()),
           q: Type.Optional(Type.String({ maxLength: 200, description: 'Case-insensitive match on the label' })),
-          sort: Type.Optional(Type.Union(Object.keys(SORTS).map((key) => Type.Literal(key)), { default: 'deleted_desc' })),
+          sort: Type.Optional(
+            Type.Union([Type.Literal('deleted_desc'), Type.Literal('deleted_asc'), Type.Literal('purge_asc'), Type.Literal('purge_desc')], { default: 'deleted_desc' }) satisfies TSchema,
+          ),
           ...PageQuery,
         }),
         response: { 200: ListSchema(Type.Ref('TrashItem'), 'A page of deleted rows'), ...problemResponses(401, 403, 422) },
@@ -281,7 +290,7 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
     },
     async (request) => {
       requireAdmin(request.actor)
-      const query = request.query as { type?: EntityType; q?: string; sort?: keyof typeof SORTS; limit?: number; cursor?: string }
+      const query = request.query
       const limit = query.limit ?? 20
       const [column, direction] = SORTS[query.sort ?? 'deleted_desc']
       const db = app.db

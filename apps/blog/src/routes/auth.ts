@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { sql } from 'kysely'
 import { Type } from 'typebox'
 import { HttpProblem, problemResponses, unauthorized } from '@tombstone/fastify'
@@ -23,9 +24,11 @@ const Credentials = Type.Object(
 )
 
 export async function authRoutes(
-  app: FastifyInstance,
+  instance: FastifyInstance,
   options: { maxFailures: number; tokenTtlSeconds: number; passwordCost: number },
 ): Promise<void> {
+  // Handlers are typed from their schemas (params, querystring, body).
+  const app = instance.withTypeProvider<TypeBoxTypeProvider>()
   const dummy = dummyHash(options.passwordCost)
   app.post(
     '/auth/token',
@@ -46,7 +49,7 @@ export async function authRoutes(
       },
     },
     async (request, reply) => {
-      const { username, password } = request.body as { username: string; password: string }
+      const { username, password } = request.body
       const address = request.ip
       // One attempt at a time per username and address (a transaction-level advisory lock): the
       // count, the password check and the recorded failure happen together, so concurrent attempts
@@ -117,7 +120,7 @@ export async function authRoutes(
       if (request.actor === undefined) throw unauthorized('This endpoint needs a bearer token')
       const token = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? ''
       await revokeToken(app.db, token)
-      return reply.code(204).send()
+      return reply.code(204).send(null)
     },
   )
 }

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { touchRestored } from './shared.ts'
 import { Type } from 'typebox'
 import { HttpProblem, IdParams, problemResponses, softDeleteRoutes } from '@tombstone/fastify'
@@ -8,7 +9,9 @@ import { commentView, rowEtag } from '../views.ts'
 
 const CommentRef = Type.Ref('Comment')
 
-export async function commentRoutes(app: FastifyInstance): Promise<void> {
+export async function commentRoutes(instance: FastifyInstance): Promise<void> {
+  // Handlers are typed from their schemas (params, querystring, body).
+  const app = instance.withTypeProvider<TypeBoxTypeProvider>()
   app.get(
     '/comments/:id',
     {
@@ -23,7 +26,7 @@ export async function commentRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const { id } = request.params as { id: number }
+      const { id } = request.params
       const actor = request.actor
       // Both tables are filtered: a comment of a deleted post is not found.
       const comment = await app.read(request, (db) =>

@@ -4,6 +4,7 @@
  * (or preview it with `?dry_run=true`), and place, list and release legal holds.
  */
 import type { FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { sql } from 'kysely'
 import { Type, type TSchema } from 'typebox'
 import { decodeCursor, encodeCursor, HttpProblem, ListSchema, PageQuery, problemResponses, requireActor, requireAdmin } from '@tombstone/fastify'
@@ -21,7 +22,7 @@ import {
   type RestoreResult,
 } from '@tombstone/kysely'
 import { userIdOf } from '../views.ts'
-import { ENTITY_TYPES, TABLE_OF, type EntityType } from './admin.ts'
+import { ENTITY_TYPES, entityTypeSchema, TABLE_OF, type EntityType } from './admin.ts'
 import { isSqlite } from '../db/sql-dialect.ts'
 
 const TYPE_OF: Readonly<Record<string, EntityType>> = { posts: 'post', comments: 'comment', users: 'user' }
@@ -29,7 +30,7 @@ const typeOf = (table: string): EntityType => TYPE_OF[table] ?? (table as Entity
 
 const Timestamp = Type.String({ format: 'date-time' })
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()])
-const EntityTypeSchema = Type.Union(ENTITY_TYPES.map((type) => Type.Literal(type)))
+const EntityTypeSchema = entityTypeSchema()
 const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
 /** A response schema with the description the OpenAPI document shows for it. */
 function described<S extends TSchema>(schema: S, description: string): S {
@@ -196,7 +197,9 @@ async function deletionOrFail(app: FastifyInstance, id: string): Promise<Deletio
   return deletion
 }
 
-export async function deletionRoutes(app: FastifyInstance, options: { undoWindowSeconds: number }): Promise<void> {
+export async function deletionRoutes(instance: FastifyInstance, options: { undoWindowSeconds: number }): Promise<void> {
+  // Handlers are typed from their schemas (params, querystring, body).
+  const app = instance.withTypeProvider<TypeBoxTypeProvider>()
   app.addSchema(DeletionView)
   app.addSchema(DeletionSummaryView)
   app.addSchema(HoldView)
@@ -219,7 +222,7 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
     async (request) => {
       const actor = requireActor(request.actor)
       postgresOnly(app, 'Deletions as objects (list, read, undo, restore by deletion id)')
-      const { deletion_id: id } = request.params as { deletion_id: string }
+      const { deletion_id: id } = request.params
       const deletion = await readDeletion(app.db, id)
       // Someone else's deletion, or none: the same answer, so that it tells a stranger nothing.
       if (deletion === undefined || deletion.by !== String(actor.id)) throw new HttpProblem('not-found', `Deletion ${id} does not exist`)
@@ -248,7 +251,7 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
         security: [{ bearer: [] }],
         querystring: Type.Object({
           actor_id: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647, description: 'Who deleted' })),
-          type: Type.Optional(Type.Union(ENTITY_TYPES.map((type) => Type.Literal(type)), { description: 'What was deleted (the target, not the cascade)' })),
+          type: Type.Optional(entityTypeSchema({ description: 'What was deleted (the target, not the cascade)' })),
           since: Type.Optional(Type.String({ format: 'date-time', description: 'Deleted at or after' })),
           until: Type.Optional(Type.String({ format: 'date-time', description: 'Deleted before' })),
           ...PageQuery,
@@ -259,7 +262,7 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
     async (request) => {
       requireAdmin(request.actor)
       postgresOnly(app, 'Deletions as objects (list, read, undo, restore by deletion id)')
-      const query = request.query as { actor_id?: number; type?: EntityType; since?: string; until?: string; limit?: number; cursor?: string }
+      const query = request.query
       const [cursor] = query.cursor === undefined ? [undefined] : decodeCursor(query.cursor, ['number'])
       const page = await listDeletions(app.db, {
         limit: query.limit ?? 20,
@@ -300,7 +303,7 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
     async (request) => {
       requireAdmin(request.actor)
       postgresOnly(app, 'Deletions as objects (list, read, undo, restore by deletion id)')
-      const { deletion_id: id } = request.params as { deletion_id: string }
+      const { deletion_id: id } = request.params
       return deletionView(await deletionOrFail(app, id))
     },
   )
@@ -324,8 +327,8 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
     async (request) => {
       const actor = requireAdmin(request.actor)
       postgresOnly(app, 'Deletions as objects (list, read, undo, restore by deletion id)')
-      const { deletion_id: id } = request.params as { deletion_id: string }
-      const { dry_run: dryRun } = request.query as { dry_run?: boolean }
+      const { deletion_id: id } = request.params
+      const { dry_run: dryRun } = request.query
       const deletion = await deletionOrFail(app, id)
       if (dryRun === true) return previewView(await previewRestoreDeletion(app.db, deletion.id), deletion.table)
       return restoredView(deletion.id, await restoreDeletion(app.db, deletion.id, { by: actor.id, reason: 'admin restore of a deletion' }))
@@ -364,11 +367,11 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
     async (request, reply) => {
       const actor = requireAdmin(request.actor)
       postgresOnly(app, 'Legal holds')
-      const body = request.body as { type?: EntityType; ids?: number[]; deletion_id?: string; reason: string }
+      const body = request.body
       const result =
-        body.deletion_id !== undefined
+        'deletion_id' in body
           ? await placeHold(app.db, { deletionId: body.deletion_id }, { by: actor.id, reason: body.reason })
-          : await placeHold(app.db, { table: TABLE_OF[body.type as EntityType], ids: body.ids ?? [] }, { by: actor.id, reason: body.reason })
+          : await placeHold(app.db, { table: TABLE_OF[body.type], ids: body.ids }, { by: actor.id, reason: body.reason })
       reply.code(201).header('location', `/admin/holds/${result.hold.id}`)
       return { hold: holdView(result.hold), not_found: result.notFound.map(Number) }
     },
@@ -396,7 +399,7 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
     async (request) => {
       requireAdmin(request.actor)
       postgresOnly(app, 'Legal holds')
-      const query = request.query as { active?: boolean; type?: EntityType; id?: number; deletion_id?: string; limit?: number; cursor?: string }
+      const query = request.query
       if (query.id !== undefined && query.type === undefined) {
         throw new HttpProblem('validation-failed', 'id needs type', { extensions: { errors: [{ pointer: '/query/type', detail: 'is required with id' }] } })
       }
@@ -433,8 +436,8 @@ export async function deletionRoutes(app: FastifyInstance, options: { undoWindow
     async (request) => {
       const actor = requireAdmin(request.actor)
       postgresOnly(app, 'Legal holds')
-      const { id } = request.params as { id: number }
-      const { reason } = request.query as { reason?: string }
+      const { id } = request.params
+      const { reason } = request.query
       const result = await releaseHold(app.db, id, { by: actor.id, reason: reason ?? null })
       return holdView(result.hold)
     },

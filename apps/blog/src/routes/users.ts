@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { sql } from 'kysely'
 import { Type } from 'typebox'
 import { HttpProblem, IdParams, problemResponses, requireActor, softDeleteRoutes } from '@tombstone/fastify'
@@ -21,7 +22,9 @@ const NewUser = Type.Object(
   { additionalProperties: false },
 )
 
-export async function userRoutes(app: FastifyInstance, options: { passwordCost: number; registerMaxPerHour: number }): Promise<void> {
+export async function userRoutes(instance: FastifyInstance, options: { passwordCost: number; registerMaxPerHour: number }): Promise<void> {
+  // Handlers are typed from their schemas (params, querystring, body).
+  const app = instance.withTypeProvider<TypeBoxTypeProvider>()
   app.post(
     '/users',
     {
@@ -36,7 +39,7 @@ export async function userRoutes(app: FastifyInstance, options: { passwordCost: 
       },
     },
     async (request, reply) => {
-      const body = request.body as { username: string; email: string; password: string }
+      const body = request.body
       const password_hash = await hashPassword(body.password, options.passwordCost)
       const address = request.ip
       // At most REGISTER_MAX_PER_HOUR accounts per address and hour; registrations from one address
@@ -106,9 +109,9 @@ export async function userRoutes(app: FastifyInstance, options: { passwordCost: 
       },
     },
     async (request, reply) => {
-      const { id } = request.params as { id: number }
+      const { id } = request.params
       const actor = request.actor
-      const visibility = visibilityFor(actor?.isAdmin === true, request.query as { include_deleted?: boolean })
+      const visibility = visibilityFor(actor?.isAdmin === true, request.query)
       const user = await app.read(request, (db) =>
         db.selectFrom('users').selectAll().where('id', '=', id).$call(withDeleted({ users: visibility })).executeTakeFirst(),
       )
