@@ -32,6 +32,7 @@ export const TrashItem = Type.Object(
       { posts: Type.Integer(), comments: Type.Integer() },
       { description: 'What a permanent delete removes with it (active or deleted)' },
     ),
+    held: Type.Boolean({ description: 'True while a legal hold stands on the row: it is never purged or permanently deleted' }),
   },
   { $id: 'TrashItem' },
 )
@@ -103,6 +104,21 @@ async function auditContext(db: Kysely<Database>, entries: readonly { entity: st
   }
 }
 
+/**
+ * Which of these rows a standing legal hold covers, as `table:id`: one query for a page.
+ *
+ * @example
+ * const held = await heldRows(db, [{ table: 'posts', id: 7 }])
+ * held.has('posts:7') // true while a hold stands on post 7
+ */
+export async function heldRows(db: Kysely<Database>, rows: readonly { table: string; id: number }[]): Promise<Set<string>> {
+  if (rows.length === 0) return new Set()
+  const pairs = sql.join(rows.map((row) => sql`(${row.table}, ${String(row.id)})`))
+  const found = await sql<{ entity: string; entity_id: string }>`
+    select distinct entity, entity_id from tombstone_held_rows where not released and (entity, entity_id) in (${pairs})`.execute(db)
+  return new Set(found.rows.map((row) => `${row.entity}:${Number(row.entity_id)}`))
+}
+
 /** The sample of a dry run with each row's label (post title, comment excerpt, username). */
 async function labelled(db: Kysely<Database>, sample: readonly { table: string; id: RowKey }[]): Promise<{ type: string; id: number; label: string }[]> {
   const ids = (table: string) => sample.filter((entry) => entry.table === table).map((entry) => Number(entry.id))
@@ -153,6 +169,7 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
                 cutoff: Timestamp,
                 as_of: Timestamp,
                 plan: Type.String({ description: 'Send it back with force: true to purge exactly this' }),
+                held_count: Type.Integer({ description: 'Rows past the cutoff that a legal hold keeps (not counted in purge_count)' }),
               }),
               Type.Object({ purged_count: Type.Integer(), cutoff: Timestamp }),
             ],
@@ -189,6 +206,7 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
           cutoff: cutoff.toISOString(),
           as_of: preview.asOf.toISOString(),
           plan: encodePlan({ cutoff, asOf: preview.asOf, type }),
+          held_count: preview.held,
         }
       }
       const result = await purge(app.db, { ...common, reason: `admin purge of rows deleted before ${cutoff.toISOString()}${plan === undefined ? '' : ' (planned)'}` })
@@ -251,6 +269,48 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
     },
   )
 
+
+  app.get(
+    '/admin/audit/daily',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Rows deleted, restored and purged per day (UTC) over the last `days` days, today included, oldest first (admin)',
+        description: 'Counts audit entries (one per row): `soft_delete`, `restore` and `purge`. Every day of the range is there, with zeros. Admin only.',
+        security: [{ bearer: [] }],
+        querystring: Type.Object({ days: Type.Optional(Type.Integer({ minimum: 1, maximum: 366, default: 30, description: 'How many days, today included' })) }),
+        response: {
+          200: Type.Object({
+            days: Type.Array(
+              Type.Object({
+                date: Type.String({ format: 'date', description: 'The day (UTC), YYYY-MM-DD' }),
+                soft_delete: Type.Integer({ minimum: 0 }),
+                restore: Type.Integer({ minimum: 0 }),
+                purge: Type.Integer({ minimum: 0 }),
+              }),
+              { maxItems: 366 },
+            ),
+          }),
+          ...problemResponses(401, 403, 422),
+        },
+      },
+    },
+    async (request) => {
+      requireAdmin(request.actor)
+      const days = (request.query as { days?: number }).days ?? 30
+      const rows = await sql<{ date: string; soft_delete: number; restore: number; purge: number }>`
+        select to_char(d.day, 'YYYY-MM-DD') as date,
+          count(*) filter (where a.action = 'soft_delete')::int as soft_delete,
+          count(*) filter (where a.action = 'restore')::int as restore,
+          count(*) filter (where a.action = 'purge')::int as purge
+        from generate_series((now() at time zone 'UTC')::date - ${days - 1}::int, (now() at time zone 'UTC')::date, interval '1 day') as d(day)
+        left join tombstone_audit a
+          on a.at >= d.day at time zone 'UTC' and a.at < (d.day + interval '1 day') at time zone 'UTC' and a.action in ('soft_delete', 'restore', 'purge')
+        group by d.day
+        order by d.day`.execute(app.db)
+      return { days: rows.rows.map((row) => ({ date: row.date, soft_delete: Number(row.soft_delete), restore: Number(row.restore), purge: Number(row.purge) })) }
+    },
+  )
 
   app.get(
     '/admin/trash',
@@ -374,6 +434,7 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
       const rows = await select.execute()
       const page = rows.slice(0, limit)
       const last = page.at(-1)
+      const held = await heldRows(db as Kysely<Database>, page.map((row) => ({ table: TABLE_OF[row.type], id: Number(row.id) })))
       return {
         items: page.map((row) => ({
           type: row.type,
@@ -387,6 +448,7 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
           purge_at: row.purge_at === null ? null : iso(row.purge_at),
           parent: row.parent_id === null ? null : { type: 'post', id: Number(row.parent_id), deleted: row.parent_deleted === true },
           dependents: { posts: Number(row.dependent_posts), comments: Number(row.dependent_comments) },
+          held: held.has(`${TABLE_OF[row.type]}:${Number(row.id)}`),
         })),
         next_cursor:
           rows.length > limit && last !== undefined
