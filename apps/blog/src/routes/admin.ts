@@ -324,6 +324,7 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
         querystring: Type.Object({
           type: Type.Optional(Type.Union(ENTITY_TYPES.map((type) => Type.Literal(type)))),
           q: Type.Optional(Type.String({ maxLength: 200, description: 'Case-insensitive match on the label' })),
+          deletion_id: Type.Optional(Type.String({ format: 'uuid', description: 'Only the rows of this deletion still deleted' })),
           sort: Type.Optional(Type.Union(Object.keys(SORTS).map((key) => Type.Literal(key)), { default: 'deleted_desc' })),
           ...PageQuery,
         }),
@@ -332,7 +333,7 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
     },
     async (request) => {
       requireAdmin(request.actor)
-      const query = request.query as { type?: EntityType; q?: string; sort?: keyof typeof SORTS; limit?: number; cursor?: string }
+      const query = request.query as { type?: EntityType; q?: string; deletion_id?: string; sort?: keyof typeof SORTS; limit?: number; cursor?: string }
       const limit = query.limit ?? 20
       const [column, direction] = SORTS[query.sort ?? 'deleted_desc']
       const db = app.db
@@ -423,6 +424,7 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
         .orderBy('trash.id', direction)
         .limit(limit + 1)
       if (query.q !== undefined && query.q !== '') select = select.where(sql<boolean>`trash.label ilike ${likePattern(query.q)} escape '\\'`)
+      if (query.deletion_id !== undefined) select = select.where(sql<boolean>`trash.deletion_id = ${query.deletion_id}::uuid`)
       if (query.cursor !== undefined) {
         const [at, type, id] = decodeCursor(query.cursor, ['timestamp', 'string', 'number'])
         const comparison: Expression<SqlBool> =
