@@ -485,7 +485,7 @@ describe.runIf(available).each(databaseKinds())('admin page in Chromium on %s', 
     await api('DELETE', `/posts/${single}`, author.token)
     await page.goto(`${base}/admin/?q=Held%20single`)
     const line = row('post', single)
-    await line.getByRole('button', { name: 'Hold…' }).click()
+    await line.getByRole('button', { name: 'Hold…', exact: true }).click()
     const dialog = page.getByRole('dialog')
     await dialog.getByLabel('Reason').fill('subpoena 2026-117')
     await shot('hold-dialog')
@@ -498,7 +498,7 @@ describe.runIf(available).each(databaseKinds())('admin page in Chromium on %s', 
     await poll(() => dialog.getByTestId('holds-to-release').innerText()).toContain('“subpoena 2026-117”')
     await dialog.getByLabel('Reason').fill('case closed')
     await dialog.getByRole('button', { name: 'Release hold' }).click()
-    await poll(() => line.getByRole('button', { name: 'Hold…' }).count()).toBe(1)
+    await poll(() => line.getByRole('button', { name: 'Hold…', exact: true }).count()).toBe(1)
     expect(await line.locator('.badge.held').count()).toBe(0)
 
     // A whole deletion: a post and its two comments, deleted long ago.
@@ -511,7 +511,7 @@ describe.runIf(available).each(databaseKinds())('admin page in Chromium on %s', 
     }
     await page.goto(`${base}/admin/?tab=deletions`)
     const entry = page.getByTestId(`deletion-${deletion}`)
-    await entry.getByRole('button', { name: 'Hold…' }).click()
+    await entry.getByRole('button', { name: 'Hold…', exact: true }).click()
     await dialog.getByLabel('Reason').fill('litigation hold')
     await dialog.getByRole('button', { name: 'Place hold' }).click()
     await poll(() => entry.getByRole('heading').innerText()).toContain('Held')
@@ -529,7 +529,7 @@ describe.runIf(available).each(databaseKinds())('admin page in Chromium on %s', 
     await dialog.getByTestId('holds-to-release').waitFor()
     await dialog.getByLabel('Reason').fill('settled')
     await dialog.getByRole('button', { name: 'Release hold' }).click()
-    await poll(() => entry.getByRole('button', { name: 'Hold…' }).count()).toBe(1)
+    await poll(() => entry.getByRole('button', { name: 'Hold…', exact: true }).count()).toBe(1)
     await tab('Purge').click()
     await page.getByLabel(/Deleted more than/).fill('365')
     await page.getByRole('button', { name: 'Preview (dry run)' }).click()

@@ -464,7 +464,7 @@ function TrashView({ params }: { params: URLSearchParams }) {
                     <td data-label="Deleted by">${item.deleted_by_username ?? (item.deleted_by === null ? 'the system' : `user #${item.deleted_by}`)}</td>
                     <td data-label="When"><time datetime=${item.deleted_at} title=${exact(item.deleted_at)}>${relative(item.deleted_at)}</time></td>
                     <td data-label="Why">${item.delete_reason ?? html`<span class="muted">no reason given</span>`}</td>
-                    <td data-label="Purged">${item.purge_at === null ? html`<span class="muted">never</span>` : html`<time datetime=${item.purge_at} title=${exact(item.purge_at)}>${relative(item.purge_at)}</time>`}</td>
+                    <td data-label="Purged">${item.held ? html`<span class="muted">not while held</span>` : item.purge_at === null ? html`<span class="muted">never</span>` : html`<time datetime=${item.purge_at} title=${exact(item.purge_at)}>${relative(item.purge_at)}</time>`}</td>
                     <td data-label="Actions" class="actions">
                       <div>
                         <button type="button" onClick=${() => restore([item])}>Restore</button>
@@ -1091,7 +1091,9 @@ function PurgeView({ params }: { params: URLSearchParams }) {
     ${done !== null && html`<p class="notice ok" role="status">${done} <${Link} to=${new URLSearchParams({ tab: 'audit', action: 'purge' })}>See the purges in the audit</${Link}></p>`}
     ${shown !== null &&
     html`<div class="preview" aria-live="polite">
-      ${shown.purge_count === 0
+      ${shown.purge_count === 0 && shown.held_count > 0
+        ? html`<p data-testid="purge-count">Nothing can be purged: what was deleted before ${exact(shown.cutoff)} is under a legal hold.</p>`
+        : shown.purge_count === 0
         ? html`<p data-testid="purge-count">Nothing${appliedType === '' ? '' : ` of type ${appliedType}`} was deleted before ${exact(shown.cutoff)}: there is nothing to purge.</p>`
         : html`<p data-testid="purge-count"><strong>${plural(shown.purge_count, 'row')}</strong> deleted before ${exact(shown.cutoff)} would be erased.</p>`}
       ${shown.held_count > 0 &&
