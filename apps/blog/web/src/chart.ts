@@ -54,7 +54,7 @@ export function AuditChart({ days = 30, version = 0 }: { days?: number; version?
     <ul class="legend">
       ${SERIES.map((series) => html`<li><span class="swatch" style=${`background:${series.color}`}></span>${series.label}: ${totals[series.key]}</li>`)}
     </ul>
-    <svg viewBox=${`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-labelledby="chart-title chart-desc" preserveAspectRatio="none" width="100%" height=${HEIGHT}>
+    <svg viewBox=${`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-labelledby="chart-title chart-desc">
       <title>Deleted, restored and purged rows per day</title>
       <desc id="chart-desc">${summary}</desc>
       <line x1="0" y1=${plot} x2=${WIDTH} y2=${plot} stroke="#c9ced6" />
