@@ -276,6 +276,7 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
       schema: {
         tags: ['admin'],
         summary: 'Rows deleted, restored and purged per day (UTC) over the last `days` days, today included, oldest first (admin)',
+        operationId: 'auditDaily',
         description: 'Counts audit entries (one per row): `soft_delete`, `restore` and `purge`. Every day of the range is there, with zeros. Admin only.',
         security: [{ bearer: [] }],
         querystring: Type.Object({ days: Type.Optional(Type.Integer({ minimum: 1, maximum: 366, default: 30, description: 'How many days, today included' })) }),
@@ -290,7 +291,7 @@ export async function adminRoutes(app: FastifyInstance, options: { retentionDays
               }),
               { maxItems: 366 },
             ),
-          }),
+          }, { description: 'One entry per day of the range, zeros included' }),
           ...problemResponses(401, 403, 422),
         },
       },
