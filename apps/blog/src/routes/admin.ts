@@ -38,6 +38,7 @@ export const TrashItem = Type.Object(
       { posts: Type.Integer(), comments: Type.Integer() },
       { description: 'What a permanent delete removes with it (active or deleted)' },
     ),
+    held: Type.Boolean({ description: 'True while a legal hold stands on the row: it is never purged or permanently deleted' }),
   },
   { $id: 'TrashItem' },
 )
@@ -117,6 +118,22 @@ async function auditContext(db: Kysely<Database>, entries: readonly { entity: st
   }
 }
 
+/**
+ * Which of these rows a standing legal hold covers, as `table:id`: one query for a page.
+ *
+ * @example
+ * const held = await heldRows(db, [{ table: 'posts', id: 7 }])
+ * held.has('posts:7') // true while a hold stands on post 7
+ */
+export async function heldRows(db: Kysely<Database>, rows: readonly { table: string; id: number }[]): Promise<Set<string>> {
+  // Legal holds are PostgreSQL's (docs/dialects.md): on SQLite no row is held.
+  if (rows.length === 0 || isSqlite(db)) return new Set()
+  const pairs = sql.join(rows.map((row) => sql`(${row.table}, ${String(row.id)})`))
+  const found = await sql<{ entity: string; entity_id: string }>`
+    select distinct entity, entity_id from tombstone_held_rows where not released and (entity, entity_id) in (${pairs})`.execute(db)
+  return new Set(found.rows.map((row) => `${row.entity}:${Number(row.entity_id)}`))
+}
+
 /** The sample of a dry run with each row's label (post title, comment excerpt, username). */
 async function labelled(db: Kysely<Database>, sample: readonly { table: string; id: RowKey }[]): Promise<{ type: string; id: number; label: string }[]> {
   const ids = (table: string) => sample.filter((entry) => entry.table === table).map((entry) => Number(entry.id))
@@ -169,6 +186,7 @@ export async function adminRoutes(instance: FastifyInstance, options: { retentio
                 cutoff: Timestamp,
                 as_of: Timestamp,
                 plan: Type.String({ description: 'Send it back with force: true to purge exactly this' }),
+                held_count: Type.Integer({ description: 'Rows past the cutoff that a legal hold keeps (not counted in purge_count)' }),
               }),
               Type.Object({ purged_count: Type.Integer(), cutoff: Timestamp }),
             ],
@@ -205,6 +223,7 @@ export async function adminRoutes(instance: FastifyInstance, options: { retentio
           cutoff: cutoff.toISOString(),
           as_of: preview.asOf.toISOString(),
           plan: encodePlan({ cutoff, asOf: preview.asOf, type }),
+          held_count: preview.held,
         }
       }
       const result = await purge(app.db, { ...common, reason: `admin purge of rows deleted before ${cutoff.toISOString()}${plan === undefined ? '' : ' (planned)'}` })
@@ -269,6 +288,62 @@ export async function adminRoutes(instance: FastifyInstance, options: { retentio
 
 
   app.get(
+    '/admin/audit/daily',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Rows deleted, restored and purged per day (UTC) over the last `days` days, today included, oldest first (admin)',
+        operationId: 'auditDaily',
+        description: 'Counts audit entries (one per row): `soft_delete`, `restore` and `purge`. Every day of the range is there, with zeros. Admin only.',
+        security: [{ bearer: [] }],
+        querystring: Type.Object({ days: Type.Optional(Type.Integer({ minimum: 1, maximum: 366, default: 30, description: 'How many days, today included' })) }),
+        response: {
+          200: Type.Object({
+            days: Type.Array(
+              Type.Object({
+                date: Type.String({ format: 'date', description: 'The day (UTC), YYYY-MM-DD' }),
+                soft_delete: Type.Integer({ minimum: 0 }),
+                restore: Type.Integer({ minimum: 0 }),
+                purge: Type.Integer({ minimum: 0 }),
+              }),
+              { maxItems: 366 },
+            ),
+          }, { description: 'One entry per day of the range, zeros included' }),
+          ...problemResponses(401, 403, 422),
+        },
+      },
+    },
+    async (request) => {
+      requireAdmin(request.actor)
+      const days = request.query.days ?? 30
+      type Day = { date: string; soft_delete: number; restore: number; purge: number }
+      // SQLite keeps timestamps as ISO text (UTC): the day is its first ten characters.
+      const rows = isSqlite(app.db)
+        ? await sql<Day>`
+        with recursive d(day) as (
+          select date('now', ${`-${days - 1} days`}) union all select date(day, '+1 day') from d where day < date('now'))
+        select d.day as date,
+          count(a.id) filter (where a.action = 'soft_delete') as soft_delete,
+          count(a.id) filter (where a.action = 'restore') as restore,
+          count(a.id) filter (where a.action = 'purge') as purge
+        from d left join tombstone_audit a on substr(a.at, 1, 10) = d.day and a.action in ('soft_delete', 'restore', 'purge')
+        group by d.day
+        order by d.day`.execute(app.db)
+        : await sql<Day>`
+        select to_char(d.day, 'YYYY-MM-DD') as date,
+          count(*) filter (where a.action = 'soft_delete')::int as soft_delete,
+          count(*) filter (where a.action = 'restore')::int as restore,
+          count(*) filter (where a.action = 'purge')::int as purge
+        from generate_series((now() at time zone 'UTC')::date - ${days - 1}::int, (now() at time zone 'UTC')::date, interval '1 day') as d(day)
+        left join tombstone_audit a
+          on a.at >= d.day at time zone 'UTC' and a.at < (d.day + interval '1 day') at time zone 'UTC' and a.action in ('soft_delete', 'restore', 'purge')
+        group by d.day
+        order by d.day`.execute(app.db)
+      return { days: rows.rows.map((row) => ({ date: row.date, soft_delete: Number(row.soft_delete), restore: Number(row.restore), purge: Number(row.purge) })) }
+    },
+  )
+
+  app.get(
     '/admin/trash',
     {
       schema: {
@@ -280,6 +355,7 @@ export async function adminRoutes(instance: FastifyInstance, options: { retentio
         querystring: Type.Object({
           type: Type.Optional(entityTypeSchema()),
           q: Type.Optional(Type.String({ maxLength: 200, description: 'Case-insensitive match on the label' })),
+          deletion_id: Type.Optional(Type.String({ format: 'uuid', description: 'Only the rows of this deletion still deleted' })),
           sort: Type.Optional(
             Type.Union([Type.Literal('deleted_desc'), Type.Literal('deleted_asc'), Type.Literal('purge_asc'), Type.Literal('purge_desc')], { default: 'deleted_desc' }) satisfies TSchema,
           ),
@@ -384,6 +460,7 @@ export async function adminRoutes(instance: FastifyInstance, options: { retentio
         .orderBy('trash.id', direction)
         .limit(limit + 1)
       if (query.q !== undefined && query.q !== '') select = select.where(sqlite ? sql<boolean>`trash.label like ${likePattern(query.q)} escape '\\'` : sql<boolean>`trash.label ilike ${likePattern(query.q)} escape '\\'`)
+      if (query.deletion_id !== undefined) select = select.where(sql<boolean>`trash.deletion_id = ${query.deletion_id}`)
       if (query.cursor !== undefined) {
         const [at, type, id] = decodeCursor(query.cursor, ['timestamp', 'string', 'number'])
         const comparison: Expression<SqlBool> = sqlite
@@ -398,6 +475,7 @@ export async function adminRoutes(instance: FastifyInstance, options: { retentio
       const rows = await select.execute()
       const page = rows.slice(0, limit)
       const last = page.at(-1)
+      const held = await heldRows(db as Kysely<Database>, page.map((row) => ({ table: TABLE_OF[row.type], id: Number(row.id) })))
       return {
         items: page.map((row) => ({
           type: row.type,
@@ -411,6 +489,7 @@ export async function adminRoutes(instance: FastifyInstance, options: { retentio
           purge_at: row.purge_at === null ? null : iso(row.purge_at),
           parent: row.parent_id === null ? null : { type: 'post', id: Number(row.parent_id), deleted: Boolean(row.parent_deleted) },
           dependents: { posts: Number(row.dependent_posts), comments: Number(row.dependent_comments) },
+          held: held.has(`${TABLE_OF[row.type]}:${Number(row.id)}`),
         })),
         next_cursor:
           rows.length > limit && last !== undefined

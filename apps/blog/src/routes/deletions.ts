@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { sql } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import { Type, type TSchema } from 'typebox'
 import { decodeCursor, encodeCursor, HttpProblem, ListSchema, PageQuery, problemResponses, requireActor, requireAdmin } from '@tombstone/fastify'
 import {
@@ -16,11 +16,14 @@ import {
   readDeletion,
   releaseHold,
   restoreDeletion,
+  withDeleted,
   type Deletion,
+  type DeletionSummary,
   type Hold,
   type PreviewResult,
   type RestoreResult,
 } from '@tombstone/kysely'
+import type { Database } from '../db/schema.ts'
 import { userIdOf } from '../views.ts'
 import { ENTITY_TYPES, entityTypeSchema, TABLE_OF, type EntityType } from './admin.ts'
 import { isSqlite } from '../db/sql-dialect.ts'
@@ -76,6 +79,11 @@ export const DeletionSummaryView = Type.Object(
     type: EntityTypeSchema,
     count: Type.Integer(),
     counts: PerType(Type.Integer()),
+    actor_username: Nullable(Type.String({ description: 'Who deleted, by name (even if since deleted)' })),
+    root_id: Nullable(Type.Integer({ description: 'The first target row (the lowest id); root_count says how many there were' })),
+    root_count: Type.Integer({ description: 'Target rows' }),
+    label: Nullable(Type.String({ description: 'The first target row as the trash names it (title, comment excerpt, username); null once erased' })),
+    held: Type.Boolean({ description: 'True while a legal hold placed on this deletion stands' }),
   },
   { $id: 'DeletionSummary' },
 )
@@ -191,6 +199,52 @@ function postgresOnly(app: FastifyInstance, feature: string): void {
   if (isSqlite(app.db)) throw new HttpProblem('not-implemented', `${feature}: PostgreSQL only; this service runs on SQLite`)
 }
 
+/**
+ * What the admin page names a page of deletions by: who (by name), the first target row and its
+ * label, how many targets, whether a hold stands on it. A few queries for the page, not per item.
+ *
+ * @example
+ * const context = await summaryContext(db, page.deletions)
+ * context(page.deletions[0]) // { actor_username: 'carol', root_id: 3, root_count: 1, label: 'carol', held: false }
+ */
+async function summaryContext(db: Kysely<Database>, deletions: readonly DeletionSummary[]) {
+  const ids = deletions.map((deletion) => deletion.id)
+  const roots = new Map<string, { first: number; n: number }>()
+  const held = new Set<string>()
+  if (ids.length > 0) {
+    const list = sql.join(ids.map((id) => sql`${id}::uuid`))
+    const found = await sql<{ deletion_id: string; entity: string; first: string; n: number }>`
+      select deletion_id::text as deletion_id, entity, min(entity_id::bigint)::text as first, count(distinct entity_id)::int as n
+      from tombstone_audit where action = 'soft_delete' and deletion_id in (${list}) group by deletion_id, entity`.execute(db)
+    for (const row of found.rows) roots.set(`${row.deletion_id}:${row.entity}`, { first: Number(row.first), n: Number(row.n) })
+    const holds = await sql<{ deletion_id: string }>`
+      select distinct deletion_id::text as deletion_id from tombstone_holds where released_at is null and deletion_id in (${list})`.execute(db)
+    for (const row of holds.rows) held.add(row.deletion_id)
+  }
+  const wanted = (table: string) => deletions.filter((d) => d.table === table).map((d) => roots.get(`${d.id}:${d.table}`)?.first).filter((id): id is number => id !== undefined)
+  const labels = new Map<string, string>()
+  const load = async (table: 'posts' | 'comments' | 'users', label: ReturnType<typeof sql<string>>, keys: number[]) => {
+    if (keys.length === 0) return
+    const rows = await db.selectFrom(table).select(['id', label.as('label')]).where('id', 'in', [...new Set(keys)]).$call(withDeleted({ [table]: 'include' })).execute()
+    for (const row of rows) labels.set(`${table}:${row.id}`, String(row.label))
+  }
+  const actors = deletions.map((d) => userIdOf(d.by)).filter((id): id is number => id !== null)
+  await load('posts', sql<string>`title`, wanted('posts'))
+  await load('comments', sql<string>`left(body, 80)`, wanted('comments'))
+  await load('users', sql<string>`username`, [...wanted('users'), ...actors])
+  return (deletion: DeletionSummary) => {
+    const root = roots.get(`${deletion.id}:${deletion.table}`)
+    const actor = userIdOf(deletion.by)
+    return {
+      actor_username: actor === null ? null : (labels.get(`users:${actor}`) ?? null),
+      root_id: root?.first ?? null,
+      root_count: root?.n ?? 0,
+      label: root === undefined ? null : (labels.get(`${deletion.table}:${root.first}`) ?? null),
+      held: held.has(deletion.id),
+    }
+  }
+}
+
 async function deletionOrFail(app: FastifyInstance, id: string): Promise<Deletion> {
   const deletion = await readDeletion(app.db, id)
   if (deletion === undefined) throw new HttpProblem('not-found', `Deletion ${id} does not exist`)
@@ -272,6 +326,7 @@ export async function deletionRoutes(instance: FastifyInstance, options: { undoW
         ...(query.until === undefined ? {} : { until: new Date(query.until) }),
         ...(cursor === undefined ? {} : { cursor: String(cursor) }),
       })
+      const context = await summaryContext(app.db as never, page.deletions)
       return {
         items: page.deletions.map((deletion) => ({
           id: deletion.id,
@@ -281,6 +336,7 @@ export async function deletionRoutes(instance: FastifyInstance, options: { undoW
           type: typeOf(deletion.table),
           count: deletion.count,
           counts: Object.fromEntries(Object.entries(deletion.tables).map(([table, n]) => [typeOf(table), n])),
+          ...context(deletion),
         })),
         next_cursor: page.nextCursor === null ? null : encodeCursor([Number(page.nextCursor)]),
       }

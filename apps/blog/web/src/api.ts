@@ -14,12 +14,78 @@ export interface TrashItem {
   purge_at: string | null
   parent: { type: string; id: number; deleted: boolean } | null
   dependents: { posts: number; comments: number }
+  /** A legal hold stands on it: never purged or permanently deleted until released. */
+  held: boolean
+}
+
+/** Counts per entity type. */
+export type PerType<T> = Partial<Record<EntityType, T>>
+
+/** One delete operation, as the deletion list shows it. */
+export interface DeletionSummary {
+  id: string
+  at: string
+  actor_id: number | null
+  actor_username: string | null
+  reason: string | null
+  /** What was targeted (the cascade is in counts). */
+  type: EntityType
+  root_id: number | null
+  root_count: number
+  label: string | null
+  count: number
+  counts: PerType<number>
+  held: boolean
+}
+
+/** One deletion in full: what it took per type, and what became of it since. */
+export interface Deletion {
+  id: string
+  at: string
+  actor_id: number | null
+  reason: string | null
+  type: EntityType
+  ids: number[]
+  root_count: number
+  count: number
+  still_deleted: number
+  tables: PerType<{ taken: number; still_deleted: number; restored: number; removed: number }>
+  purge_at: string | null
+}
+
+/** A dry run of a deletion's restore: what would come back, and what would refuse it. */
+export interface RestorePreview {
+  dry_run: true
+  count: number
+  tables: PerType<{ count: number; sample: number[] }>
+  would_refuse: boolean
+  parent_deleted: { type: EntityType; id: number; parent_type: EntityType; parent_id: number }[]
+  conflicts: { type: EntityType; id: number; constraint: string; fields: string[]; conflicting_id: number }[]
+}
+
+export interface Hold {
+  id: number
+  type: EntityType
+  deletion_id: string | null
+  placed_at: string
+  placed_by: number | null
+  reason: string
+  released_at: string | null
+  rows: number
+}
+
+/** Rows deleted, restored and purged on one day (UTC). */
+export interface DailyAudit {
+  date: string
+  soft_delete: number
+  restore: number
+  purge: number
 }
 
 export interface AuditItem {
   id: number
   at: string
-  action: 'soft_delete' | 'restore' | 'hard_delete' | 'purge'
+  action: 'soft_delete' | 'restore' | 'hard_delete' | 'purge' | 'hold' | 'release'
   entity: EntityType
   entity_id: number
   actor_id: number | null
@@ -72,6 +138,11 @@ export const session = {
 }
 
 async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  return (await exchange<T>(method, path, body)).data
+}
+
+/** A request, with the answer's headers (a DELETE names its deletion in one). */
+async function exchange<T>(method: string, path: string, body?: unknown): Promise<{ data: T; headers: Headers }> {
   const headers: Record<string, string> = { accept: 'application/json' }
   const token = session.token
   if (token !== null) headers.authorization = `Bearer ${token}`
@@ -82,7 +153,7 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
   } catch {
     throw new ApiError(0, { detail: 'The service does not answer. Is it running?' })
   }
-  if (response.status === 204) return undefined as T
+  if (response.status === 204) return { data: undefined as T, headers: response.headers }
   const text = await response.text()
   let data: Record<string, unknown>
   try {
@@ -95,7 +166,7 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
     window.dispatchEvent(new Event(SESSION_ENDED))
   }
   if (!response.ok) throw new ApiError(response.status, data)
-  return data as T
+  return { data: data as T, headers: response.headers }
 }
 
 const PLURAL: Record<EntityType, string> = { post: 'posts', comment: 'comments', user: 'users' }
@@ -107,6 +178,8 @@ export interface PurgePreview {
   cutoff: string
   as_of: string
   plan: string
+  /** Rows past the cutoff that a legal hold keeps (not in purge_count). */
+  held_count: number
 }
 
 /** The admin page's plural of an entity type, for the API's paths. */
@@ -121,6 +194,20 @@ export const api = {
   trash: (query: URLSearchParams) => call<Page<TrashItem>>('GET', `/admin/trash?${query}`),
   restore: (type: EntityType, id: number) => call<Record<string, unknown>>('POST', `/${PLURAL[type]}/${id}/restore`),
   deletePermanently: (type: EntityType, id: number) => call<void>('DELETE', `/${PLURAL[type]}/${id}/permanent`),
+  /** Soft-deletes a row again (the undo of a restore); answers the deletion it made. */
+  softDelete: async (type: EntityType, id: number, reason: string) =>
+    (await exchange<void>('DELETE', `/${PLURAL[type]}/${id}?${new URLSearchParams({ reason })}`)).headers.get('tombstone-deletion'),
+  /** Undoes one's own deletion, within the undo window. */
+  undo: (deletionId: string) => call<{ count: number }>('POST', `/deletions/${deletionId}/undo`),
+  deletions: (query: URLSearchParams) => call<Page<DeletionSummary>>('GET', `/admin/deletions?${query}`),
+  deletion: (id: string) => call<Deletion>('GET', `/admin/deletions/${id}`),
+  previewRestoreDeletion: (id: string) => call<RestorePreview>('POST', `/admin/deletions/${id}/restore?dry_run=true`),
+  restoreDeletion: (id: string) => call<{ count: number; restored: PerType<number> }>('POST', `/admin/deletions/${id}/restore`),
+  holds: (query: URLSearchParams) => call<Page<Hold>>('GET', `/admin/holds?${query}`),
+  placeHold: (body: { type: EntityType; ids: number[]; reason: string } | { deletion_id: string; reason: string }) =>
+    call<{ hold: Hold; not_found: number[] }>('POST', '/admin/holds', body),
+  releaseHold: (id: number, reason: string) => call<Hold>('DELETE', `/admin/holds/${id}?${new URLSearchParams({ reason })}`),
+  auditDaily: (days: number) => call<{ days: DailyAudit[] }>('GET', `/admin/audit/daily?days=${days}`),
   audit: (query: URLSearchParams) => call<Page<AuditItem>>('GET', `/admin/audit?${query}`),
   purgePreview: (body: { older_than_days?: number; type?: EntityType }) =>
     call<PurgePreview>('POST', '/admin/purge', body),

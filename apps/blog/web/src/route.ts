@@ -4,8 +4,8 @@
  */
 import { useEffect, useState } from 'preact/hooks'
 
-export type Tab = 'trash' | 'audit' | 'purge'
-export const TABS: readonly Tab[] = ['trash', 'audit', 'purge']
+export type Tab = 'trash' | 'deletions' | 'audit' | 'purge'
+export const TABS: readonly Tab[] = ['trash', 'deletions', 'audit', 'purge']
 
 const NAVIGATED = 'tombstone:navigate'
 
