@@ -18,6 +18,7 @@ import {
   purge,
   readAudit,
   restore,
+  restoreOrCreate,
   softDelete,
   softDeleteColumns,
   SoftDeletePlugin,

@@ -86,6 +86,12 @@ export {
   type ParentDeletedEntry,
 } from './operations/restore.ts'
 export {
+  restoreOrCreate,
+  type RestoreOrCreateOptions,
+  type RestoreOrCreateResult,
+  type RestoreOrCreateRow,
+} from './operations/restore-or-create.ts'
+export {
   forceDelete,
   allowHardDelete,
   withHardDeletes,
