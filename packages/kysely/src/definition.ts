@@ -57,7 +57,36 @@ export interface TableOptions {
    * null and only a purge with an explicit cutoff removes the row.
    */
   readonly retention?: Retention | null
+  /**
+   * What {@link softDelete} does to this table's target rows (see {@link DeletePolicy}). Defaults to
+   * `'soft'`.
+   */
+  readonly policy?: DeletePolicy
 }
+
+/**
+ * A table's delete policy:
+ * - `'soft'`: rows are soft-deleted (and removed for good only by `forceDelete` or the purge).
+ * - `'never'`: rows are never deleted, soft or hard: `softDelete` and `forceDelete` refuse with a
+ *   `DeletePolicyError`, and on PostgreSQL a trigger refuses, for every client, an `UPDATE` that
+ *   stamps a row deleted and any `DELETE` (SQLSTATE `TB007`). Restoring rows deleted before the
+ *   policy was set stays possible. Such a table cannot be a relation's child (a cascade would delete it).
+ * - `'hard-unless-referenced'`: `softDelete` removes a target row for good when no row of a declared
+ *   relation's child or dependent table references it (audited as `hard_delete`), and soft-deletes it
+ *   (with its cascade) otherwise; the result says which (`deleted`, `hardDeleted`). Rows a cascade
+ *   reaches in such a table are soft-deleted, as part of their deletion.
+ *
+ * The policies other than `'soft'` are PostgreSQL's (and PGlite's): on SQLite and MariaDB,
+ * `installSoftDeletes` and `softDelete` refuse them with an `InvalidConfigurationError`.
+ *
+ * @example
+ * ```ts
+ * tables: { users: {}, countries: { policy: 'never' }, tags: { policy: 'hard-unless-referenced' } }
+ * ```
+ */
+export type DeletePolicy = 'soft' | 'never' | 'hard-unless-referenced'
+
+const POLICIES: readonly DeletePolicy[] = ['soft', 'never', 'hard-unless-referenced']
 
 /**
  * A relation to cascade along: deleting a `parent` row soft-deletes the `child` rows whose
@@ -129,6 +158,7 @@ export interface TableDefinition {
   readonly key: string
   readonly columns: SoftDeleteColumns
   readonly retention: Retention | null
+  readonly policy: DeletePolicy
 }
 
 /** A declared relation, normalized. */
@@ -180,6 +210,7 @@ export class SoftDeleteDefinition<DB = unknown> {
         key: table.key ?? 'id',
         columns: Object.freeze(columns),
         retention: table.retention ? validateRetention(table.retention, name) : null,
+        policy: validatePolicy(table.policy, name),
       })
       tables.set(name, definition)
       const same = this.#byIdentifier.get(definition.identifier) ?? []
@@ -201,6 +232,12 @@ export class SoftDeleteDefinition<DB = unknown> {
       refuseComposite(relation.foreignKey, relation.child, 'foreignKey')
       refuseComposite(relation.parentKey, relation.child, 'parentKey')
       const parent = tables.get(relation.parent) as TableDefinition
+      if ((tables.get(relation.child) as TableDefinition).policy === 'never') {
+        throw new InvalidConfigurationError(
+          `Relation ${relation.parent} -> ${relation.child}: "${relation.child}" has policy 'never', so a cascade could not delete its rows; declare it as a dependent instead`,
+          relation.child,
+        )
+      }
       const normalized: RelationDefinition = Object.freeze({
         parent: relation.parent,
         child: relation.child,
@@ -357,6 +394,14 @@ function refuseComposite(column: unknown, table: string, option: string): void {
       table,
     )
   }
+}
+
+function validatePolicy(policy: unknown, table: string): DeletePolicy {
+  if (policy === undefined) return 'soft'
+  if (!(POLICIES as readonly unknown[]).includes(policy)) {
+    throw new InvalidConfigurationError(`Invalid policy ${JSON.stringify(policy)} for "${table}": one of ${POLICIES.join(', ')}`, table)
+  }
+  return policy as DeletePolicy
 }
 
 function validateRetention(retention: Retention, table: string): Retention {

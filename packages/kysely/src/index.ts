@@ -35,6 +35,7 @@ export {
   type DependentOptions,
   type DependentDefinition,
   type Retention,
+  type DeletePolicy,
   type TableDefinition,
   type RelationDefinition,
 } from './definition.ts'
@@ -51,6 +52,7 @@ export {
   AuditAppendOnlyError,
   DeletionStampedError,
   LegalHoldError,
+  DeletePolicyError,
   InvalidArgumentError,
   InvalidConfigurationError,
   isTombstoneError,

@@ -3,6 +3,7 @@ import { checkRetention, type Retention, type TableDefinition } from '../definit
 import type { RowKey } from '../errors.ts'
 import { withDeleted } from '../plugin/markers.ts'
 import { portableFor, portableSoftDelete } from '../dialects/portable.ts'
+import { policyApplied, softDeleteByPolicy } from './policies.ts'
 import {
   actorValue,
   canonicalKeys,
@@ -46,6 +47,11 @@ export interface SoftDeleteResult {
   readonly alreadyDeleted: readonly RowKey[]
   /** Target keys with no row. */
   readonly notFound: readonly RowKey[]
+  /**
+   * Target rows removed for good instead (a table with `policy: 'hard-unless-referenced'`, where no
+   * row referenced them); present only for such a table. `deleted` then holds the soft-deleted ones.
+   */
+  readonly hardDeleted?: readonly RowKey[]
 }
 
 /**
@@ -73,6 +79,8 @@ export async function softDelete<DB, T extends keyof DB & string>(
   const keys = targetKeys(target, table)
   const retention =
     options.retention === undefined ? root.retention : options.retention === null ? null : checkRetention(options.retention, table)
+  // A table's delete policy other than 'soft' (definition.ts, DeletePolicy): operations/policies.ts.
+  if (root.policy !== 'soft' && !policyApplied(options)) return softDeleteByPolicy(db as Kysely<any>, root, keys, target, options)
   if (keys !== undefined && keys.length === 0) return emptyResult()
   // SQLite and MariaDB/MySQL: the same operation in their own statements (dialects/portable.ts).
   const portable = portableFor(db as Kysely<any>)

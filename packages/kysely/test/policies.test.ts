@@ -1,0 +1,171 @@
+/**
+ * Per-table delete policies: 'never' (refused by the operations and, for every client, by the
+ * database) and 'hard-unless-referenced' (removed for good when nothing references the row, else
+ * soft-deleted, per row).
+ */
+import { Kysely, sql, type Generated } from 'kysely'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { databaseKinds, freshDatabase, type FreshDatabase } from '@tombstone/testing'
+import {
+  classifyDatabaseError,
+  defineSoftDeletes,
+  DeletePolicyError,
+  forceDelete,
+  installSoftDeletes,
+  InvalidConfigurationError,
+  readAudit,
+  restore,
+  softDelete,
+  SoftDeletePlugin,
+} from '../src/index.ts'
+
+interface Stamps {
+  deleted_at: Date | null
+  deleted_by: string | null
+  delete_reason: string | null
+  deletion_id: string | null
+  purge_at: Date | null
+}
+interface Database {
+  countries: { id: Generated<number>; name: string } & Stamps
+  tags: { id: Generated<number>; name: string } & Stamps
+  notes: { id: Generated<number>; tag_id: number | null; body: string } & Stamps
+  labels: { id: Generated<number>; tag_id: number }
+}
+
+const definition = defineSoftDeletes<Database>()({
+  tables: { countries: { policy: 'never' }, tags: { policy: 'hard-unless-referenced' }, notes: {} },
+  relations: [{ parent: 'tags', child: 'notes', foreignKey: 'tag_id' }],
+  dependents: [{ table: 'labels', foreignKey: 'tag_id', parent: 'tags' }],
+  audit: true,
+})
+
+const stamps = `deleted_at timestamptz, deleted_by text, delete_reason text, deletion_id uuid, purge_at timestamptz`
+
+const error = (promise: Promise<unknown>) => promise.then(() => undefined, (caught: unknown) => caught)
+
+describe('delete policies in a definition', () => {
+  test("an unknown policy, and a 'never' table as a relation's child, are InvalidConfigurationErrors", () => {
+    expect(() => defineSoftDeletes<Database>()({ tables: { tags: { policy: 'sometimes' as never } } })).toThrow(InvalidConfigurationError)
+    expect(() =>
+      defineSoftDeletes<Database>()({
+        tables: { tags: {}, countries: { policy: 'never' } },
+        relations: [{ parent: 'tags', child: 'countries', foreignKey: 'id' }],
+      }),
+    ).toThrow(/policy 'never'/)
+    expect(definition.table('notes').policy).toBe('soft')
+  })
+})
+
+describe.each(databaseKinds())('delete policies on %s', (kind) => {
+  let database: FreshDatabase
+  let db: Kysely<Database>
+  let raw: Kysely<Database>
+  beforeAll(async () => {
+    database = await freshDatabase(kind)
+    raw = new Kysely<Database>({ dialect: database.dialect() })
+    for (const statement of [
+      `create table countries (id serial primary key, name text not null, ${stamps})`,
+      `create table tags (id serial primary key, name text not null, ${stamps})`,
+      `create table notes (id serial primary key, tag_id integer references tags (id), body text not null, ${stamps})`,
+      `create table labels (id serial primary key, tag_id integer not null references tags (id))`,
+    ]) {
+      await sql.raw(statement).execute(raw)
+    }
+    await installSoftDeletes(raw, definition)
+    db = new Kysely<Database>({ dialect: database.dialect(), plugins: [new SoftDeletePlugin(definition)] })
+  })
+  afterAll(async () => {
+    await db?.destroy()
+    await raw?.destroy()
+    await database?.drop()
+  })
+
+  const country = async (name: string) => (await raw.insertInto('countries').values({ name }).returning('id').executeTakeFirstOrThrow()).id
+  const tag = async (name: string) => (await raw.insertInto('tags').values({ name }).returning('id').executeTakeFirstOrThrow()).id
+  const exists = async (table: 'countries' | 'tags', id: number) =>
+    (await raw.selectFrom(table).select(['id', 'deleted_at']).where('id', '=', id).executeTakeFirst()) ?? null
+
+  test("'never': softDelete and forceDelete refuse with DeletePolicyError; nothing changes", async () => {
+    const id = await country('atlantis')
+    for (const attempt of [softDelete(db, 'countries', { id }), forceDelete(db, 'countries', { id }), softDelete(db, 'countries', { ids: [] })]) {
+      expect(await error(attempt)).toMatchObject({ code: 'DELETE_POLICY', source: 'operation', table: 'countries', policy: 'never' })
+    }
+    expect(await exists('countries', id)).toMatchObject({ id, deleted_at: null })
+  })
+
+  test("'never': the database refuses any client's soft or hard delete (TB007), and still lets an old deletion be restored", async () => {
+    const id = await country('lemuria')
+    const stamp = await error(sql`update countries set deleted_at = now() where id = ${id}`.execute(raw))
+    expect(classifyDatabaseError(stamp)).toBeInstanceOf(DeletePolicyError)
+    expect(classifyDatabaseError(stamp)).toMatchObject({ source: 'database', table: 'countries' })
+    // Even with the transaction's hard-delete opt-in.
+    const removal = await error(
+      raw.transaction().execute(async (trx) => {
+        await sql`select tombstone_allow_hard_delete()`.execute(trx)
+        await sql`delete from countries where id = ${id}`.execute(trx)
+      }),
+    )
+    expect(classifyDatabaseError(removal)).toMatchObject({ code: 'DELETE_POLICY', source: 'database' })
+    expect(await exists('countries', id)).toMatchObject({ id, deleted_at: null })
+    // A row deleted before the policy was set (inserted deleted here) can come back.
+    const old = (
+      await raw
+        .insertInto('countries')
+        .values({ name: 'mu', deleted_at: new Date('2026-01-01T00:00:00Z'), deletion_id: crypto.randomUUID() })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+    ).id
+    expect((await restore(db, 'countries', { id: old })).restored).toEqual([old])
+  })
+
+  test("'hard-unless-referenced': per row, removed for good when nothing references it, else soft-deleted with its cascade", async () => {
+    const [lonely, noted, deletedNote, labelled] = [await tag('lonely'), await tag('noted'), await tag('deleted-note'), await tag('labelled')]
+    const note = (await raw.insertInto('notes').values({ tag_id: noted, body: 'x' }).returning('id').executeTakeFirstOrThrow()).id
+    const gone = (await raw.insertInto('notes').values({ tag_id: deletedNote, body: 'y' }).returning('id').executeTakeFirstOrThrow()).id
+    await softDelete(db, 'notes', { id: gone })
+    await raw.insertInto('labels').values({ tag_id: labelled }).execute()
+
+    const result = await softDelete(db, 'tags', { ids: [lonely, noted, deletedNote, labelled, 999_999] }, { by: 'admin', reason: 'cleanup' })
+    expect(result.hardDeleted).toEqual([lonely])
+    expect([...result.deleted].sort((x, y) => Number(x) - Number(y))).toEqual([noted, deletedNote, labelled])
+    expect(result.notFound).toEqual([999_999])
+    expect(result.tables.notes?.ids).toEqual([note])
+    expect(await exists('tags', lonely)).toBeNull()
+    for (const id of [noted, deletedNote, labelled]) expect((await exists('tags', id))?.deleted_at).not.toBeNull()
+    expect((await readAudit(db, { entity: 'tags', entityId: lonely }))[0]).toMatchObject({ action: 'hard_delete', actor: 'admin', reason: 'cleanup' })
+    // The soft-deleted ones restore as usual, with their cascade.
+    expect((await restore(db, 'tags', { id: noted })).tables.notes?.ids).toEqual([note])
+    // Already deleted: reported, not removed.
+    const again = await softDelete(db, 'tags', { id: deletedNote })
+    expect(again).toMatchObject({ hardDeleted: [], deleted: [], alreadyDeleted: [deletedNote] })
+    expect(await exists('tags', deletedNote)).not.toBeNull()
+  })
+
+  test("'hard-unless-referenced' with a where target", async () => {
+    const [a, b] = [await tag('where-a'), await tag('where-b')]
+    await raw.insertInto('labels').values({ tag_id: b }).execute()
+    const result = await softDelete(db, 'tags', { where: (eb) => eb('name', 'like', 'where-%') })
+    expect(result.hardDeleted).toEqual([a])
+    expect(result.deleted).toEqual([b])
+    expect(await exists('tags', a)).toBeNull()
+  })
+})
+
+describe('delete policies on sqlite', () => {
+  test('are PostgreSQL-only: installSoftDeletes and softDelete refuse with InvalidConfigurationError', async () => {
+    const database = await freshDatabase('sqlite')
+    const raw = new Kysely<Database>({ dialect: database.dialect() })
+    const db = new Kysely<Database>({ dialect: database.dialect(), plugins: [new SoftDeletePlugin(definition)] })
+    try {
+      const install = await error(installSoftDeletes(raw, definition))
+      expect(install).toBeInstanceOf(InvalidConfigurationError)
+      expect((install as Error).message).toMatch(/PostgreSQL/)
+      expect(await error(softDelete(db, 'tags', { id: 1 }))).toBeInstanceOf(InvalidConfigurationError)
+    } finally {
+      await db.destroy()
+      await raw.destroy()
+      await database.drop()
+    }
+  })
+})
