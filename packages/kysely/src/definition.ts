@@ -106,12 +106,14 @@ export interface RelationOptions<Table extends string = string> {
  * tokens of a user, line items of an order that is never soft-deleted itself). The database refuses
  * a new row, or a changed `foreignKey`, that references a deleted parent (`ParentDeletedError`), so
  * no such row can appear under a deleted parent whatever runs concurrently. What happens to the
- * rows already there when the parent is deleted is the application's (revoke them in the same
- * transaction, for example).
+ * rows already there when the parent is soft-deleted is `onParentSoftDelete`.
  *
  * @example
  * ```ts
- * dependents: [{ table: 'tokens', foreignKey: 'user_id', parent: 'users' }]
+ * dependents: [
+ *   { table: 'tokens', foreignKey: 'user_id', parent: 'users' },                                  // 'leave'
+ *   { table: 'assignments', foreignKey: 'assignee_id', parent: 'users', onParentSoftDelete: 'set null' },
+ * ]
  * ```
  */
 export interface DependentOptions<Table extends string = string> {
@@ -122,7 +124,23 @@ export interface DependentOptions<Table extends string = string> {
   readonly parent: Table
   /** The parent's referenced column. Defaults to the parent table's `key`. */
   readonly parentKey?: string
+  /**
+   * What `softDelete` does, in its transaction, to the rows of this table that reference a row it
+   * deletes (a target or a row its cascade reaches), set-based (one statement per dependent):
+   * - `'leave'` (default): nothing; they stay as they are (the application's to handle).
+   * - `'restrict'`: the soft delete fails with a `ReferencedError` when any such row exists.
+   * - `'set null'`: their `foreignKey` is set to null (a restore does not set it back).
+   * - `'set default'`: their `foreignKey` is set to the column's default, which must reference an
+   *   active parent (else the database's parent check refuses: `ParentDeletedError`).
+   * PostgreSQL and PGlite only for the values other than `'leave'`.
+   */
+  readonly onParentSoftDelete?: DependentAction
 }
+
+/** What happens to a dependent's rows when their parent is soft-deleted; see {@link DependentOptions}. */
+export type DependentAction = 'leave' | 'restrict' | 'set null' | 'set default'
+
+const DEPENDENT_ACTIONS: readonly DependentAction[] = ['leave', 'restrict', 'set null', 'set default']
 
 /** A declared dependent table, normalized. */
 export interface DependentDefinition {
@@ -131,6 +149,7 @@ export interface DependentDefinition {
   readonly foreignKey: string
   readonly parent: string
   readonly parentKey: string
+  readonly onParentSoftDelete: DependentAction
 }
 
 /** Options of {@link defineSoftDeletes}. */
@@ -272,7 +291,14 @@ export class SoftDeleteDefinition<DB = unknown> {
         foreignKey: dependent.foreignKey,
         parent: dependent.parent,
         parentKey: dependent.parentKey ?? parent.key,
+        onParentSoftDelete: dependent.onParentSoftDelete ?? 'leave',
       })
+      if (!DEPENDENT_ACTIONS.includes(normalized.onParentSoftDelete)) {
+        throw new InvalidConfigurationError(
+          `Dependent ${dependent.table}: onParentSoftDelete ${JSON.stringify(dependent.onParentSoftDelete)} is not one of ${DEPENDENT_ACTIONS.join(', ')}`,
+          dependent.table,
+        )
+      }
       if (!QUALIFIED.test(normalized.table)) throw new InvalidConfigurationError(`Invalid table name "${normalized.table}"`, normalized.table)
       for (const column of [normalized.key, normalized.foreignKey, normalized.parentKey]) {
         if (!IDENTIFIER.test(column)) throw new InvalidConfigurationError(`Invalid column name "${column}" in a dependent`, normalized.table)

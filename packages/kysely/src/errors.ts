@@ -203,9 +203,10 @@ export class ParentDeletedError extends TombstoneError {
 export class ReferencedError extends TombstoneError {
   readonly code = 'REFERENCED' as const
   readonly constraint: string | undefined
-  constructor(table: string | undefined, constraint: string | undefined, cause: unknown) {
+  constructor(table: string | undefined, constraint: string | undefined, cause: unknown, message?: string) {
     super(
-      `Rows of "${table ?? '?'}" are still referenced (${constraint ?? 'foreign key'}); declare the relation so that force delete removes the children first`,
+      message ??
+        `Rows of "${table ?? '?'}" are still referenced (${constraint ?? 'foreign key'}); declare the relation so that force delete removes the children first`,
       table,
       { cause },
     )

@@ -34,6 +34,7 @@ export {
   type RelationOptions,
   type DependentOptions,
   type DependentDefinition,
+  type DependentAction,
   type Retention,
   type DeletePolicy,
   type TableDefinition,

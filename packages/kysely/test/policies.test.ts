@@ -14,6 +14,7 @@ import {
   installSoftDeletes,
   InvalidConfigurationError,
   readAudit,
+  ReferencedError,
   restore,
   softDelete,
   SoftDeletePlugin,
@@ -31,12 +32,20 @@ interface Database {
   tags: { id: Generated<number>; name: string } & Stamps
   notes: { id: Generated<number>; tag_id: number | null; body: string } & Stamps
   labels: { id: Generated<number>; tag_id: number }
+  note_links: { id: Generated<number>; note_id: number | null }
+  note_pins: { id: Generated<number>; note_id: Generated<number> }
+  note_locks: { id: Generated<number>; note_id: number }
 }
 
 const definition = defineSoftDeletes<Database>()({
   tables: { countries: { policy: 'never' }, tags: { policy: 'hard-unless-referenced' }, notes: {} },
   relations: [{ parent: 'tags', child: 'notes', foreignKey: 'tag_id' }],
-  dependents: [{ table: 'labels', foreignKey: 'tag_id', parent: 'tags' }],
+  dependents: [
+    { table: 'labels', foreignKey: 'tag_id', parent: 'tags' },
+    { table: 'note_links', foreignKey: 'note_id', parent: 'notes', onParentSoftDelete: 'set null' },
+    { table: 'note_pins', foreignKey: 'note_id', parent: 'notes', onParentSoftDelete: 'set default' },
+    { table: 'note_locks', foreignKey: 'note_id', parent: 'notes', onParentSoftDelete: 'restrict' },
+  ],
   audit: true,
 })
 
@@ -69,6 +78,12 @@ describe.each(databaseKinds())('delete policies on %s', (kind) => {
       `create table tags (id serial primary key, name text not null, ${stamps})`,
       `create table notes (id serial primary key, tag_id integer references tags (id), body text not null, ${stamps})`,
       `create table labels (id serial primary key, tag_id integer not null references tags (id))`,
+      // The pins' default: note 1, the inbox, kept active.
+      `insert into notes (id, body) values (1, 'inbox')`,
+      `select setval(pg_get_serial_sequence('notes', 'id'), 1000)`,
+      `create table note_links (id serial primary key, note_id integer references notes (id))`,
+      `create table note_pins (id serial primary key, note_id integer not null default 1 references notes (id))`,
+      `create table note_locks (id serial primary key, note_id integer not null references notes (id))`,
     ]) {
       await sql.raw(statement).execute(raw)
     }
@@ -152,6 +167,103 @@ describe.each(databaseKinds())('delete policies on %s', (kind) => {
   })
 })
 
+describe.each(databaseKinds())('onParentSoftDelete of dependents on %s', (kind) => {
+  let database: FreshDatabase
+  let db: Kysely<Database>
+  let raw: Kysely<Database>
+  beforeAll(async () => {
+    database = await freshDatabase(kind)
+    raw = new Kysely<Database>({ dialect: database.dialect() })
+    for (const statement of [
+      `create table countries (id serial primary key, name text not null, ${stamps})`,
+      `create table tags (id serial primary key, name text not null, ${stamps})`,
+      `create table notes (id serial primary key, tag_id integer references tags (id), body text not null, ${stamps})`,
+      `create table labels (id serial primary key, tag_id integer not null references tags (id))`,
+      `insert into notes (id, body) values (1, 'inbox')`,
+      `select setval(pg_get_serial_sequence('notes', 'id'), 1000)`,
+      `create table note_links (id serial primary key, note_id integer references notes (id))`,
+      `create table note_pins (id serial primary key, note_id integer not null default 1 references notes (id))`,
+      `create table note_locks (id serial primary key, note_id integer not null references notes (id))`,
+    ]) {
+      await sql.raw(statement).execute(raw)
+    }
+    await installSoftDeletes(raw, definition)
+    db = new Kysely<Database>({ dialect: database.dialect(), plugins: [new SoftDeletePlugin(definition)] })
+  })
+  afterAll(async () => {
+    await db?.destroy()
+    await raw?.destroy()
+    await database?.drop()
+  })
+
+  const tag = async () => (await raw.insertInto('tags').values({ name: 'kept' }).returning('id').executeTakeFirstOrThrow()).id
+  const note = async (tagId: number | null = null) =>
+    (await raw.insertInto('notes').values({ tag_id: tagId, body: 'n' }).returning('id').executeTakeFirstOrThrow()).id
+
+  test("'set null' and 'set default' rewrite the dependents of every row the delete took, cascade included, in its transaction", async () => {
+    const parentTag = await tag()
+    const [direct, cascaded, untouched] = [await note(), await note(parentTag), await note()]
+    const links = await raw
+      .insertInto('note_links')
+      .values([{ note_id: direct }, { note_id: cascaded }, { note_id: untouched }])
+      .returning('id')
+      .execute()
+    const pins = await raw.insertInto('note_pins').values([{ note_id: direct }, { note_id: untouched }]).returning('id').execute()
+
+    const first = await softDelete(db, 'notes', { id: direct })
+    expect(first.dependents).toEqual({ note_links: { ids: [links[0]?.id], count: 1 }, note_pins: { ids: [pins[0]?.id], count: 1 } })
+    // Through the cascade from a tag (a labelled tag is soft-deleted, its notes with it).
+    await raw.insertInto('labels').values({ tag_id: parentTag }).execute()
+    const second = await softDelete(db, 'tags', { id: parentTag })
+    expect(second.tables.notes?.ids).toEqual([cascaded])
+    expect(second.dependents).toEqual({ note_links: { ids: [links[1]?.id], count: 1 } })
+
+    const linkRows = await raw.selectFrom('note_links').select(['id', 'note_id']).orderBy('id').execute()
+    expect(linkRows.filter((row) => links.some((link) => link.id === row.id)).map((row) => row.note_id)).toEqual([null, null, untouched])
+    const pinRows = await raw.selectFrom('note_pins').select(['id', 'note_id']).orderBy('id').execute()
+    expect(pinRows.filter((row) => pins.some((pin) => pin.id === row.id)).map((row) => row.note_id)).toEqual([1, untouched])
+    // Nothing to rewrite: no `dependents` in the result.
+    expect((await softDelete(db, 'notes', { id: await note() })).dependents).toBeUndefined()
+  })
+
+  test("'set default' to a deleted parent is refused by the database's parent check: nothing changes", async () => {
+    const pinned = await note()
+    await raw.insertInto('note_pins').values({ note_id: pinned }).execute()
+    await softDelete(db, 'notes', { id: 1 }) // the default's row: its own pins move to... itself, refused
+      .then(
+        () => expect.unreachable(),
+        (caught: unknown) => expect(caught).toMatchObject({ code: 'PARENT_DELETED', table: 'note_pins' }),
+      )
+    expect((await raw.selectFrom('notes').select('deleted_at').where('id', '=', 1).executeTakeFirstOrThrow()).deleted_at).toBeNull()
+    expect(await softDelete(db, 'notes', { id: pinned }).then(() => 'ok')).toBe('ok')
+  })
+
+  test("'restrict' refuses the soft delete with a ReferencedError, the cascade's rows too; nothing changes", async () => {
+    const parentTag = await tag()
+    const [direct, cascaded] = [await note(), await note(parentTag)]
+    await raw.insertInto('note_locks').values([{ note_id: direct }, { note_id: cascaded }]).execute()
+    for (const attempt of [softDelete(db, 'notes', { id: direct }), softDelete(db, 'tags', { id: parentTag })]) {
+      const caught = await error(attempt)
+      expect(caught).toBeInstanceOf(ReferencedError)
+      expect((caught as Error).message).toMatch(/note_locks.*restrict/)
+    }
+    const states = await raw.selectFrom('notes').select('deleted_at').where('id', 'in', [direct, cascaded]).execute()
+    expect(states.map((row) => row.deleted_at)).toEqual([null, null])
+    expect((await raw.selectFrom('tags').select('deleted_at').where('id', '=', parentTag).executeTakeFirstOrThrow()).deleted_at).toBeNull()
+    await raw.deleteFrom('note_locks').where('note_id', '=', direct).execute()
+    expect((await softDelete(db, 'notes', { id: direct })).deleted).toEqual([direct])
+  })
+
+  test('an unknown action is an InvalidConfigurationError', () => {
+    expect(() =>
+      defineSoftDeletes<Database>()({
+        tables: { notes: {} },
+        dependents: [{ table: 'note_links', foreignKey: 'note_id', parent: 'notes', onParentSoftDelete: 'cascade' as never }],
+      }),
+    ).toThrow(InvalidConfigurationError)
+  })
+})
+
 describe('delete policies on sqlite', () => {
   test('are PostgreSQL-only: installSoftDeletes and softDelete refuse with InvalidConfigurationError', async () => {
     const database = await freshDatabase('sqlite')
@@ -162,6 +274,15 @@ describe('delete policies on sqlite', () => {
       expect(install).toBeInstanceOf(InvalidConfigurationError)
       expect((install as Error).message).toMatch(/PostgreSQL/)
       expect(await error(softDelete(db, 'tags', { id: 1 }))).toBeInstanceOf(InvalidConfigurationError)
+      // A definition whose only non-default is a dependent's action: refused too, naming it.
+      const actions = defineSoftDeletes<Database>()({
+        tables: { notes: {} },
+        dependents: [{ table: 'note_links', foreignKey: 'note_id', parent: 'notes', onParentSoftDelete: 'set null' }],
+      })
+      expect(await error(installSoftDeletes(raw, actions))).toMatchObject({ code: 'INVALID_CONFIGURATION', table: 'note_links' })
+      const plugged = new Kysely<Database>({ dialect: database.dialect(), plugins: [new SoftDeletePlugin(actions)] })
+      expect(await error(softDelete(plugged, 'notes', { id: 1 }))).toMatchObject({ code: 'INVALID_CONFIGURATION', table: 'note_links' })
+      await plugged.destroy()
     } finally {
       await db.destroy()
       await raw.destroy()

@@ -1,8 +1,8 @@
 import { sql, type Kysely } from 'kysely'
 import type { SoftDeleteDefinition, TableDefinition } from '../definition.ts'
-import { DeletePolicyError, InvalidConfigurationError, type RowKey } from '../errors.ts'
+import { DeletePolicyError, InvalidConfigurationError, ParentDeletedError, ReferencedError, type RowKey } from '../errors.ts'
 import { dialectKindOf } from '../dialects/adapter.ts'
-import { classifyKeyError, contextOf, inTransaction, keyIn, keysOf, keyText, type Target } from './context.ts'
+import { classifyKeyError, classifyOperationError, contextOf, inTransaction, keyIn, keysOf, keyText, type TableResult, type Target } from './context.ts'
 import { forceDelete } from './force-delete.ts'
 import { softDelete, type SoftDeleteOptions, type SoftDeleteResult } from './soft-delete.ts'
 
@@ -28,8 +28,66 @@ export function refusePortablePolicies(db: Kysely<any>, definition: SoftDeleteDe
         table.name,
       )
     }
+  }  for (const dependent of definition.dependents) {
+    if (dependent.onParentSoftDelete !== 'leave') {
+      throw new InvalidConfigurationError(
+        `Dependent "${dependent.table}": onParentSoftDelete '${dependent.onParentSoftDelete}' is supported on PostgreSQL and PGlite only, not on ${kind}`,
+        dependent.table,
+      )
+    }
   }
 }
+
+/**
+ * The declared dependents' `onParentSoftDelete` actions, after a soft delete stamped its rows
+ * (`stamped`: the tables and keys it stamped, all sharing `deletionId`): per dependent table whose
+ * parent got rows, one statement, finding the parents by the deletion id (no keys travel).
+ * `'restrict'` throws a {@link ReferencedError}; `'set null'` and `'set default'` rewrite the
+ * foreign key and return the rows changed, per dependent table. @internal
+ */
+export async function applyDependentActions(
+  trx: Kysely<any>,
+  definition: SoftDeleteDefinition<any>,
+  stamped: ReadonlyMap<string, readonly RowKey[]>,
+  deletionId: string,
+): Promise<Record<string, TableResult>> {
+  const changed: Record<string, TableResult> = {}
+  for (const dependent of definition.dependents) {
+    if (dependent.onParentSoftDelete === 'leave' || (stamped.get(dependent.parent)?.length ?? 0) === 0) continue
+    const parent = definition.table(dependent.parent)
+    const fk = sql.id(dependent.foreignKey)
+    const parents = sql`(select p.${sql.id(dependent.parentKey)} from ${sql.table(parent.name)} as p where p.${sql.id(parent.columns.deletionId)} = ${deletionId}::uuid)`
+    if (dependent.onParentSoftDelete === 'restrict') {
+      const found = await sql<{ key: RowKey; parent: RowKey }>`select d.${sql.id(dependent.key)} as key, d.${fk} as parent
+        from ${sql.table(dependent.table)} as d where d.${fk} in ${parents} limit 1`.execute(trx)
+      const row = found.rows[0]
+      if (row !== undefined) {
+        throw new ReferencedError(
+          dependent.table,
+          undefined,
+          undefined,
+          `Row ${String(row.parent)} of "${dependent.parent}" is referenced by row ${String(row.key)} of "${dependent.table}" (onParentSoftDelete: 'restrict'): nothing was deleted`,
+        )
+      }
+      continue
+    }
+    const value = dependent.onParentSoftDelete === 'set null' ? sql`null` : sql`default`
+    const rows = await sql<{ key: RowKey }>`update ${sql.table(dependent.table)} set ${fk} = ${value}
+      where ${fk} in ${parents} returning ${sql.id(dependent.key)} as key`
+      .execute(trx)
+      .catch(classifyOperationError)
+    const ids = keysOf(rows.rows, 'key')
+    if (ids.length > 0) changed[dependent.table] = { ids, count: ids.length }
+    // A default that is itself one of the parents deleted here leaves the foreign key unchanged, so
+    // the database's parent check (which looks at changed references) does not see it: checked here.
+    const left = await sql<{ key: RowKey; parent: RowKey }>`select d.${sql.id(dependent.key)} as key, d.${fk} as parent
+      from ${sql.table(dependent.table)} as d where d.${fk} in ${parents} limit 1`.execute(trx)
+    const stuck = left.rows[0]
+    if (stuck !== undefined) throw new ParentDeletedError(dependent.table, stuck.key, dependent.parent, stuck.parent)
+  }
+  return changed
+}
+
 
 /**
  * {@link softDelete} of a table whose policy is not `'soft'`: `'never'` refuses; for

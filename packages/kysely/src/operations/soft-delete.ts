@@ -3,7 +3,7 @@ import { checkRetention, type Retention, type TableDefinition } from '../definit
 import type { RowKey } from '../errors.ts'
 import { withDeleted } from '../plugin/markers.ts'
 import { portableFor, portableSoftDelete } from '../dialects/portable.ts'
-import { policyApplied, softDeleteByPolicy } from './policies.ts'
+import { applyDependentActions, policyApplied, refusePortablePolicies, softDeleteByPolicy } from './policies.ts'
 import {
   actorValue,
   canonicalKeys,
@@ -52,6 +52,11 @@ export interface SoftDeleteResult {
    * row referenced them); present only for such a table. `deleted` then holds the soft-deleted ones.
    */
   readonly hardDeleted?: readonly RowKey[]
+  /**
+   * Rows of declared dependent tables whose foreign key this operation rewrote
+   * (`onParentSoftDelete: 'set null' | 'set default'`), per table; present only when there are some.
+   */
+  readonly dependents?: Readonly<Record<string, TableResult>>
 }
 
 /**
@@ -84,6 +89,7 @@ export async function softDelete<DB, T extends keyof DB & string>(
   if (keys !== undefined && keys.length === 0) return emptyResult()
   // SQLite and MariaDB/MySQL: the same operation in their own statements (dialects/portable.ts).
   const portable = portableFor(db as Kysely<any>)
+  if (portable !== undefined) refusePortablePolicies(db as Kysely<any>, context.definition)
   if (portable !== undefined) return portableSoftDelete(portable, db as Kysely<any>, { context, root, keys, target, options })
   const deletionId = crypto.randomUUID()
   const by = actorValue(options.by)
@@ -159,6 +165,9 @@ export async function softDelete<DB, T extends keyof DB & string>(
       }
     }
 
+    // The declared dependents' onParentSoftDelete (restrict, set null, set default): operations/policies.ts.
+    const dependents = deleted.length === 0 ? {} : await applyDependentActions(trx, context.definition, stamped, deletionId)
+
     let alreadyDeleted: RowKey[] = []
     let notFound: RowKey[] = []
     if (keys !== undefined && deleted.length < keys.length) {
@@ -189,6 +198,7 @@ export async function softDelete<DB, T extends keyof DB & string>(
       deleted,
       alreadyDeleted,
       notFound,
+      ...(Object.keys(dependents).length === 0 ? {} : { dependents }),
     }
   })
 }
