@@ -13,6 +13,8 @@ import {
   forceDelete,
   installSoftDeletes,
   InvalidConfigurationError,
+  previewForceDelete,
+  previewSoftDelete,
   readAudit,
   ReferencedError,
   restore,
@@ -103,7 +105,13 @@ describe.each(databaseKinds())('delete policies on %s', (kind) => {
 
   test("'never': softDelete and forceDelete refuse with DeletePolicyError; nothing changes", async () => {
     const id = await country('atlantis')
-    for (const attempt of [softDelete(db, 'countries', { id }), forceDelete(db, 'countries', { id }), softDelete(db, 'countries', { ids: [] })]) {
+    for (const attempt of [
+      softDelete(db, 'countries', { id }),
+      forceDelete(db, 'countries', { id }),
+      softDelete(db, 'countries', { ids: [] }),
+      previewSoftDelete(db, 'countries', { id }),
+      previewForceDelete(db, 'countries', { id }),
+    ]) {
       expect(await error(attempt)).toMatchObject({ code: 'DELETE_POLICY', source: 'operation', table: 'countries', policy: 'never' })
     }
     expect(await exists('countries', id)).toMatchObject({ id, deleted_at: null })
