@@ -105,14 +105,15 @@ describe.each(databaseKinds())('delete policies on %s', (kind) => {
 
   test("'never': softDelete and forceDelete refuse with DeletePolicyError; nothing changes", async () => {
     const id = await country('atlantis')
+    // One after the other (each is started only when the previous one has settled).
     for (const attempt of [
-      softDelete(db, 'countries', { id }),
-      forceDelete(db, 'countries', { id }),
-      softDelete(db, 'countries', { ids: [] }),
-      previewSoftDelete(db, 'countries', { id }),
-      previewForceDelete(db, 'countries', { id }),
+      () => softDelete(db, 'countries', { id }),
+      () => forceDelete(db, 'countries', { id }),
+      () => softDelete(db, 'countries', { ids: [] }),
+      () => previewSoftDelete(db, 'countries', { id }),
+      () => previewForceDelete(db, 'countries', { id }),
     ]) {
-      expect(await error(attempt)).toMatchObject({ code: 'DELETE_POLICY', source: 'operation', table: 'countries', policy: 'never' })
+      expect(await error(attempt())).toMatchObject({ code: 'DELETE_POLICY', source: 'operation', table: 'countries', policy: 'never' })
     }
     expect(await exists('countries', id)).toMatchObject({ id, deleted_at: null })
   })
@@ -250,8 +251,8 @@ describe.each(databaseKinds())('onParentSoftDelete of dependents on %s', (kind) 
     const parentTag = await tag()
     const [direct, cascaded] = [await note(), await note(parentTag)]
     await raw.insertInto('note_locks').values([{ note_id: direct }, { note_id: cascaded }]).execute()
-    for (const attempt of [softDelete(db, 'notes', { id: direct }), softDelete(db, 'tags', { id: parentTag })]) {
-      const caught = await error(attempt)
+    for (const attempt of [() => softDelete(db, 'notes', { id: direct }), () => softDelete(db, 'tags', { id: parentTag })]) {
+      const caught = await error(attempt())
       expect(caught).toBeInstanceOf(ReferencedError)
       expect((caught as Error).message).toMatch(/note_locks.*restrict/)
     }
