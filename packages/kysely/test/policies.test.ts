@@ -5,7 +5,8 @@
  */
 import { Kysely, sql, type Generated } from 'kysely'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { databaseKinds, freshDatabase, type FreshDatabase } from '@tombstone/testing'
+import pg from 'pg'
+import { databaseKinds, freshDatabase, postgresUrl, type FreshDatabase } from '@tombstone/testing'
 import {
   classifyDatabaseError,
   defineSoftDeletes,
@@ -297,5 +298,81 @@ describe('delete policies on sqlite', () => {
       await raw.destroy()
       await database.drop()
     }
+  })
+})
+
+describe.skipIf(postgresUrl() === undefined)("'hard-unless-referenced' under forced interleavings on postgres (two connections)", () => {
+  let database: FreshDatabase
+  let db: Kysely<Database>
+  let raw: Kysely<Database>
+  let admin: pg.Client
+  let other: pg.Client
+  beforeAll(async () => {
+    database = await freshDatabase('postgres')
+    raw = new Kysely<Database>({ dialect: database.dialect() })
+    for (const statement of [
+      `create table countries (id serial primary key, name text not null, ${stamps})`,
+      `create table tags (id serial primary key, name text not null, ${stamps})`,
+      `create table notes (id serial primary key, tag_id integer references tags (id), body text not null, ${stamps})`,
+      `create table labels (id serial primary key, tag_id integer not null references tags (id))`,
+      `create table note_links (id serial primary key, note_id integer references notes (id))`,
+      `create table note_pins (id serial primary key, note_id integer references notes (id))`,
+      `create table note_locks (id serial primary key, note_id integer not null references notes (id))`,
+    ]) {
+      await sql.raw(statement).execute(raw)
+    }
+    await installSoftDeletes(raw, definition)
+    db = new Kysely<Database>({ dialect: database.dialect(), plugins: [new SoftDeletePlugin(definition)] })
+    admin = new pg.Client({ connectionString: database.url as string })
+    other = new pg.Client({ connectionString: database.url as string })
+    await admin.connect()
+    await other.connect()
+  })
+  afterAll(async () => {
+    await other?.end()
+    await admin?.end()
+    await db?.destroy()
+    await raw?.destroy()
+    await database?.drop()
+  })
+
+  const tag = async () => (await raw.insertInto('tags').values({ name: 'race' }).returning('id').executeTakeFirstOrThrow()).id
+  const pidOf = async (client: pg.Client | Kysely<any>) =>
+    client instanceof pg.Client
+      ? ((await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid as number)
+      : ((await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(client)).rows[0]?.pid as number)
+  const blocked = async (pid: number) => {
+    for (let attempt = 0; attempt < 1000; attempt++) {
+      const result = await admin.query<{ wait: string | null }>('select wait_event_type as wait from pg_stat_activity where pid = $1', [pid])
+      if (result.rows[0]?.wait === 'Lock') return
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    throw new Error(`backend ${pid} never waited on a lock`)
+  }
+
+  test('a reference inserted while the delete runs waits, then is refused by the foreign key: the row is gone', async () => {
+    const id = await tag()
+    const trx = await db.startTransaction().execute()
+    expect((await softDelete(trx, 'tags', { id })).hardDeleted).toEqual([id])
+    const otherPid = await pidOf(other)
+    const inserting = error(other.query('insert into labels (tag_id) values ($1)', [id]))
+    await blocked(otherPid)
+    await trx.commit().execute()
+    expect(await inserting).toMatchObject({ code: '23503' })
+    expect(await raw.selectFrom('tags').select('id').where('id', '=', id).execute()).toEqual([])
+  })
+
+  test('a reference being inserted when the delete starts: the delete waits, sees it, and soft-deletes', async () => {
+    const id = await tag()
+    await other.query('begin')
+    await other.query('insert into labels (tag_id) values ($1)', [id])
+    const trx = await db.startTransaction().execute()
+    const pid = await pidOf(trx)
+    const deleting = softDelete(trx, 'tags', { id })
+    await blocked(pid)
+    await other.query('commit')
+    const result = await deleting
+    await trx.commit().execute()
+    expect(result).toMatchObject({ hardDeleted: [], deleted: [id] })
   })
 })
