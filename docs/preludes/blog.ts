@@ -19,6 +19,7 @@ import {
   purge,
   readAudit,
   restore,
+  restoreOrCreate,
   softDelete,
   softDeleteColumns,
   SoftDeletePlugin,

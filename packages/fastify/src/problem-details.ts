@@ -60,6 +60,7 @@ export function problemFromTombstoneError(error: AnyTombstoneError): HttpProblem
         extensions: { table: error.table ?? null, ...(error.holdId === undefined ? {} : { hold_id: Number(error.holdId) }) },
       })
     case 'HARD_DELETE_REFUSED':
+    case 'DELETE_POLICY':
     case 'AUDIT_APPEND_ONLY':
     case 'DELETION_STAMPED':
     case 'INVALID_CONFIGURATION':

@@ -57,7 +57,36 @@ export interface TableOptions {
    * null and only a purge with an explicit cutoff removes the row.
    */
   readonly retention?: Retention | null
+  /**
+   * What {@link softDelete} does to this table's target rows (see {@link DeletePolicy}). Defaults to
+   * `'soft'`.
+   */
+  readonly policy?: DeletePolicy
 }
+
+/**
+ * A table's delete policy:
+ * - `'soft'`: rows are soft-deleted (and removed for good only by `forceDelete` or the purge).
+ * - `'never'`: rows are never deleted, soft or hard: `softDelete` and `forceDelete` refuse with a
+ *   `DeletePolicyError`, and on PostgreSQL a trigger refuses, for every client, an `UPDATE` that
+ *   stamps a row deleted and any `DELETE` (SQLSTATE `TB007`). Restoring rows deleted before the
+ *   policy was set stays possible. Such a table cannot be a relation's child (a cascade would delete it).
+ * - `'hard-unless-referenced'`: `softDelete` removes a target row for good when no row of a declared
+ *   relation's child or dependent table references it (audited as `hard_delete`), and soft-deletes it
+ *   (with its cascade) otherwise; the result says which (`deleted`, `hardDeleted`). Rows a cascade
+ *   reaches in such a table are soft-deleted, as part of their deletion.
+ *
+ * The policies other than `'soft'` are PostgreSQL's (and PGlite's): on SQLite and MariaDB,
+ * `installSoftDeletes` and `softDelete` refuse them with an `InvalidConfigurationError`.
+ *
+ * @example
+ * ```ts
+ * tables: { users: {}, countries: { policy: 'never' }, tags: { policy: 'hard-unless-referenced' } }
+ * ```
+ */
+export type DeletePolicy = 'soft' | 'never' | 'hard-unless-referenced'
+
+const POLICIES: readonly DeletePolicy[] = ['soft', 'never', 'hard-unless-referenced']
 
 /**
  * A relation to cascade along: deleting a `parent` row soft-deletes the `child` rows whose
@@ -77,12 +106,14 @@ export interface RelationOptions<Table extends string = string> {
  * tokens of a user, line items of an order that is never soft-deleted itself). The database refuses
  * a new row, or a changed `foreignKey`, that references a deleted parent (`ParentDeletedError`), so
  * no such row can appear under a deleted parent whatever runs concurrently. What happens to the
- * rows already there when the parent is deleted is the application's (revoke them in the same
- * transaction, for example).
+ * rows already there when the parent is soft-deleted is `onParentSoftDelete`.
  *
  * @example
  * ```ts
- * dependents: [{ table: 'tokens', foreignKey: 'user_id', parent: 'users' }]
+ * dependents: [
+ *   { table: 'tokens', foreignKey: 'user_id', parent: 'users' },                                  // 'leave'
+ *   { table: 'assignments', foreignKey: 'assignee_id', parent: 'users', onParentSoftDelete: 'set null' },
+ * ]
  * ```
  */
 export interface DependentOptions<Table extends string = string> {
@@ -93,7 +124,23 @@ export interface DependentOptions<Table extends string = string> {
   readonly parent: Table
   /** The parent's referenced column. Defaults to the parent table's `key`. */
   readonly parentKey?: string
+  /**
+   * What `softDelete` does, in its transaction, to the rows of this table that reference a row it
+   * deletes (a target or a row its cascade reaches), set-based (one statement per dependent):
+   * - `'leave'` (default): nothing; they stay as they are (the application's to handle).
+   * - `'restrict'`: the soft delete fails with a `ReferencedError` when any such row exists.
+   * - `'set null'`: their `foreignKey` is set to null (a restore does not set it back).
+   * - `'set default'`: their `foreignKey` is set to the column's default, which must reference an
+   *   active parent (else the database's parent check refuses: `ParentDeletedError`).
+   * PostgreSQL and PGlite only for the values other than `'leave'`.
+   */
+  readonly onParentSoftDelete?: DependentAction
 }
+
+/** What happens to a dependent's rows when their parent is soft-deleted; see {@link DependentOptions}. */
+export type DependentAction = 'leave' | 'restrict' | 'set null' | 'set default'
+
+const DEPENDENT_ACTIONS: readonly DependentAction[] = ['leave', 'restrict', 'set null', 'set default']
 
 /** A declared dependent table, normalized. */
 export interface DependentDefinition {
@@ -102,6 +149,7 @@ export interface DependentDefinition {
   readonly foreignKey: string
   readonly parent: string
   readonly parentKey: string
+  readonly onParentSoftDelete: DependentAction
 }
 
 /** Options of {@link defineSoftDeletes}. */
@@ -129,6 +177,7 @@ export interface TableDefinition {
   readonly key: string
   readonly columns: SoftDeleteColumns
   readonly retention: Retention | null
+  readonly policy: DeletePolicy
 }
 
 /** A declared relation, normalized. */
@@ -180,6 +229,7 @@ export class SoftDeleteDefinition<DB = unknown> {
         key: table.key ?? 'id',
         columns: Object.freeze(columns),
         retention: table.retention ? validateRetention(table.retention, name) : null,
+        policy: validatePolicy(table.policy, name),
       })
       tables.set(name, definition)
       const same = this.#byIdentifier.get(definition.identifier) ?? []
@@ -201,6 +251,12 @@ export class SoftDeleteDefinition<DB = unknown> {
       refuseComposite(relation.foreignKey, relation.child, 'foreignKey')
       refuseComposite(relation.parentKey, relation.child, 'parentKey')
       const parent = tables.get(relation.parent) as TableDefinition
+      if ((tables.get(relation.child) as TableDefinition).policy === 'never') {
+        throw new InvalidConfigurationError(
+          `Relation ${relation.parent} -> ${relation.child}: "${relation.child}" has policy 'never', so a cascade could not delete its rows; declare it as a dependent instead`,
+          relation.child,
+        )
+      }
       const normalized: RelationDefinition = Object.freeze({
         parent: relation.parent,
         child: relation.child,
@@ -235,7 +291,14 @@ export class SoftDeleteDefinition<DB = unknown> {
         foreignKey: dependent.foreignKey,
         parent: dependent.parent,
         parentKey: dependent.parentKey ?? parent.key,
+        onParentSoftDelete: dependent.onParentSoftDelete ?? 'leave',
       })
+      if (!DEPENDENT_ACTIONS.includes(normalized.onParentSoftDelete)) {
+        throw new InvalidConfigurationError(
+          `Dependent ${dependent.table}: onParentSoftDelete ${JSON.stringify(dependent.onParentSoftDelete)} is not one of ${DEPENDENT_ACTIONS.join(', ')}`,
+          dependent.table,
+        )
+      }
       if (!QUALIFIED.test(normalized.table)) throw new InvalidConfigurationError(`Invalid table name "${normalized.table}"`, normalized.table)
       for (const column of [normalized.key, normalized.foreignKey, normalized.parentKey]) {
         if (!IDENTIFIER.test(column)) throw new InvalidConfigurationError(`Invalid column name "${column}" in a dependent`, normalized.table)
@@ -357,6 +420,14 @@ function refuseComposite(column: unknown, table: string, option: string): void {
       table,
     )
   }
+}
+
+function validatePolicy(policy: unknown, table: string): DeletePolicy {
+  if (policy === undefined) return 'soft'
+  if (!(POLICIES as readonly unknown[]).includes(policy)) {
+    throw new InvalidConfigurationError(`Invalid policy ${JSON.stringify(policy)} for "${table}": one of ${POLICIES.join(', ')}`, table)
+  }
+  return policy as DeletePolicy
 }
 
 function validateRetention(retention: Retention, table: string): Retention {

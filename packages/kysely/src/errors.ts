@@ -33,6 +33,7 @@ export const ERROR_CODES = [
   'AUDIT_APPEND_ONLY',
   'DELETION_STAMPED',
   'LEGAL_HOLD',
+  'DELETE_POLICY',
   'INVALID_ARGUMENT',
   'INVALID_CONFIGURATION',
 ] as const
@@ -202,9 +203,10 @@ export class ParentDeletedError extends TombstoneError {
 export class ReferencedError extends TombstoneError {
   readonly code = 'REFERENCED' as const
   readonly constraint: string | undefined
-  constructor(table: string | undefined, constraint: string | undefined, cause: unknown) {
+  constructor(table: string | undefined, constraint: string | undefined, cause: unknown, message?: string) {
     super(
-      `Rows of "${table ?? '?'}" are still referenced (${constraint ?? 'foreign key'}); declare the relation so that force delete removes the children first`,
+      message ??
+        `Rows of "${table ?? '?'}" are still referenced (${constraint ?? 'foreign key'}); declare the relation so that force delete removes the children first`,
       table,
       { cause },
     )
@@ -232,6 +234,27 @@ export class HardDeleteRefusedError extends TombstoneError {
       table,
       { cause },
     )
+    this.source = source
+  }
+}
+
+/**
+ * A table's delete policy refuses the deletion: `softDelete` or `forceDelete` of a table declared
+ * with `policy: 'never'` (`source: 'operation'`), or the database's policy trigger (SQLSTATE `TB007`,
+ * `source: 'database'`, after {@link classifyDatabaseError}) refusing any client's soft or hard delete.
+ *
+ * @example
+ * ```ts
+ * await softDelete(db, 'countries', { id: 1 }) // DeletePolicyError { code: 'DELETE_POLICY', policy: 'never' }
+ * ```
+ */
+export class DeletePolicyError extends TombstoneError {
+  readonly code = 'DELETE_POLICY' as const
+  readonly policy: 'never'
+  readonly source: 'operation' | 'database'
+  constructor(table: string | undefined, source: 'operation' | 'database', cause?: unknown) {
+    super(`Rows of "${table ?? '?'}" are never deleted (policy 'never'): neither soft nor hard deletes are allowed`, table, cause === undefined ? undefined : { cause })
+    this.policy = 'never'
     this.source = source
   }
 }
@@ -340,6 +363,7 @@ export type AnyTombstoneError =
   | HardDeleteRefusedError
   | AuditAppendOnlyError
   | LegalHoldError
+  | DeletePolicyError
   | InvalidArgumentError
   | InvalidConfigurationError
 
@@ -366,6 +390,8 @@ export const SQLSTATE = {
   deletionStamped: 'TB005',
   /** A row under a legal hold would be removed for good. */
   legalHold: 'TB006',
+  /** A table with policy 'never' would have a row deleted, soft or hard. */
+  deletePolicy: 'TB007',
 } as const
 
 /**
@@ -425,6 +451,8 @@ export function classifyDatabaseError(error: unknown): unknown {
       return new AuditAppendOnlyError(field(error, 'table'), error)
     case SQLSTATE.deletionStamped:
       return new DeletionStampedError(field(error, 'table'), error)
+    case SQLSTATE.deletePolicy:
+      return new DeletePolicyError(field(error, 'table'), 'database', error)
     case SQLSTATE.legalHold: {
       const detail = parseDetail(error)
       return new LegalHoldError(field(error, 'table'), detail.id, detail.hold_id, error)

@@ -34,7 +34,9 @@ export {
   type RelationOptions,
   type DependentOptions,
   type DependentDefinition,
+  type DependentAction,
   type Retention,
+  type DeletePolicy,
   type TableDefinition,
   type RelationDefinition,
 } from './definition.ts'
@@ -51,6 +53,7 @@ export {
   AuditAppendOnlyError,
   DeletionStampedError,
   LegalHoldError,
+  DeletePolicyError,
   InvalidArgumentError,
   InvalidConfigurationError,
   isTombstoneError,
@@ -85,6 +88,12 @@ export {
   type RestoreResult,
   type ParentDeletedEntry,
 } from './operations/restore.ts'
+export {
+  restoreOrCreate,
+  type RestoreOrCreateOptions,
+  type RestoreOrCreateResult,
+  type RestoreOrCreateRow,
+} from './operations/restore-or-create.ts'
 export {
   forceDelete,
   allowHardDelete,

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely'
 import type { TableDefinition } from '../definition.ts'
-import { classifyDatabaseError, InvalidConfigurationError, sqlStateOf, type RowKey } from '../errors.ts'
+import { classifyDatabaseError, DeletePolicyError, InvalidConfigurationError, sqlStateOf, type RowKey } from '../errors.ts'
 import { hardDelete, targetVisibility, withDeleted, type Visibility } from '../plugin/markers.ts'
 import { portableAllowHardDelete, portableFor, portableWithHardDeletes, portableForceDelete, portableRemoveTrees } from '../dialects/portable.ts'
 import {
@@ -116,6 +116,7 @@ export async function forceDelete<DB, T extends keyof DB & string>(
   const context = contextOf(db)
   const root = context.definition.table(table)
   const keys = targetKeys(target, table)
+  if (root.policy === 'never') throw new DeletePolicyError(table, 'operation')
   if (keys !== undefined && keys.length === 0) return { count: 0, tables: {}, deleted: [], notFound: [] }
   const portable = portableFor(db as Kysely<any>)
   if (portable !== undefined) return portableForceDelete(portable, db as Kysely<any>, { context, root, keys, target, options })

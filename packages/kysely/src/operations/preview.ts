@@ -1,6 +1,6 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely'
 import type { TableDefinition } from '../definition.ts'
-import { InvalidArgumentError, type RowKey } from '../errors.ts'
+import { DeletePolicyError, InvalidArgumentError, type RowKey } from '../errors.ts'
 import { targetVisibility, withDeleted } from '../plugin/markers.ts'
 import { holdsInstalled } from '../holds/holds.ts'
 import { HELD_ROWS_TABLE } from '../holds/schema.ts'
@@ -82,6 +82,8 @@ export async function previewSoftDelete<DB, T extends keyof DB & string>(
 ): Promise<PreviewResult> {
   const context = contextOf(db as Kysely<any>)
   const root = context.definition.table(table)
+  // A table that is never deleted: the operation would refuse, so does its preview.
+  if (root.policy === 'never') throw new DeletePolicyError(table, 'operation')
   const keys = targetKeys(target, table)
   const sampleSize = checkSample(options)
   return readOnly(db as Kysely<any>, async (trx) => {
@@ -129,6 +131,8 @@ export async function previewForceDelete<DB, T extends keyof DB & string>(
 ): Promise<PreviewResult> {
   const context = contextOf(db as Kysely<any>)
   const root = context.definition.table(table)
+  // A table that is never deleted: the operation would refuse, so does its preview.
+  if (root.policy === 'never') throw new DeletePolicyError(table, 'operation')
   const keys = targetKeys(target, table)
   const sampleSize = checkSample(options)
   return readOnly(db as Kysely<any>, async (trx) => {

@@ -3,6 +3,7 @@ import { checkRetention, type Retention, type TableDefinition } from '../definit
 import type { RowKey } from '../errors.ts'
 import { withDeleted } from '../plugin/markers.ts'
 import { portableFor, portableSoftDelete } from '../dialects/portable.ts'
+import { applyDependentActions, policyApplied, refusePortablePolicies, softDeleteByPolicy } from './policies.ts'
 import {
   actorValue,
   canonicalKeys,
@@ -46,6 +47,16 @@ export interface SoftDeleteResult {
   readonly alreadyDeleted: readonly RowKey[]
   /** Target keys with no row. */
   readonly notFound: readonly RowKey[]
+  /**
+   * Target rows removed for good instead (a table with `policy: 'hard-unless-referenced'`, where no
+   * row referenced them); present only for such a table. `deleted` then holds the soft-deleted ones.
+   */
+  readonly hardDeleted?: readonly RowKey[]
+  /**
+   * Rows of declared dependent tables whose foreign key this operation rewrote
+   * (`onParentSoftDelete: 'set null' | 'set default'`), per table; present only when there are some.
+   */
+  readonly dependents?: Readonly<Record<string, TableResult>>
 }
 
 /**
@@ -73,9 +84,12 @@ export async function softDelete<DB, T extends keyof DB & string>(
   const keys = targetKeys(target, table)
   const retention =
     options.retention === undefined ? root.retention : options.retention === null ? null : checkRetention(options.retention, table)
+  // A table's delete policy other than 'soft' (definition.ts, DeletePolicy): operations/policies.ts.
+  if (root.policy !== 'soft' && !policyApplied(options)) return softDeleteByPolicy(db as Kysely<any>, root, keys, target, options)
   if (keys !== undefined && keys.length === 0) return emptyResult()
   // SQLite and MariaDB/MySQL: the same operation in their own statements (dialects/portable.ts).
   const portable = portableFor(db as Kysely<any>)
+  if (portable !== undefined) refusePortablePolicies(db as Kysely<any>, context.definition)
   if (portable !== undefined) return portableSoftDelete(portable, db as Kysely<any>, { context, root, keys, target, options })
   const deletionId = crypto.randomUUID()
   const by = actorValue(options.by)
@@ -151,6 +165,9 @@ export async function softDelete<DB, T extends keyof DB & string>(
       }
     }
 
+    // The declared dependents' onParentSoftDelete (restrict, set null, set default): operations/policies.ts.
+    const dependents = deleted.length === 0 ? {} : await applyDependentActions(trx, context.definition, stamped, deletionId)
+
     let alreadyDeleted: RowKey[] = []
     let notFound: RowKey[] = []
     if (keys !== undefined && deleted.length < keys.length) {
@@ -181,6 +198,7 @@ export async function softDelete<DB, T extends keyof DB & string>(
       deleted,
       alreadyDeleted,
       notFound,
+      ...(Object.keys(dependents).length === 0 ? {} : { dependents }),
     }
   })
 }

@@ -41,6 +41,7 @@ export const TRIGGER_SQLSTATE = {
   parentDeleted: 'TB003',
   stampChange: 'TB005',
   legalHold: 'TB006',
+  deletePolicy: 'TB007',
 } as const
 
 export function quoteIdent(name: string): string {
@@ -187,6 +188,28 @@ async function installStamping(db: Kysely<any>, table: TableDefinition): Promise
         or new.${purge} is distinct from old.${purge}))
       or (new.${at} is null and (new.${purge} is not null or new.${id} is not null or new.${by} is not null or new.${why} is not null))
     ) execute function ${fn}()`).execute(db)
+}
+
+/**
+ * A table with `policy: 'never'`: a trigger refuses, for every client, an `UPDATE` that stamps a row
+ * deleted and every `DELETE` (SQLSTATE `TB007`); restoring a row deleted before stays possible.
+ * Dropped again when the table's policy is another. Idempotent.
+ */
+async function installNeverPolicy(db: Kysely<any>, table: TableDefinition): Promise<void> {
+  const at = quoteIdent(table.columns.deletedAt)
+  const fn = quoteIdent(objectName('tombstone_never_', table.name))
+  const [update, remove] = [quoteIdent('tombstone_never_delete'), quoteIdent('tombstone_never_remove')]
+  await sql.raw(`drop trigger if exists ${update} on ${quoteTable(table.name)}`).execute(db)
+  await sql.raw(`drop trigger if exists ${remove} on ${quoteTable(table.name)}`).execute(db)
+  if (table.policy !== 'never') return
+  await sql.raw(`create or replace function ${fn}() returns trigger language plpgsql as $$
+    begin
+      raise exception 'rows of % are never deleted (delete policy never)', ${quoteLiteral(table.name)}
+        using errcode = '${TRIGGER_SQLSTATE.deletePolicy}', schema = tg_table_schema, table = tg_table_name;
+    end $$`).execute(db)
+  await sql.raw(`create trigger ${update} before update on ${quoteTable(table.name)} for each row
+    when (old.${at} is null and new.${at} is not null) execute function ${fn}()`).execute(db)
+  await sql.raw(`create trigger ${remove} before delete on ${quoteTable(table.name)} for each row execute function ${fn}()`).execute(db)
 }
 
 /** Installs the audit triggers on one table. */
@@ -343,6 +366,7 @@ export async function installInvariants(db: Kysely<any>, definition: SoftDeleteD
   const schema = await installShared(db)
   for (const table of definition.tables.values()) {
     await installStamping(db, table)
+    await installNeverPolicy(db, table)
     if (definition.auditTable !== undefined) await installAudit(db, schema, table, definition.auditTable)
   }
   for (const check of parentChecks(definition)) await installParentCheck(db, check)
