@@ -125,6 +125,7 @@ export {
   type PurgeProgress,
   type PurgeResult,
   type PurgeTableResult,
+  type PurgePredicate,
 } from './purge/purge.ts'
 export { grantSoftDeleteRuntime } from './schema/invariants.ts'
 export { dialectKindOf, DIALECT_KINDS, type DialectKind } from './dialects/adapter.ts'

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely'
+import { sql, type ExpressionBuilder, type Kysely, type RawBuilder } from 'kysely'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { databaseKinds, dialectKinds, backdate, type DatabaseKind } from '@tombstone/testing'
 import { purge, readAudit, restore, softDelete, type PurgeProgress } from '../src/index.ts'
@@ -72,6 +72,27 @@ describe.each(dialectKinds())('purge on %s', (kind) => {
     expect(await exists(raw, 'comments', laterComment)).toBe(false)
     const orphans = await sql<{ n: number }>`select count(*) as n from comments c left join posts p on p.id = c.post_id where p.id is null`.execute(raw)
     expect(Number(orphans.rows[0]?.n)).toBe(0)
+  })
+
+  test('a predicate beyond age: only the due rows that meet it go (with what is below them); counts and plans follow it', async () => {
+    const user = await insertUser(db)
+    const [spam, kept] = [await insertPost(db, user), await insertPost(db, user)]
+    const spamComment = await insertComment(db, spam, user)
+    await softDelete(db, 'posts', { id: spam }, { reason: 'spam' })
+    await softDelete(db, 'posts', { id: kept }, { reason: 'under review' })
+    await age(raw, 'posts', [spam, kept])
+    await age(raw, 'comments', [spamComment])
+    const where = { posts: (eb: ExpressionBuilder<any, any>, column: (name: string) => RawBuilder<unknown>) => eb(column('delete_reason'), '=', 'spam') }
+    const plan = await purge(db, { tables: ['posts'], where, dryRun: true })
+    expect(plan.tables.posts?.count).toBe(1)
+    expect(plan.sample).toEqual([{ table: 'posts', id: spam }])
+    const result = await purge(db, { tables: ['posts', 'comments'], where })
+    expect(result.tables.posts?.count).toBe(1)
+    expect(await exists(raw, 'posts', spam)).toBe(false)
+    expect(await exists(raw, 'comments', spamComment)).toBe(false)
+    expect(await exists(raw, 'posts', kept)).toBe(true)
+    await expect(purge(db, { where: { categories: () => sql<boolean>`true` } })).rejects.toMatchObject({ code: 'INVALID_CONFIGURATION' })
+    expect((await purge(db, { tables: ['posts'] })).tables.posts?.count).toBe(1)
   })
 
   test('a cutoff purges rows deleted before it, whatever their purge_at', async () => {

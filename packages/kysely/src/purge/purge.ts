@@ -1,4 +1,4 @@
-import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool } from 'kysely'
+import { sql, type Expression, type ExpressionBuilder, type Kysely, type RawBuilder, type SqlBool } from 'kysely'
 import type { TableDefinition } from '../definition.ts'
 import { InvalidArgumentError, type RowKey } from '../errors.ts'
 import { withDeleted } from '../plugin/markers.ts'
@@ -44,6 +44,22 @@ export interface PurgeOptions extends ActorOptions {
    * ```
    */
   readonly dutyCycle?: number
+  /**
+   * Per table, a condition a due row must also meet to be purged: a retention beyond age (keep what
+   * an investigation still needs, purge spam sooner with `before`, …). The callback gets an
+   * expression builder and `column(name)`, a reference to the row's column qualified as the
+   * statement needs it (write columns through it, never by a bare name). A row that does not meet it
+   * is not due, and nor is what is below it only through it; the descendants of a row that is
+   * purged still go with it (they cannot outlive it). Counts, samples and plans follow it too.
+   * Defaults to none: every due row.
+   *
+   * @example
+   * ```ts
+   * // Purge only the posts deleted as spam, and the deleted comments that are due.
+   * await purge(db, { where: { posts: (eb, column) => eb(column('delete_reason'), '=', 'spam') } })
+   * ```
+   */
+  readonly where?: Readonly<Record<string, PurgePredicate>>
   /** Stops between batches; what is done stays done. */
   readonly signal?: AbortSignal
   /**
@@ -54,6 +70,9 @@ export interface PurgeOptions extends ActorOptions {
    */
   readonly asOf?: Date
 }
+
+/** A condition on a due row of one table (see {@link PurgeOptions.where}). */
+export type PurgePredicate = (eb: ExpressionBuilder<any, any>, column: (name: string) => RawBuilder<unknown>) => Expression<SqlBool>
 
 /** Where a purge is, after a batch. */
 export interface PurgeProgress {
@@ -166,6 +185,10 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
   const holds = clock?.holds === true && (await standingHolds(db)) ? context : undefined
   const wanted = new Set(options.tables ?? context.definition.tables.keys())
   for (const name of wanted) context.definition.table(name)
+  for (const [name, predicate] of Object.entries(options.where ?? {})) {
+    context.definition.table(name)
+    if (typeof predicate !== 'function') throw new InvalidArgumentError(`where.${name} must be a function`)
+  }
   // Children first, so that a parent's batch rarely has anything left below it.
   const order = [...context.definition.topologicalOrder()].reverse().filter((name) => wanted.has(name))
   const started = performance.now()
@@ -326,10 +349,11 @@ function due(
   const deletedAt = sql.ref(`${qualifier}.${table.columns.deletedAt}`)
   const asOf = options.asOf as Date
   // Deleted by the plan's instant: a row deleted (again) after it is not in the plan.
-  const deleted = eb.and([eb(deletedAt, 'is not', null), eb(deletedAt, '<=', asOf)])
-  return options.before === undefined
-    ? eb.and([deleted, eb(sql.ref(`${qualifier}.${table.columns.purgeAt}`), '<=', asOf)])
-    : eb.and([deleted, eb(deletedAt, '<', options.before)])
+  const conditions: Expression<SqlBool>[] = [eb(deletedAt, 'is not', null), eb(deletedAt, '<=', asOf)]
+  conditions.push(options.before === undefined ? eb(sql.ref(`${qualifier}.${table.columns.purgeAt}`), '<=', asOf) : eb(deletedAt, '<', options.before))
+  const predicate = options.where?.[table.name]
+  if (predicate !== undefined) conditions.push(predicate(eb, (column) => sql.ref(`${qualifier}.${column}`) as RawBuilder<unknown>))
+  return eb.and(conditions)
 }
 
 /**
