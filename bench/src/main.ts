@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util'
 import { startPostgres, type Server } from './postgres.ts'
 import { machine, print, write, type ScenarioResult } from './report.ts'
 import { cascade } from './scenarios/cascade.ts'
+import { dialects } from './scenarios/dialects.ts'
 import { http } from './scenarios/http.ts'
 import { invariants } from './scenarios/invariants.ts'
 import { peers } from './scenarios/peers.ts'
@@ -26,6 +27,7 @@ const SCENARIOS: Record<string, Scenario> = {
   purge: purgeScenario,
   http,
   peers,
+  dialects,
 }
 
 const { values } = parseArgs({
