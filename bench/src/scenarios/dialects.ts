@@ -197,8 +197,9 @@ async function runDialect(target: DialectTarget, sizes: { posts: number; readRow
       }
     }
 
-    // (2) Reads with 90% deleted: authors 2.., 100 posts each, 90 deleted (not due: purge_at ahead).
-    const authors = sizes.readRows / 100
+    // (2) Reads with 90% deleted: readRows posts spread over the 50 authors 2..51, in runs of 10
+    // consecutive ids per author of which 1 is active (so every author has 10% active posts,
+    // interleaved with the deleted ones); the deleted ones are not due (purge_at ahead).
     const firstReadId = sizes.posts + 1
     const future = stamp(kind, new Date(now + 29 * 86_400_000))
     await insertRows(
@@ -207,7 +208,7 @@ async function runDialect(target: DialectTarget, sizes: { posts: number; readRow
       Array.from({ length: sizes.readRows }, (_, i) => {
         const id = firstReadId + i
         const gone = i % 10 !== 0
-        return { id, author_id: 2 + (i % others), title: `read ${id}`, ...(gone ? { deleted_at: past(1), deleted_by: 'seed', deletion_id: randomUUID(), purge_at: future } : {}) }
+        return { id, author_id: 2 + (Math.floor(i / 10) % others), title: `read ${id}`, ...(gone ? { deleted_at: past(1), deleted_by: 'seed', deletion_id: randomUUID(), purge_at: future } : {}) }
       }),
     )
     if (kind === 'sqlite') await sql`analyze`.execute(plain)
@@ -330,7 +331,7 @@ export async function dialects(_server: Server, options: { quick: boolean; repet
   return {
     scenario: 'dialects',
     description: `SQLite and MariaDB: cascade of ${sizes.posts} posts with 10 comments each, reads with 90% deleted, purge of ${sizes.purgePosts * 11} due rows, each against hand-written SQL on the same database`,
-    sizes: { posts: sizes.posts, comments_per_post: 10, read_rows: sizes.readRows, purge_rows: sizes.purgePosts * 11 },
+    sizes: { posts: sizes.posts, comments_per_post: 10, read_rows: sizes.readRows, read_authors: 50, purge_rows: sizes.purgePosts * 11 },
     measurements,
     ratios,
     targets,
