@@ -7,7 +7,7 @@ import { resolve } from 'node:path'
 
 const quick = process.argv.includes('--quick')
 const directory = resolve(import.meta.dirname, '../results')
-const order = ['plugin-overhead', 'reads', 'cascade', 'purge', 'http', 'peers']
+const order = ['plugin-overhead', 'reads', 'cascade', 'purge', 'http', 'peers', 'dialects']
 const files = readdirSync(directory).filter((file) => file.endsWith(quick ? '.quick.json' : '.json') && (quick || !file.endsWith('.quick.json')))
 const results = files
   .map((file) => JSON.parse(readFileSync(resolve(directory, file), 'utf8')))
