@@ -315,9 +315,10 @@ export async function deletionRoutes(instance: FastifyInstance, options: { undoW
     },
     async (request) => {
       requireAdmin(request.actor)
-      postgresOnly(app, 'Deletions as objects (list, read, undo, restore by deletion id)')
       const query = request.query
+      // The client's input is checked first: a bad cursor is a 422 on every database.
       const [cursor] = query.cursor === undefined ? [undefined] : decodeCursor(query.cursor, ['number'])
+      postgresOnly(app, 'Deletions as objects (list, read, undo, restore by deletion id)')
       const page = await listDeletions(app.db, {
         limit: query.limit ?? 20,
         ...(query.actor_id === undefined ? {} : { by: query.actor_id }),
@@ -454,13 +455,14 @@ export async function deletionRoutes(instance: FastifyInstance, options: { undoW
     },
     async (request) => {
       requireAdmin(request.actor)
-      postgresOnly(app, 'Legal holds')
       const query = request.query
       if (query.id !== undefined && query.type === undefined) {
         throw new HttpProblem('validation-failed', 'id needs type', { extensions: { errors: [{ pointer: '/query/type', detail: 'is required with id' }] } })
       }
       const limit = query.limit ?? 20
+      // The client's input is checked first: a bad cursor is a 422 on every database.
       const [beforeId] = query.cursor === undefined ? [undefined] : decodeCursor(query.cursor, ['number'])
+      postgresOnly(app, 'Legal holds')
       const holds = await listHolds(app.db, {
         limit: limit + 1,
         ...(query.active === undefined ? {} : { active: query.active }),
