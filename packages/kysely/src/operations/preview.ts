@@ -80,12 +80,7 @@ export async function previewSoftDelete<DB, T extends keyof DB & string>(
   target: Target,
   options: PreviewOptions = {},
 ): Promise<PreviewResult> {
-  const context = contextOf(db as Kysely<any>)
-  const root = context.definition.table(table)
-  // A table that is never deleted: the operation would refuse, so does its preview.
-  if (root.policy === 'never') throw new DeletePolicyError(table, 'operation')
-  const keys = targetKeys(target, table)
-  const sampleSize = checkSample(options)
+  const { context, root, keys, sampleSize } = deletePreviewOf(db, table, target, options)
   return readOnly(db as Kysely<any>, async (trx) => {
     // softDelete's own root selection: active target rows (the plugin's filter).
     const rows = await trx
@@ -129,12 +124,7 @@ export async function previewForceDelete<DB, T extends keyof DB & string>(
   target: Target,
   options: Omit<PreviewOptions, 'cascade'> = {},
 ): Promise<PreviewResult> {
-  const context = contextOf(db as Kysely<any>)
-  const root = context.definition.table(table)
-  // A table that is never deleted: the operation would refuse, so does its preview.
-  if (root.policy === 'never') throw new DeletePolicyError(table, 'operation')
-  const keys = targetKeys(target, table)
-  const sampleSize = checkSample(options)
+  const { context, root, keys, sampleSize } = deletePreviewOf(db, table, target, options)
   return readOnly(db as Kysely<any>, async (trx) => {
     // forceDelete's own root selection: target rows whatever their state.
     const rows = await trx
@@ -203,6 +193,17 @@ export async function previewRestore<DB, T extends keyof DB & string>(
     const conflicts = await findConflicts(trx, context, statement, sampleSize)
     return result('restore', tables, { notFound, notDeleted, parentDeleted, conflicts })
   })
+}
+
+/**
+ * What a soft or force delete preview starts from: the definition, the root table (refused, as the
+ * operation would, when its policy is `never`), the target keys and the sample size.
+ */
+function deletePreviewOf(db: Kysely<any>, table: string, target: Target, options: { sampleSize?: number }) {
+  const context = contextOf(db)
+  const root = context.definition.table(table)
+  if (root.policy === 'never') throw new DeletePolicyError(table, 'operation')
+  return { context, root, keys: targetKeys(target, table), sampleSize: checkSample(options) }
 }
 
 function checkSample(options: { sampleSize?: number }): number {
