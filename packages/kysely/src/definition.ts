@@ -206,6 +206,7 @@ export class SoftDeleteDefinition<DB = unknown> {
   readonly #children = new Map<string, RelationDefinition[]>()
   readonly #parents = new Map<string, RelationDefinition[]>()
   readonly #descendants = new Map<string, readonly string[]>()
+  readonly #self = new Map<string, RelationDefinition>()
   /** Phantom: ties the definition to the Kysely database interface it was declared for. */
   declare readonly __db?: DB
 
@@ -269,6 +270,17 @@ export class SoftDeleteDefinition<DB = unknown> {
         }
       }
       relations.push(normalized)
+      if (normalized.parent === normalized.child) {
+        // A self-reference (threaded comments, a category tree): cascades follow it through the tree.
+        if (this.#self.has(normalized.child)) {
+          throw new InvalidConfigurationError(
+            `"${normalized.child}" has two self-referencing relations; at most one per table is supported`,
+            normalized.child,
+          )
+        }
+        this.#self.set(normalized.child, normalized)
+        continue
+      }
       this.#children.set(normalized.parent, [...(this.#children.get(normalized.parent) ?? []), normalized])
       this.#parents.set(normalized.child, [...(this.#parents.get(normalized.child) ?? []), normalized])
     }
@@ -346,6 +358,20 @@ export class SoftDeleteDefinition<DB = unknown> {
   }
 
   /**
+   * The relation of `table` to itself (a reply's `parent_id` naming another comment), or undefined.
+   * It is not among {@link childrenOf} and {@link parentsOf}: every operation follows it through
+   * the tree of `table`'s rows, with one recursive statement.
+   *
+   * @example
+   * ```ts
+   * definition.selfRelationOf('comments') // { parent: 'comments', child: 'comments', foreignKey: 'parent_id', parentKey: 'id' }
+   * ```
+   */
+  selfRelationOf(table: string): RelationDefinition | undefined {
+    return this.#self.get(table)
+  }
+
+  /**
    * The tables a cascade from `table` reaches, `table` excluded, in an order where every table comes
    * after all of its parents that the cascade reaches.
    */
@@ -376,7 +402,7 @@ export class SoftDeleteDefinition<DB = unknown> {
       for (const relation of this.childrenOf(name)) {
         if (relation.child === root) {
           throw new InvalidConfigurationError(
-            `The relations form a cycle through "${root}"; cascading along cycles (self-references included) is not supported`,
+            `The relations form a cycle through "${root}"; cascading along cycles between tables is not supported (a table's relation to itself is)`,
             root,
           )
         }

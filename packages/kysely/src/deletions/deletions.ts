@@ -235,7 +235,9 @@ function topsOf(context: Context, table: string, id: string) {
   const child = context.definition.table(table)
   return (eb: any) => {
     const conditions = [eb(sql.ref(`${table}.${child.columns.deletionId}`), '=', id)]
-    for (const relation of context.definition.parentsOf(table)) {
+    const self = context.definition.selfRelationOf(table)
+    // A reply of the same deletion below a comment of it comes back with that comment.
+    for (const relation of [...context.definition.parentsOf(table), ...(self === undefined ? [] : [self])]) {
       const parent = context.definition.table(relation.parent)
       conditions.push(sql<SqlBool>`not exists (select 1 from ${sql.table(relation.parent)} as tombstone_top
         where ${sql.ref(`tombstone_top.${relation.parentKey}`)} = ${sql.ref(`${table}.${relation.foreignKey}`)}

@@ -275,5 +275,17 @@ export function freeOfHolds(context: Context, name: string, qualifier: string, d
       where ${sql.ref(`${alias}.${relation.foreignKey}`)} = ${sql.ref(`${qualifier}.${relation.parentKey}`)}
         and not (${freeOfHolds(context, relation.child, alias, depth + 1)}))`)
   }
+  const self = context.definition.selfRelationOf(name)
+  if (self !== undefined) {
+    // The replies below it, to any depth, along the table's own relation (operations/tree.ts).
+    const [t, key, fk, pk] = [sql.table(name), sql.id(table.key), sql.id(self.foreignKey), sql.id(self.parentKey)]
+    const tree = sql.id(`tombstone_sub${depth}`)
+    conditions.push(sql<SqlBool>`not exists (with recursive ${tree}(k, pk) as (
+        select c.${key}, c.${pk} from ${t} as c where c.${fk} = ${sql.ref(`${qualifier}.${self.parentKey}`)}
+        union
+        select c.${key}, c.${pk} from ${t} as c join ${tree} as r on c.${fk} = r.pk
+      ) select 1 from ${tree} as s join ${sql.table(HELD_ROWS_TABLE)} as h
+        on h.entity = ${name} and h.entity_id = s.k::text and not h.released)`)
+  }
   return sql<SqlBool>`(${sql.join(conditions, sql` and `)})`
 }

@@ -2,6 +2,8 @@ import { sql, type Kysely } from 'kysely'
 import type { TableDefinition } from '../definition.ts'
 import { classifyDatabaseError, DeletePolicyError, InvalidConfigurationError, sqlStateOf, type RowKey } from '../errors.ts'
 import { hardDelete, targetVisibility, withDeleted, type Visibility } from '../plugin/markers.ts'
+import { lockSubtrees } from './tree.ts'
+import { refusePortablePolicies } from './policies.ts'
 import { portableAllowHardDelete, portableFor, portableWithHardDeletes, portableForceDelete, portableRemoveTrees } from '../dialects/portable.ts'
 import {
   actorValue,
@@ -119,6 +121,7 @@ export async function forceDelete<DB, T extends keyof DB & string>(
   if (root.policy === 'never') throw new DeletePolicyError(table, 'operation')
   if (keys !== undefined && keys.length === 0) return { count: 0, tables: {}, deleted: [], notFound: [] }
   const portable = portableFor(db as Kysely<any>)
+  if (portable !== undefined) refusePortablePolicies(db as Kysely<any>, context.definition)
   if (portable !== undefined) return portableForceDelete(portable, db as Kysely<any>, { context, root, keys, target, options })
 
   return inTransaction(db as Kysely<any>, async (trx) => {
@@ -145,7 +148,9 @@ export async function forceDelete<DB, T extends keyof DB & string>(
       tables[name] = { ids, count: ids.length }
       count += ids.length
     }
-    const deleted = removed.get(table) ?? []
+    // The target rows among the root table's (which holds their replies too, for a self-reference).
+    const targets = new Set(keysOf(rootRows, root.key).map(String))
+    const deleted = (removed.get(table) ?? []).filter((key) => targets.has(String(key)))
     let notFound = keys === undefined ? [] : missingKeys(keys, deleted)
     // Reported as the key column's type, like every other key.
     if (keys !== undefined && notFound.length > 0) notFound = missingKeys(await canonicalKeys(trx, root, keys), deleted)
@@ -160,6 +165,8 @@ export type LockedRow = Record<string, unknown>
 export function selectionFor(context: Context, table: TableDefinition): string[] {
   const columns = new Set([table.key, table.columns.deletionId])
   for (const relation of context.definition.childrenOf(table.name)) columns.add(relation.parentKey)
+  const self = context.definition.selfRelationOf(table.name)
+  if (self !== undefined) columns.add(self.parentKey)
   return [...columns]
 }
 
@@ -178,11 +185,16 @@ export async function removeTrees(
 ): Promise<Map<string, RowKey[]>> {
   const portable = portableFor(trx)
   if (portable !== undefined) return portableRemoveTrees(portable, trx, context, root, rootRows, options)
-  const collected = new Map<string, readonly LockedRow[]>([[root.name, rootRows]])
   const removed = new Map<string, RowKey[]>()
   if (rootRows.length === 0) return removed
   // The opt-in, with who and why for the audit the database writes.
   await allowHardDelete(trx, { purpose: options.action === 'purge' ? 'purge' : 'hard_delete', by: options.by, reason: options.reason })
+  // Replies go with the rows they answer, along the table's own relation (operations/tree.ts).
+  const withSubtrees = async (table: TableDefinition, rows: readonly LockedRow[]) => [
+    ...rows,
+    ...(await lockSubtrees(trx, context, table, rows, selectionFor(context, table))),
+  ]
+  const collected = new Map<string, readonly LockedRow[]>([[root.name, await withSubtrees(root, rootRows)]])
 
   for (const name of context.definition.descendantsOf(root.name)) {
     const child = context.definition.table(name)
@@ -199,7 +211,7 @@ export async function removeTrees(
       .orderBy(child.key)
       .forUpdate()
       .execute()
-    collected.set(name, rows)
+    collected.set(name, await withSubtrees(child, rows))
   }
 
   const order = [...collected.keys()].reverse()

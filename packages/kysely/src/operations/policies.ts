@@ -15,8 +15,9 @@ export function policyApplied(options: SoftDeleteOptions): boolean {
 }
 
 /**
- * The delete policies other than `'soft'` are PostgreSQL's: on SQLite and MariaDB a definition that
- * declares one is refused (by `installSoftDeletes` and by the operations). @internal
+ * The delete policies other than `'soft'`, dependents' actions and self-referencing relations are
+ * PostgreSQL's: on SQLite and MariaDB a definition that declares one is refused (by
+ * `installSoftDeletes` and by the operations). @internal
  */
 export function refusePortablePolicies(db: Kysely<any>, definition: SoftDeleteDefinition<any>): void {
   const kind = dialectKindOf(db)
@@ -28,7 +29,16 @@ export function refusePortablePolicies(db: Kysely<any>, definition: SoftDeleteDe
         table.name,
       )
     }
-  }  for (const dependent of definition.dependents) {
+  }
+  for (const relation of definition.relations) {
+    if (relation.parent === relation.child) {
+      throw new InvalidConfigurationError(
+        `"${relation.child}": a self-referencing relation (${relation.foreignKey}) is supported on PostgreSQL and PGlite only, not on ${kind}`,
+        relation.child,
+      )
+    }
+  }
+  for (const dependent of definition.dependents) {
     if (dependent.onParentSoftDelete !== 'leave') {
       throw new InvalidConfigurationError(
         `Dependent "${dependent.table}": onParentSoftDelete '${dependent.onParentSoftDelete}' is supported on PostgreSQL and PGlite only, not on ${kind}`,

@@ -288,6 +288,18 @@ async function cascadeSummary(
         )})`,
       )
     }
+    const self = context.definition.selfRelationOf(name)
+    if (self !== undefined && options.cascade) {
+      // The rows reached and, to any depth, the replies below them (operations/tree.ts).
+      const [t, key, fk, pk] = [sql.table(name), sql.id(table.key), sql.id(self.foreignKey), sql.id(self.parentKey)]
+      const active = options.active ? sql` where c.${sql.id(table.columns.deletedAt)} is null` : sql``
+      const tree = sql`with recursive tombstone_tree(k, pk) as (
+          select c.${key}, c.${pk} from ${t} as c where ${sql.join(conditions, sql` and `)}
+          union
+          select c.${key}, c.${pk} from ${t} as c join tombstone_tree as r on c.${fk} = r.pk${active}
+        ) select k from tombstone_tree`
+      conditions.splice(0, conditions.length, sql`c.${key} in (${tree})`)
+    }
     return sql`${sql.id(alias.get(name) as string)} as (
       select c.${sql.id(table.key)} as k${carried.length > 0 ? sql`, ${sql.join(carried)}` : sql``}
       from ${sql.table(name)} as c where ${sql.join(conditions, sql` and `)})`

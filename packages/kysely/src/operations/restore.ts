@@ -11,7 +11,9 @@ import {
   type RowKey,
 } from '../errors.ts'
 import { targetVisibility, withDeleted } from '../plugin/markers.ts'
+import { refusePortablePolicies } from './policies.ts'
 import { portableFor, portableRestore } from '../dialects/portable.ts'
+import { restoreSubtree } from './tree.ts'
 import {
   canonicalKeys,
   classifyKeyError,
@@ -98,6 +100,7 @@ export async function restore<DB, T extends keyof DB & string>(
   const savepoints = skip || (db as Kysely<any>).isTransaction
   // SQLite and MariaDB/MySQL: the same operation in their own statements (dialects/portable.ts).
   const portable = portableFor(db as Kysely<any>)
+  if (portable !== undefined) refusePortablePolicies(db as Kysely<any>, context.definition)
   if (portable !== undefined) return portableRestore(portable, db as Kysely<any>, { context, root, keys, target, options })
 
   try {
@@ -217,7 +220,8 @@ export async function deletedParents(
   candidates: readonly RowKey[],
 ): Promise<ParentDeletedEntry[]> {
   const entries: ParentDeletedEntry[] = []
-  for (const relation of context.definition.parentsOf(root.name)) {
+  const self = context.definition.selfRelationOf(root.name)
+  for (const relation of [...context.definition.parentsOf(root.name), ...(self === undefined ? [] : [self])]) {
     const rows = await trx
       .selectFrom(`${root.name} as tombstone_child`)
       .innerJoin(
@@ -229,7 +233,10 @@ export async function deletedParents(
       .where(keyIn(`tombstone_child.${root.key}`, candidates))
       .$call(withDeleted({ tombstone_child: 'include', tombstone_parent: 'only' }))
       .execute()
+    // A reply restored with the row it answers is not below a deleted parent.
+    const targets = relation === self ? new Set(candidates.map(String)) : new Set<string>()
     for (const row of rows) {
+      if (relation === self && targets.has(String(row.parent_id))) continue
       entries.push({ id: row.id as RowKey, parentTable: relation.parent, parentId: row.parent_id as RowKey })
     }
   }
@@ -330,9 +337,23 @@ export function restoreStatement(
         sql` or `,
       )})`
     }
+    const chosen = sql`${condition}${index > 0 && parentsActive.length > 0 ? sql` and ${sql.join(parentsActive, sql` and `)}` : sql``}`
+    const self = context.definition.selfRelationOf(name)
+    // Along a self-reference, the rows chosen and, below them, the replies of the same deletion
+    // (operations/tree.ts), each with its other parents active.
+    const rows =
+      self === undefined
+        ? chosen
+        : sql`c.${sql.id(table.key)} in (${restoreSubtree(
+            table,
+            self,
+            sql`select c.${sql.id(table.key)}, c.${sql.id(deletionId)}, c.${sql.id(self.parentKey)} from ${sql.table(name)} as c
+              where c.${sql.id(deletedAt)} is not null and ${chosen}`,
+            parentsActive.length > 0 ? sql.join(parentsActive, sql` and `) : undefined,
+          )})`
     const selection = sql`select c.${sql.id(table.key)} as k, c.${sql.id(deletionId)} as d${carriedSelect.length > 0 ? sql`, ${sql.join(carriedSelect)}` : sql``}
         from ${sql.table(name)} as c
-        where c.${sql.id(deletedAt)} is not null and ${condition}${index > 0 && parentsActive.length > 0 ? sql` and ${sql.join(parentsActive, sql` and `)}` : sql``}`
+        where c.${sql.id(deletedAt)} is not null and ${rows}`
     if (!options.write) {
       return sql`${sql.id(alias.get(name) as string)} as (
       select o.k, o.d${carried.length > 0 ? sql`, ${sql.join(carried)}` : sql``} from (${selection}) as o

@@ -22,6 +22,7 @@ import {
   type TableResult,
   type Target,
 } from './context.ts'
+import { stampSubtrees } from './tree.ts'
 
 /** Options of {@link softDelete}. */
 export interface SoftDeleteOptions extends ActorOptions {
@@ -128,6 +129,9 @@ export async function softDelete<DB, T extends keyof DB & string>(
     const stamped = new Map<string, RowKey[]>([[table, deleted]])
 
     if (options.cascade !== false && deleted.length > 0) {
+      // Replies of the deleted rows, along the table's own relation (operations/tree.ts).
+      const below = await stampSubtrees(trx, context, root, deletionId, stamp(root, retention))
+      if (below.length > 0) stamped.set(table, [...deleted, ...below])
       for (const name of context.definition.descendantsOf(table)) {
         const child = context.definition.table(name)
         const parents = context.definition.parentsOf(name).filter((relation) => (stamped.get(relation.parent)?.length ?? 0) > 0)
@@ -161,7 +165,8 @@ export async function softDelete<DB, T extends keyof DB & string>(
           .$call(withDeleted({ tombstone_parent: 'include' }))
           .returning(`${child.key} as key`)
         const rows = await childUpdate.execute().catch(classifyOperationError)
-        stamped.set(name, keysOf(rows, 'key'))
+        const below = rows.length === 0 ? [] : await stampSubtrees(trx, context, child, deletionId, stamp(child, child.retention))
+        stamped.set(name, [...keysOf(rows, 'key'), ...below])
       }
     }
 

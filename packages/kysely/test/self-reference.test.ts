@@ -1,0 +1,253 @@
+/**
+ * A self-referencing relation: threaded comments, whose replies name the comment they answer. A
+ * delete takes the whole subtree below a comment (to any depth, and the rows of other tables below
+ * each reply), a restore brings back exactly the subtree its deletion took (a reply deleted on its
+ * own before stays deleted), a force delete and a purge remove a reply with the comment it
+ * answers, a preview reports what the operation then does, and the database refuses an active
+ * reply under a deleted comment. PostgreSQL and PGlite; SQLite and MariaDB refuse the definition.
+ */
+import { Kysely, sql, type Generated } from 'kysely'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { databaseKinds, dialectKinds, freshDatabase, type FreshDatabase } from '@tombstone/testing'
+import {
+  defineSoftDeletes,
+  forceDelete,
+  installSoftDeletes,
+  InvalidConfigurationError,
+  ParentDeletedError,
+  placeHold,
+  previewForceDelete,
+  previewRestore,
+  previewSoftDelete,
+  purge,
+  readDeletion,
+  restore,
+  restoreDeletion,
+  softDelete,
+  softDeleteColumns,
+  SoftDeletePlugin,
+  withDeleted,
+} from '../src/index.ts'
+
+interface Stamps {
+  deleted_at: Date | null
+  deleted_by: string | null
+  delete_reason: string | null
+  deletion_id: string | null
+  purge_at: Date | null
+}
+interface Database {
+  threads: { id: number; title: string } & Stamps
+  comments: { id: number; thread_id: number; parent_id: number | null; body: string } & Stamps
+  reactions: { id: Generated<number>; comment_id: number; emoji: string } & Stamps
+}
+
+const definition = defineSoftDeletes<Database>()({
+  tables: { threads: {}, comments: {}, reactions: {} },
+  relations: [
+    { parent: 'threads', child: 'comments', foreignKey: 'thread_id' },
+    { parent: 'comments', child: 'comments', foreignKey: 'parent_id' },
+    { parent: 'comments', child: 'reactions', foreignKey: 'comment_id' },
+  ],
+  audit: true,
+})
+
+describe('a self-referencing relation in a definition', () => {
+  test('is accepted, kept apart from the edges between tables', () => {
+    expect(definition.selfRelationOf('comments')).toMatchObject({ parent: 'comments', child: 'comments', foreignKey: 'parent_id', parentKey: 'id' })
+    expect(definition.descendantsOf('threads')).toEqual(['comments', 'reactions'])
+    expect(definition.descendantsOf('comments')).toEqual(['reactions'])
+    expect(definition.parentsOf('comments').map((relation) => relation.parent)).toEqual(['threads'])
+  })
+
+  test('two of them on one table, and a cycle between tables, are refused with a coded error', () => {
+    const two = () =>
+      defineSoftDeletes<Database>()({
+        tables: { comments: {} },
+        relations: [
+          { parent: 'comments', child: 'comments', foreignKey: 'parent_id' },
+          { parent: 'comments', child: 'comments', foreignKey: 'thread_id' },
+        ],
+      })
+    expect(two).toThrow(InvalidConfigurationError)
+    const cycle = () =>
+      defineSoftDeletes<Database>()({
+        tables: { threads: {}, comments: {} },
+        relations: [
+          { parent: 'threads', child: 'comments', foreignKey: 'thread_id' },
+          { parent: 'comments', child: 'threads', foreignKey: 'id' },
+        ],
+      })
+    expect(cycle).toThrow(/cycle/)
+  })
+})
+
+describe.each(databaseKinds())('threaded comments on %s', (kind) => {
+  let database: FreshDatabase
+  let raw: Kysely<Database>
+  let db: Kysely<Database>
+  beforeAll(async () => {
+    database = await freshDatabase(kind)
+    raw = new Kysely<Database>({ dialect: database.dialect() })
+    await raw.schema.createTable('threads').addColumn('id', 'integer', (c) => c.primaryKey()).addColumn('title', 'text', (c) => c.notNull()).$call(softDeleteColumns()).execute()
+    await raw.schema
+      .createTable('comments')
+      .addColumn('id', 'integer', (c) => c.primaryKey())
+      .addColumn('thread_id', 'integer', (c) => c.notNull().references('threads.id'))
+      .addColumn('parent_id', 'integer', (c) => c.references('comments.id'))
+      .addColumn('body', 'text', (c) => c.notNull())
+      .$call(softDeleteColumns())
+      .execute()
+    await raw.schema
+      .createTable('reactions')
+      .addColumn('id', 'integer', (c) => c.primaryKey().generatedAlwaysAsIdentity())
+      .addColumn('comment_id', 'integer', (c) => c.notNull().references('comments.id'))
+      .addColumn('emoji', 'text', (c) => c.notNull())
+      .$call(softDeleteColumns())
+      .execute()
+    await installSoftDeletes(raw, definition, { onWarning: () => {} })
+    db = new Kysely<Database>({ dialect: database.dialect(), plugins: [new SoftDeletePlugin(definition)] })
+  })
+  afterAll(async () => {
+    await db?.destroy()
+    await raw?.destroy()
+    await database?.drop()
+  })
+
+  let next = 1
+  /**
+   * A thread and a tree of comments:
+   *   root ─┬─ a ── a1 ── a11
+   *         └─ b
+   *   other (a sibling of root, not below it)
+   * each comment with one reaction.
+   */
+  async function seed() {
+    const thread = next++
+    const [root, a, a1, a11, b, other] = [next++, next++, next++, next++, next++, next++]
+    await raw.insertInto('threads').values({ id: thread, title: 't' }).execute()
+    const rows: [number, number | null][] = [[root, null], [a, root], [a1, a], [a11, a1], [b, root], [other, null]]
+    for (const [id, parent_id] of rows) await raw.insertInto('comments').values({ id, thread_id: thread, parent_id, body: `c${id}` }).execute()
+    await raw.insertInto('reactions').values(rows.map(([comment_id]) => ({ comment_id, emoji: '+1' }))).execute()
+    return { thread, root, a, a1, a11, b, other }
+  }
+
+  const activeComments = async (thread: number) =>
+    (await db.selectFrom('comments').select('id').where('thread_id', '=', thread).orderBy('id').execute()).map((row) => row.id)
+  const activeReactions = async (ids: readonly number[]) =>
+    (await db.selectFrom('reactions').select('comment_id').where('comment_id', 'in', ids).orderBy('comment_id').execute()).map((row) => row.comment_id)
+  const sorted = (ids: readonly unknown[]) => [...ids].map(Number).sort((x, y) => x - y)
+
+  test('a delete takes the whole subtree, to any depth, and the reactions below each reply, under one deletion id', async () => {
+    const t = await seed()
+    const preview = await previewSoftDelete(db, 'comments', { id: t.root })
+    const result = await softDelete(db, 'comments', { id: t.root }, { by: 'mod', reason: 'thread derailed' })
+    expect(result.deleted).toEqual([t.root])
+    expect(sorted(result.tables.comments?.ids ?? [])).toEqual([t.root, t.a, t.a1, t.a11, t.b])
+    expect(result.tables.reactions?.count).toBe(5)
+    expect(preview.tables.comments?.count).toBe(5)
+    expect(preview.tables.reactions?.count).toBe(5)
+    expect(await activeComments(t.thread)).toEqual([t.other])
+    const ids = await raw.selectFrom('comments').select('deletion_id').where('id', 'in', [t.root, t.a, t.a1, t.a11, t.b]).execute()
+    expect(new Set(ids.map((row) => row.deletion_id))).toEqual(new Set([result.deletionId]))
+  })
+
+  test('a restore brings back exactly the subtree its deletion took: a reply deleted on its own before stays deleted', async () => {
+    const t = await seed()
+    const own = await softDelete(db, 'comments', { id: t.a1 }, { reason: 'off topic' })
+    expect(sorted(own.tables.comments?.ids ?? [])).toEqual([t.a1, t.a11])
+    await softDelete(db, 'comments', { id: t.root })
+    const preview = await previewRestore(db, 'comments', { id: t.root })
+    const result = await restore(db, 'comments', { id: t.root })
+    expect(sorted(result.tables.comments?.ids ?? [])).toEqual([t.root, t.a, t.b])
+    expect(preview.tables.comments?.count).toBe(3)
+    expect(preview.tables.reactions?.count).toBe(3)
+    expect(await activeComments(t.thread)).toEqual([t.root, t.a, t.b, t.other])
+    expect(await activeReactions([t.root, t.a, t.a1, t.a11, t.b])).toEqual([t.root, t.a, t.b])
+    // The reply's own deletion still restores its own subtree.
+    await restore(db, 'comments', { id: t.a1 })
+    expect(await activeComments(t.thread)).toEqual([t.root, t.a, t.a1, t.a11, t.b, t.other])
+  })
+
+  test('a reply under a deleted comment is not restored alone: ParentDeletedError; with the comment it answers, it is', async () => {
+    const t = await seed()
+    await softDelete(db, 'comments', { id: t.a })
+    const preview = await previewRestore(db, 'comments', { id: t.a1 })
+    expect(preview.parentDeleted).toEqual([expect.objectContaining({ parentTable: 'comments', parentId: t.a })])
+    await expect(restore(db, 'comments', { id: t.a1 })).rejects.toBeInstanceOf(ParentDeletedError)
+    const both = await restore(db, 'comments', { ids: [t.a1, t.a] })
+    expect(sorted(both.tables.comments?.ids ?? [])).toEqual([t.a, t.a1, t.a11])
+  })
+
+  test('a deletion of a subtree is read and restored whole by its id', async () => {
+    const t = await seed()
+    const { deletionId } = await softDelete(db, 'comments', { id: t.a }, { by: 'mod' })
+    const deletion = await readDeletion(db, deletionId as string)
+    expect(deletion?.tables.comments).toMatchObject({ taken: 3, stillDeleted: 3 })
+    const result = await restoreDeletion(db, deletionId as string)
+    expect(sorted(result.tables.comments?.ids ?? [])).toEqual([t.a, t.a1, t.a11])
+    expect(result.tables.reactions?.count).toBe(3)
+    expect(await activeComments(t.thread)).toEqual([t.root, t.a, t.a1, t.a11, t.b, t.other])
+  })
+
+  test('a thread delete and restore take every comment of the tree', async () => {
+    const t = await seed()
+    const deleted = await softDelete(db, 'threads', { id: t.thread })
+    expect(deleted.tables.comments?.count).toBe(6)
+    expect(deleted.tables.reactions?.count).toBe(6)
+    const restored = await restore(db, 'threads', { id: t.thread })
+    expect(restored.tables.comments?.count).toBe(6)
+    expect(await activeComments(t.thread)).toHaveLength(6)
+  })
+
+  test('the database refuses an active reply under a deleted comment, from any client', async () => {
+    const t = await seed()
+    await softDelete(db, 'comments', { id: t.b })
+    const insert = raw.insertInto('comments').values({ id: next++, thread_id: t.thread, parent_id: t.b, body: 'late reply' }).execute()
+    await expect(insert).rejects.toMatchObject({ code: 'TB003' })
+    const revive = raw.updateTable('comments').set({ deleted_at: null, deletion_id: null }).where('id', '=', t.a).execute()
+    await expect(revive).resolves.toBeDefined()
+    await softDelete(db, 'comments', { id: t.root })
+    const underDeleted = raw.updateTable('comments').set({ deleted_at: null, deletion_id: null, deleted_by: null, delete_reason: null, purge_at: null }).where('id', '=', t.a1).execute()
+    await expect(underDeleted).rejects.toMatchObject({ code: 'TB003' })
+  })
+
+  test('a force delete removes the subtree and its reactions; its preview says so', async () => {
+    const t = await seed()
+    const preview = await previewForceDelete(db, 'comments', { id: t.a })
+    const result = await forceDelete(db, 'comments', { id: t.a })
+    expect(result.deleted).toEqual([t.a])
+    expect(sorted(result.tables.comments?.ids ?? [])).toEqual([t.a, t.a1, t.a11])
+    expect(result.tables.reactions?.count).toBe(3)
+    expect(preview.tables.comments?.count).toBe(3)
+    expect(preview.tables.reactions?.count).toBe(3)
+    const left = await db.selectFrom('comments').select('id').where('thread_id', '=', t.thread).$call(withDeleted({ comments: 'include' })).orderBy('id').execute()
+    expect(left.map((row) => row.id)).toEqual([t.root, t.b, t.other])
+  })
+
+  test('a purge removes a deleted tree, replies with the comment they answer, and skips a tree with a held reply', async () => {
+    const t = await seed()
+    const u = await seed()
+    await softDelete(db, 'comments', { ids: [t.root, u.root] })
+    await placeHold(db, { table: 'comments', id: u.a11 }, { by: 'legal', reason: 'case 7' })
+    const result = await purge(db, { before: new Date(Date.now() + 60_000), tables: ['comments', 'reactions'] })
+    expect(result.held).toBeGreaterThan(0)
+    const left = await raw.selectFrom('comments').select('id').where('thread_id', 'in', [t.thread, u.thread]).orderBy('id').execute()
+    // u.b has nothing held below it: it goes; u.root, u.a and u.a1 stay above the held u.a11.
+    expect(left.map((row) => row.id)).toEqual([t.other, u.root, u.a, u.a1, u.a11, u.other])
+  })
+})
+
+describe.each(dialectKinds().filter((kind) => kind === 'sqlite' || kind === 'mysql'))('a self-referencing relation on %s', (kind) => {
+  test('is refused with a coded error by installSoftDeletes (PostgreSQL and PGlite only)', async () => {
+    const database = await freshDatabase(kind)
+    const raw = new Kysely<Database>({ dialect: database.dialect() })
+    try {
+      await sql`create table threads (id integer primary key, title text)`.execute(raw)
+      await expect(installSoftDeletes(raw, definition, { onWarning: () => {} })).rejects.toBeInstanceOf(InvalidConfigurationError)
+    } finally {
+      await raw.destroy()
+      await database.drop()
+    }
+  })
+})
