@@ -8,6 +8,7 @@
  */
 import { Kysely, sql, type Generated } from 'kysely'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import pg from 'pg'
 import { databaseKinds, dialectKinds, freshDatabase, type FreshDatabase } from '@tombstone/testing'
 import {
   defineSoftDeletes,
@@ -235,6 +236,113 @@ describe.each(databaseKinds())('threaded comments on %s', (kind) => {
     const left = await raw.selectFrom('comments').select('id').where('thread_id', 'in', [t.thread, u.thread]).orderBy('id').execute()
     // u.b has nothing held below it: it goes; u.root, u.a and u.a1 stay above the held u.a11.
     expect(left.map((row) => row.id)).toEqual([t.other, u.root, u.a, u.a1, u.a11, u.other])
+  })
+})
+
+/** Resolves once the backend `pid` waits on a lock (polling pg_stat_activity; fails after 10 s). */
+async function blocked(admin: pg.Client, pid: number): Promise<void> {
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const result = await admin.query<{ wait: string | null }>('select wait_event_type as wait from pg_stat_activity where pid = $1', [pid])
+    if (result.rows[0]?.wait === 'Lock') return
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  throw new Error(`backend ${pid} never waited on a lock`)
+}
+
+describe.skipIf(!databaseKinds().includes('postgres'))('threaded comments under forced interleavings on postgres (two connections)', () => {
+  let database: FreshDatabase
+  let raw: Kysely<Database>
+  let db: Kysely<Database>
+  let admin: pg.Client
+  let other: pg.Client
+  let otherPid: number
+  beforeAll(async () => {
+    database = await freshDatabase('postgres')
+    raw = new Kysely<Database>({ dialect: database.dialect() })
+    await sql`create table threads (id integer primary key, title text not null)`.execute(raw)
+    await sql`create table comments (id integer primary key, thread_id integer not null references threads (id),
+      parent_id integer references comments (id), body text not null)`.execute(raw)
+    await sql`create table reactions (id integer generated always as identity primary key, comment_id integer not null references comments (id), emoji text not null)`.execute(raw)
+    for (const table of ['threads', 'comments', 'reactions']) {
+      await sql`alter table ${sql.table(table)} add column deleted_at timestamptz, add column deleted_by text, add column delete_reason text,
+        add column deletion_id uuid, add column purge_at timestamptz`.execute(raw)
+    }
+    await installSoftDeletes(raw, definition, { onWarning: () => {} })
+    db = new Kysely<Database>({ dialect: database.dialect(), plugins: [new SoftDeletePlugin(definition)] })
+    admin = new pg.Client({ connectionString: database.url as string })
+    other = new pg.Client({ connectionString: database.url as string })
+    await admin.connect()
+    await other.connect()
+    otherPid = (await other.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid as number
+    await raw.insertInto('threads').values({ id: 1, title: 't' }).execute()
+  })
+  afterAll(async () => {
+    await other?.end()
+    await admin?.end()
+    await db?.destroy()
+    await raw?.destroy()
+    await database?.drop()
+  })
+
+  let next = 1
+  async function chain() {
+    const ids = [next++, next++, next++]
+    for (const [index, id] of ids.entries()) {
+      await raw.insertInto('comments').values({ id, thread_id: 1, parent_id: index === 0 ? null : (ids[index - 1] as number), body: 'c' }).execute()
+    }
+    return ids as [number, number, number]
+  }
+  const activeUnderDeleted = async () =>
+    (
+      await sql<{ id: number }>`select c.id from comments c join comments p on p.id = c.parent_id
+        where c.deleted_at is null and p.deleted_at is not null`.execute(raw)
+    ).rows
+
+  test('a reply inserted deep in the tree while the top is being deleted: the delete waits, then takes it too', async () => {
+    const [top, middle] = await chain()
+    const late = 1000 + next++
+    // The reply's insert locks the comment it answers (the parent check, FOR SHARE), and stays open.
+    await other.query('begin')
+    await other.query('insert into comments (id, thread_id, parent_id, body) values ($1, 1, $2, $3)', [late, middle, 'late'])
+    const trx = await db.startTransaction().execute()
+    const pid = (await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx)).rows[0]?.pid as number
+    const deleting = softDelete(trx, 'comments', { id: top })
+    await blocked(admin, pid)
+    await other.query('commit')
+    const result = await deleting
+    await trx.commit().execute()
+    expect(result.tables.comments?.ids.map(Number)).toContain(late)
+    expect(await activeUnderDeleted()).toEqual([])
+  })
+
+  test('a reply inserted under a comment that is being deleted: the insert waits, then is refused', async () => {
+    const [top, , bottom] = await chain()
+    const trx = await db.startTransaction().execute()
+    await softDelete(trx, 'comments', { id: top })
+    const insert = other.query('insert into comments (id, thread_id, parent_id, body) values ($1, 1, $2, $3)', [2000 + next++, bottom, 'late']).then(
+      () => undefined,
+      (error: unknown) => error,
+    )
+    await blocked(admin, otherPid)
+    await trx.commit().execute()
+    expect(await insert).toMatchObject({ code: 'TB003' })
+    expect(await activeUnderDeleted()).toEqual([])
+  })
+
+  test('a reply inserted deep in the tree while the top is being force-deleted: the delete waits, then removes it too', async () => {
+    const [top, middle] = await chain()
+    const late = 3000 + next++
+    await other.query('begin')
+    await other.query('insert into comments (id, thread_id, parent_id, body) values ($1, 1, $2, $3)', [late, middle, 'late'])
+    const trx = await db.startTransaction().execute()
+    const pid = (await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx)).rows[0]?.pid as number
+    const removing = forceDelete(trx, 'comments', { id: top })
+    await blocked(admin, pid)
+    await other.query('commit')
+    const result = await removing
+    await trx.commit().execute()
+    expect(result.tables.comments?.ids.map(Number)).toContain(late)
+    expect(await raw.selectFrom('comments').select('id').where('id', '=', late).execute()).toEqual([])
   })
 })
 

@@ -36,21 +36,33 @@ export async function stampSubtrees(
       select c.${key}, c.${pk} from ${t} as c join tombstone_tree as r on c.${fk} = r.pk
       where c.${sql.id(deletedAt)} is null
     ) select k from tombstone_tree`
-  const rows = await trx
-    .updateTable(table.name)
-    .set(stamp)
-    .where(table.key, 'in', (eb: any) =>
-      eb
-        .selectFrom(`${table.name} as tombstone_subtree`)
-        .select(`tombstone_subtree.${table.key}`)
-        .where(sql.ref(`tombstone_subtree.${table.key}`), 'in', sql`(${tree})`)
-        .orderBy(`tombstone_subtree.${table.key}`)
-        .forUpdate(),
-    )
-    .returning(`${table.key} as key`)
-    .execute()
-    .catch(classifyOperationError)
-  return keysOf(rows, 'key')
+  // Until a pass finds nothing: a reply inserted below the tree by a transaction that committed
+  // while this statement waited for its lock is not in the statement's snapshot (PostgreSQL
+  // re-checks only the rows it locks), so the next pass, with a fresh snapshot, takes it.
+  const stamped: RowKey[] = []
+  for (;;) {
+    const keys = await stampPass()
+    if (keys.length === 0) return stamped
+    stamped.push(...keys)
+  }
+
+  async function stampPass(): Promise<RowKey[]> {
+    const rows = await trx
+      .updateTable(table.name)
+      .set(stamp)
+      .where(table.key, 'in', (eb: any) =>
+        eb
+          .selectFrom(`${table.name} as tombstone_subtree`)
+          .select(`tombstone_subtree.${table.key}`)
+          .where(sql.ref(`tombstone_subtree.${table.key}`), 'in', sql`(${tree})`)
+          .orderBy(`tombstone_subtree.${table.key}`)
+          .forUpdate(),
+      )
+      .returning(`${table.key} as key`)
+      .execute()
+      .catch(classifyOperationError)
+    return keysOf(rows, 'key')
+  }
 }
 
 /**
@@ -68,22 +80,30 @@ export async function lockSubtrees(
   const self = context.definition.selfRelationOf(table.name)
   if (self === undefined || rows.length === 0) return []
   const [t, key, fk, pk] = [sql.table(table.name), sql.id(table.key), sql.id(self.foreignKey), sql.id(self.parentKey)]
-  const seeds = keysOf(rows, self.parentKey)
-  const tree = sql`with recursive tombstone_tree(k, pk) as (
-      select c.${key}, c.${pk} from ${t} as c where ${keyIn(`c.${self.foreignKey}`, seeds)}
-      union
-      select c.${key}, c.${pk} from ${t} as c join tombstone_tree as r on c.${fk} = r.pk
-    ) select k from tombstone_tree`
   const known = new Set(keysOf(rows, table.key).map(String))
-  const below = await trx
-    .selectFrom(table.name)
-    .select(selection as string[])
-    .where(sql.ref(table.key), 'in', sql`(${tree})`)
-    .$call(withDeleted({ '*': 'include' }))
-    .orderBy(table.key)
-    .forUpdate()
-    .execute()
-  return below.filter((row) => !known.has(String(row[table.key])))
+  const found: Record<string, unknown>[] = []
+  // Until a pass finds nothing new, for the reason stampSubtrees gives.
+  let seeds = keysOf(rows, self.parentKey)
+  while (seeds.length > 0) {
+    const tree = sql`with recursive tombstone_tree(k, pk) as (
+        select c.${key}, c.${pk} from ${t} as c where ${keyIn(`c.${self.foreignKey}`, seeds)}
+        union
+        select c.${key}, c.${pk} from ${t} as c join tombstone_tree as r on c.${fk} = r.pk
+      ) select k from tombstone_tree`
+    const below = await trx
+      .selectFrom(table.name)
+      .select(selection as string[])
+      .where(sql.ref(table.key), 'in', sql`(${tree})`)
+      .$call(withDeleted({ '*': 'include' }))
+      .orderBy(table.key)
+      .forUpdate()
+      .execute()
+    const fresh = below.filter((row) => !known.has(String(row[table.key])))
+    for (const row of fresh) known.add(String(row[table.key]))
+    found.push(...fresh)
+    seeds = keysOf(fresh, self.parentKey)
+  }
+  return found
 }
 
 /**
