@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import pg from 'pg'
 import { databaseKinds, dialectKinds, freshDatabase, type FreshDatabase } from '@tombstone/testing'
 import {
+  classifyDatabaseError,
   defineSoftDeletes,
   forceDelete,
   installSoftDeletes,
@@ -83,28 +84,31 @@ describe('a self-referencing relation in a definition', () => {
   })
 })
 
-describe.each(databaseKinds())('threaded comments on %s', (kind) => {
+describe.each(dialectKinds())('threaded comments on %s', (kind) => {
+  const postgres = kind === 'pglite' || kind === 'postgres'
   let database: FreshDatabase
   let raw: Kysely<Database>
   let db: Kysely<Database>
   beforeAll(async () => {
     database = await freshDatabase(kind)
     raw = new Kysely<Database>({ dialect: database.dialect() })
-    await raw.schema.createTable('threads').addColumn('id', 'integer', (c) => c.primaryKey()).addColumn('title', 'text', (c) => c.notNull()).$call(softDeleteColumns()).execute()
+    const columns = () => softDeleteColumns({ dialect: kind === 'pglite' ? 'postgres' : kind })
+    const text = (kind === 'mysql' ? sql`varchar(255)` : 'text') as 'text'
+    await raw.schema.createTable('threads').addColumn('id', 'integer', (c) => c.primaryKey()).addColumn('title', text, (c) => c.notNull()).$call(columns()).execute()
     await raw.schema
       .createTable('comments')
       .addColumn('id', 'integer', (c) => c.primaryKey())
       .addColumn('thread_id', 'integer', (c) => c.notNull().references('threads.id'))
       .addColumn('parent_id', 'integer', (c) => c.references('comments.id'))
-      .addColumn('body', 'text', (c) => c.notNull())
-      .$call(softDeleteColumns())
+      .addColumn('body', text, (c) => c.notNull())
+      .$call(columns())
       .execute()
     await raw.schema
       .createTable('reactions')
-      .addColumn('id', 'integer', (c) => c.primaryKey().generatedAlwaysAsIdentity())
+      .addColumn('id', 'integer', (c) => (kind === 'mysql' ? c.primaryKey().autoIncrement() : kind === 'sqlite' ? c.primaryKey() : c.primaryKey().generatedAlwaysAsIdentity()))
       .addColumn('comment_id', 'integer', (c) => c.notNull().references('comments.id'))
-      .addColumn('emoji', 'text', (c) => c.notNull())
-      .$call(softDeleteColumns())
+      .addColumn('emoji', text, (c) => c.notNull())
+      .$call(columns())
       .execute()
     await installSoftDeletes(raw, definition, { onWarning: () => {} })
     db = new Kysely<Database>({ dialect: database.dialect(), plugins: [new SoftDeletePlugin(definition)] })
@@ -141,13 +145,15 @@ describe.each(databaseKinds())('threaded comments on %s', (kind) => {
 
   test('a delete takes the whole subtree, to any depth, and the reactions below each reply, under one deletion id', async () => {
     const t = await seed()
-    const preview = await previewSoftDelete(db, 'comments', { id: t.root })
+    const preview = postgres ? await previewSoftDelete(db, 'comments', { id: t.root }) : undefined
     const result = await softDelete(db, 'comments', { id: t.root }, { by: 'mod', reason: 'thread derailed' })
     expect(result.deleted).toEqual([t.root])
     expect(sorted(result.tables.comments?.ids ?? [])).toEqual([t.root, t.a, t.a1, t.a11, t.b])
     expect(result.tables.reactions?.count).toBe(5)
-    expect(preview.tables.comments?.count).toBe(5)
-    expect(preview.tables.reactions?.count).toBe(5)
+    if (preview !== undefined) {
+      expect(preview.tables.comments?.count).toBe(5)
+      expect(preview.tables.reactions?.count).toBe(5)
+    }
     expect(await activeComments(t.thread)).toEqual([t.other])
     const ids = await raw.selectFrom('comments').select('deletion_id').where('id', 'in', [t.root, t.a, t.a1, t.a11, t.b]).execute()
     expect(new Set(ids.map((row) => row.deletion_id))).toEqual(new Set([result.deletionId]))
@@ -158,11 +164,13 @@ describe.each(databaseKinds())('threaded comments on %s', (kind) => {
     const own = await softDelete(db, 'comments', { id: t.a1 }, { reason: 'off topic' })
     expect(sorted(own.tables.comments?.ids ?? [])).toEqual([t.a1, t.a11])
     await softDelete(db, 'comments', { id: t.root })
-    const preview = await previewRestore(db, 'comments', { id: t.root })
+    const preview = postgres ? await previewRestore(db, 'comments', { id: t.root }) : undefined
     const result = await restore(db, 'comments', { id: t.root })
     expect(sorted(result.tables.comments?.ids ?? [])).toEqual([t.root, t.a, t.b])
-    expect(preview.tables.comments?.count).toBe(3)
-    expect(preview.tables.reactions?.count).toBe(3)
+    if (preview !== undefined) {
+      expect(preview.tables.comments?.count).toBe(3)
+      expect(preview.tables.reactions?.count).toBe(3)
+    }
     expect(await activeComments(t.thread)).toEqual([t.root, t.a, t.b, t.other])
     expect(await activeReactions([t.root, t.a, t.a1, t.a11, t.b])).toEqual([t.root, t.a, t.b])
     // The reply's own deletion still restores its own subtree.
@@ -173,14 +181,16 @@ describe.each(databaseKinds())('threaded comments on %s', (kind) => {
   test('a reply under a deleted comment is not restored alone: ParentDeletedError; with the comment it answers, it is', async () => {
     const t = await seed()
     await softDelete(db, 'comments', { id: t.a })
-    const preview = await previewRestore(db, 'comments', { id: t.a1 })
-    expect(preview.parentDeleted).toEqual([expect.objectContaining({ parentTable: 'comments', parentId: t.a })])
+    if (postgres) {
+      const preview = await previewRestore(db, 'comments', { id: t.a1 })
+      expect(preview.parentDeleted).toEqual([expect.objectContaining({ parentTable: 'comments', parentId: t.a })])
+    }
     await expect(restore(db, 'comments', { id: t.a1 })).rejects.toBeInstanceOf(ParentDeletedError)
     const both = await restore(db, 'comments', { ids: [t.a1, t.a] })
     expect(sorted(both.tables.comments?.ids ?? [])).toEqual([t.a, t.a1, t.a11])
   })
 
-  test('a deletion of a subtree is read and restored whole by its id', async () => {
+  test.skipIf(!postgres)('a deletion of a subtree is read and restored whole by its id', async () => {
     const t = await seed()
     const { deletionId } = await softDelete(db, 'comments', { id: t.a }, { by: 'mod' })
     const deletion = await readDeletion(db, deletionId as string)
@@ -205,28 +215,39 @@ describe.each(databaseKinds())('threaded comments on %s', (kind) => {
     const t = await seed()
     await softDelete(db, 'comments', { id: t.b })
     const insert = raw.insertInto('comments').values({ id: next++, thread_id: t.thread, parent_id: t.b, body: 'late reply' }).execute()
-    await expect(insert).rejects.toMatchObject({ code: 'TB003' })
+    await expect(insert.catch((error: unknown) => Promise.reject(classifyDatabaseError(error)))).rejects.toBeInstanceOf(ParentDeletedError)
     const revive = raw.updateTable('comments').set({ deleted_at: null, deletion_id: null }).where('id', '=', t.a).execute()
     await expect(revive).resolves.toBeDefined()
     await softDelete(db, 'comments', { id: t.root })
     const underDeleted = raw.updateTable('comments').set({ deleted_at: null, deletion_id: null, deleted_by: null, delete_reason: null, purge_at: null }).where('id', '=', t.a1).execute()
-    await expect(underDeleted).rejects.toMatchObject({ code: 'TB003' })
+    await expect(underDeleted.catch((error: unknown) => Promise.reject(classifyDatabaseError(error)))).rejects.toBeInstanceOf(ParentDeletedError)
   })
 
   test('a force delete removes the subtree and its reactions; its preview says so', async () => {
     const t = await seed()
-    const preview = await previewForceDelete(db, 'comments', { id: t.a })
+    const preview = postgres ? await previewForceDelete(db, 'comments', { id: t.a }) : undefined
     const result = await forceDelete(db, 'comments', { id: t.a })
     expect(result.deleted).toEqual([t.a])
     expect(sorted(result.tables.comments?.ids ?? [])).toEqual([t.a, t.a1, t.a11])
     expect(result.tables.reactions?.count).toBe(3)
-    expect(preview.tables.comments?.count).toBe(3)
-    expect(preview.tables.reactions?.count).toBe(3)
+    if (preview !== undefined) {
+      expect(preview.tables.comments?.count).toBe(3)
+      expect(preview.tables.reactions?.count).toBe(3)
+    }
     const left = await db.selectFrom('comments').select('id').where('thread_id', '=', t.thread).$call(withDeleted({ comments: 'include' })).orderBy('id').execute()
     expect(left.map((row) => row.id)).toEqual([t.root, t.b, t.other])
   })
 
-  test('a purge removes a deleted tree, replies with the comment they answer, and skips a tree with a held reply', async () => {
+  test('a purge removes deleted trees, replies with the comments they answer', async () => {
+    const t = await seed()
+    await softDelete(db, 'comments', { id: t.root })
+    await softDelete(db, 'comments', { id: t.other })
+    await purge(db, { before: new Date(Date.now() + 60_000), tables: ['comments', 'reactions'] })
+    expect(await raw.selectFrom('comments').select('id').where('thread_id', '=', t.thread).execute()).toEqual([])
+    expect(await raw.selectFrom('reactions').select('id').where('comment_id', 'in', [t.root, t.a, t.a1, t.a11, t.b, t.other]).execute()).toEqual([])
+  })
+
+  test.skipIf(!postgres)('a purge skips a tree with a held reply, above the hold, and takes the rest', async () => {
     const t = await seed()
     const u = await seed()
     await softDelete(db, 'comments', { ids: [t.root, u.root] })
@@ -347,12 +368,16 @@ describe.skipIf(!databaseKinds().includes('postgres'))('threaded comments under 
 })
 
 describe.each(dialectKinds().filter((kind) => kind === 'sqlite' || kind === 'mysql'))('a self-referencing relation on %s', (kind) => {
-  test('is refused with a coded error by installSoftDeletes (PostgreSQL and PGlite only)', async () => {
+  test('to another column than the key is refused with a coded error by installSoftDeletes', async () => {
     const database = await freshDatabase(kind)
     const raw = new Kysely<Database>({ dialect: database.dialect() })
+    const byTitle = defineSoftDeletes<Database>()({
+      tables: { threads: {} },
+      relations: [{ parent: 'threads', child: 'threads', foreignKey: 'id', parentKey: 'title' }],
+    })
     try {
-      await sql`create table threads (id integer primary key, title text)`.execute(raw)
-      await expect(installSoftDeletes(raw, definition, { onWarning: () => {} })).rejects.toBeInstanceOf(InvalidConfigurationError)
+      await sql`create table threads (id integer primary key, title varchar(100))`.execute(raw)
+      await expect(installSoftDeletes(raw, byTitle, { onWarning: () => {} })).rejects.toBeInstanceOf(InvalidConfigurationError)
     } finally {
       await raw.destroy()
       await database.drop()

@@ -9,7 +9,7 @@
  * @module
  */
 import { sql, type Kysely, type RawBuilder, type SqlBool } from 'kysely'
-import { checkRetention, type Retention, type TableDefinition } from '../definition.ts'
+import { checkRetention, type RelationDefinition, type Retention, type TableDefinition } from '../definition.ts'
 import { ConflictError, InvalidArgumentError, InvalidConfigurationError, NotDeletedError, ReferencedError, NotFoundError, ParentDeletedError, classifyDatabaseError, SQLSTATE, sqlStateOf, type RowKey } from '../errors.ts'
 import { hardDelete, targetVisibility, withDeleted, type Visibility } from '../plugin/markers.ts'
 import {
@@ -221,7 +221,36 @@ export async function portableSoftDelete(
         throw classifyDatabaseError(error)
       })
       const stamped = new Map<string, RowKey[]>([[table, deleted]])
+      // Replies below the stamped rows along the table's own relation, one level per statement,
+      // until a level is empty (a reply deleted on its own before is not entered).
+      const stampReplies = async (t: TableDefinition, r: Retention | null): Promise<RowKey[]> => {
+        const self = context.definition.selfRelationOf(t.name)
+        const below: RowKey[] = []
+        if (self === undefined) return below
+        for (;;) {
+          const level = await updateFound(d, trx, t, stamp(t, r), (from) =>
+            from
+              .selectFrom(`${t.name} as tombstone_child`)
+              .select(`tombstone_child.${t.key} as key`)
+              .where(
+                `tombstone_child.${self.foreignKey}`,
+                'in',
+                from
+                  .selectFrom(`${t.name} as tombstone_parent`)
+                  .select(`tombstone_parent.${self.parentKey}`)
+                  .where(`tombstone_parent.${t.columns.deletionId}`, '=', deletionId)
+                  .$call(withDeleted({ tombstone_parent: 'include' })),
+              ),
+          ).catch((error: unknown) => {
+            throw classifyDatabaseError(error)
+          })
+          if (level.length === 0) return below
+          below.push(...level)
+        }
+      }
       if (options.cascade !== false && deleted.length > 0) {
+        const replies = await stampReplies(root, retention)
+        if (replies.length > 0) stamped.set(table, [...deleted, ...replies])
         for (const name of context.definition.descendantsOf(table)) {
           const child = context.definition.table(name)
           const parents = context.definition.parentsOf(name).filter((relation) => (stamped.get(relation.parent)?.length ?? 0) > 0)
@@ -248,7 +277,7 @@ export async function portableSoftDelete(
           ).catch((error: unknown) => {
             throw classifyDatabaseError(error)
           })
-          stamped.set(name, ids)
+          stamped.set(name, ids.length === 0 ? ids : [...ids, ...(await stampReplies(child, child.retention))])
         }
       }
       let alreadyDeleted: RowKey[] = []
@@ -370,7 +399,9 @@ export async function portableRestore(d: PortableDialect, db: Kysely<any>, prepa
 
 async function deletedParents(d: PortableDialect, trx: Kysely<any>, context: Context, root: TableDefinition, candidates: readonly RowKey[]) {
   const entries: { id: RowKey; parentTable: string; parentId: RowKey }[] = []
-  for (const relation of context.definition.parentsOf(root.name)) {
+  const self = context.definition.selfRelationOf(root.name)
+  const targets = new Set(candidates.map(keyText))
+  for (const relation of [...context.definition.parentsOf(root.name), ...(self === undefined ? [] : [self])]) {
     const rows = await trx
       .selectFrom(`${root.name} as tombstone_child`)
       .innerJoin(`${relation.parent} as tombstone_parent`, `tombstone_parent.${relation.parentKey}`, `tombstone_child.${relation.foreignKey}`)
@@ -378,7 +409,11 @@ async function deletedParents(d: PortableDialect, trx: Kysely<any>, context: Con
       .where(d.keyIn(`tombstone_child.${root.key}`, candidates))
       .$call(withDeleted({ tombstone_child: 'include', tombstone_parent: 'only' }))
       .execute()
-    for (const row of rows) entries.push({ id: row.id as RowKey, parentTable: relation.parent, parentId: row.parent_id as RowKey })
+    for (const row of rows) {
+      // A reply restored with the row it answers is not below a deleted parent.
+      if (relation === self && targets.has(keyText(row.parent_id as RowKey))) continue
+      entries.push({ id: row.id as RowKey, parentTable: relation.parent, parentId: row.parent_id as RowKey })
+    }
   }
   return entries
 }
@@ -392,43 +427,75 @@ async function deletedParents(d: PortableDialect, trx: Kysely<any>, context: Con
 async function restoreTrees(d: PortableDialect, trx: Kysely<any>, context: Context, root: TableDefinition, keys: readonly RowKey[], restored: Restored) {
   for (const name of [root.name, ...context.definition.descendantsOf(root.name)]) {
     const table = context.definition.table(name)
-    const { deletedAt, deletedBy, deleteReason, deletionId, purgeAt } = table.columns
-    let condition: RawBuilder<unknown>
-    if (name === root.name) condition = d.keyIn(`c.${table.key}`, keys)
-    else {
-      const parents = context.definition.parentsOf(name).filter((relation) => (restored.get(relation.parent)?.ids.length ?? 0) > 0)
-      if (parents.length === 0) continue
-      const pairs = parents.map((relation) => {
-        const entry = restored.get(relation.parent) as { ids: RowKey[]; deletionIds: (string | null)[] }
-        return d.pairIn(`c.${relation.foreignKey}`, `c.${deletionId}`, entry.ids.map((id, i) => [id, entry.deletionIds[i] ?? null] as const))
-      })
-      // Every parent active now (parents were restored first): a row whose other parent stays deleted stays deleted.
-      const active = context.definition.parentsOf(name).map((relation) => {
-        const parent = context.definition.table(relation.parent)
-        return sql`(select p.${sql.id(parent.columns.deletedAt)} from ${sql.table(relation.parent)} as p where p.${sql.id(relation.parentKey)} = c.${sql.id(relation.foreignKey)}) is null`
-      })
-      condition = sql`(${sql.join(pairs, sql` or `)}) and ${sql.join(active, sql` and `)}`
-    }
-    const where = sql`c.${sql.id(deletedAt)} is not null and ${condition}`
-    let rows: { k: RowKey; d: string | null }[]
-    if (d.returning) {
-      // deletion_id is left to the database's trigger, so that RETURNING reports the one the row had.
-      const result = await sql<{ k: RowKey; d: string | null }>`update ${sql.table(name)} as c
-        set ${sql.id(deletedAt)} = null, ${sql.id(deletedBy)} = null, ${sql.id(deleteReason)} = null, ${sql.id(purgeAt)} = null
-        where ${where} returning ${sql.id(table.key)} as k, ${sql.id(deletionId)} as d`.execute(trx)
-      rows = result.rows
-    } else {
-      const found = await sql<{ k: RowKey; d: string | null }>`select c.${sql.id(table.key)} as k, c.${sql.id(deletionId)} as d
-        from ${sql.table(name)} as c where ${where} order by c.${sql.id(table.key)} for update`.execute(trx)
-      rows = found.rows
-      if (rows.length > 0) {
-        await sql`update ${sql.table(name)} set ${sql.id(deletedAt)} = null, ${sql.id(deletedBy)} = null, ${sql.id(deleteReason)} = null,
-          ${sql.id(deletionId)} = null, ${sql.id(purgeAt)} = null where ${d.keyIn(table.key, rows.map((row) => row.k))}`.execute(trx)
-      }
-    }
+    const self = context.definition.selfRelationOf(name)
+    const rows = await restoreLevel(d, trx, context, table, name === root.name ? keys : undefined, restored, undefined)
     if (name !== root.name && rows.length === 0) continue
+    // Then the replies of the same deletion below them, one level per statement, parents first.
+    let level = rows
+    while (self !== undefined && level.length > 0) {
+      level = await restoreLevel(d, trx, context, table, undefined, restored, { self, level })
+      rows.push(...level)
+    }
     restored.set(name, { ids: rows.map((row) => row.k), deletionIds: rows.map((row) => row.d) })
   }
+}
+
+/**
+ * One statement of {@link restoreTrees}: the target `keys`, or the rows of this table's deletions
+ * below `restored` parents, or (`replies`) the rows of the same deletion answering `level`.
+ */
+async function restoreLevel(
+  d: PortableDialect,
+  trx: Kysely<any>,
+  context: Context,
+  table: TableDefinition,
+  keys: readonly RowKey[] | undefined,
+  restored: Restored,
+  replies: { self: RelationDefinition; level: readonly { k: RowKey; d: string | null }[] } | undefined,
+): Promise<{ k: RowKey; d: string | null }[]> {
+  const name = table.name
+  const { deletedAt, deletedBy, deleteReason, deletionId, purgeAt } = table.columns
+  let condition: RawBuilder<unknown>
+  if (replies !== undefined) {
+    const active = context.definition.parentsOf(name).map((relation) => {
+      const parent = context.definition.table(relation.parent)
+      return sql`(select p.${sql.id(parent.columns.deletedAt)} from ${sql.table(relation.parent)} as p where p.${sql.id(relation.parentKey)} = c.${sql.id(relation.foreignKey)}) is null`
+    })
+    const pairs = d.pairIn(`c.${replies.self.foreignKey}`, `c.${deletionId}`, replies.level.map((row) => [row.k, row.d] as const))
+    condition = active.length === 0 ? pairs : sql`${pairs} and ${sql.join(active, sql` and `)}`
+  } else if (keys !== undefined) condition = d.keyIn(`c.${table.key}`, keys)
+  else {
+    const parents = context.definition.parentsOf(name).filter((relation) => (restored.get(relation.parent)?.ids.length ?? 0) > 0)
+    if (parents.length === 0) return []
+    const pairs = parents.map((relation) => {
+      const entry = restored.get(relation.parent) as { ids: RowKey[]; deletionIds: (string | null)[] }
+      return d.pairIn(`c.${relation.foreignKey}`, `c.${deletionId}`, entry.ids.map((id, i) => [id, entry.deletionIds[i] ?? null] as const))
+    })
+    // Every parent active now (parents were restored first): a row whose other parent stays deleted stays deleted.
+    const active = context.definition.parentsOf(name).map((relation) => {
+      const parent = context.definition.table(relation.parent)
+      return sql`(select p.${sql.id(parent.columns.deletedAt)} from ${sql.table(relation.parent)} as p where p.${sql.id(relation.parentKey)} = c.${sql.id(relation.foreignKey)}) is null`
+    })
+    condition = sql`(${sql.join(pairs, sql` or `)}) and ${sql.join(active, sql` and `)}`
+  }
+  const where = sql`c.${sql.id(deletedAt)} is not null and ${condition}`
+  let rows: { k: RowKey; d: string | null }[]
+  if (d.returning) {
+    // deletion_id is left to the database's trigger, so that RETURNING reports the one the row had.
+    const result = await sql<{ k: RowKey; d: string | null }>`update ${sql.table(name)} as c
+      set ${sql.id(deletedAt)} = null, ${sql.id(deletedBy)} = null, ${sql.id(deleteReason)} = null, ${sql.id(purgeAt)} = null
+      where ${where} returning ${sql.id(table.key)} as k, ${sql.id(deletionId)} as d`.execute(trx)
+    rows = result.rows
+  } else {
+    const found = await sql<{ k: RowKey; d: string | null }>`select c.${sql.id(table.key)} as k, c.${sql.id(deletionId)} as d
+      from ${sql.table(name)} as c where ${where} order by c.${sql.id(table.key)} for update`.execute(trx)
+    rows = found.rows
+    if (rows.length > 0) {
+      await sql`update ${sql.table(name)} set ${sql.id(deletedAt)} = null, ${sql.id(deletedBy)} = null, ${sql.id(deleteReason)} = null,
+        ${sql.id(deletionId)} = null, ${sql.id(purgeAt)} = null where ${d.keyIn(table.key, rows.map((row) => row.k))}`.execute(trx)
+    }
+  }
+  return rows
 }
 
 let savepointCounter = 0
@@ -507,7 +574,9 @@ export async function portableForceDelete(d: PortableDialect, db: Kysely<any>, p
       tables[name] = { ids, count: ids.length }
       count += ids.length
     }
-    const deleted = removed.get(root.name) ?? []
+    // The target rows among the root table's (which holds their replies too, for a self-reference).
+    const targets = new Set(keysOf(rootRows, root.key).map(keyText))
+    const deleted = (removed.get(root.name) ?? []).filter((key) => targets.has(keyText(key)))
     return { count, tables, deleted, notFound: keys === undefined ? [] : missingKeys(keys, deleted) }
   })
 }
@@ -515,6 +584,9 @@ export async function portableForceDelete(d: PortableDialect, db: Kysely<any>, p
 function selectionOf(context: Context, table: TableDefinition): string[] {
   const columns = new Set([table.key, table.columns.deletionId])
   for (const relation of context.definition.childrenOf(table.name)) columns.add(relation.parentKey)
+  const self = context.definition.selfRelationOf(table.name)
+  // The reference too: replies are removed deepest first.
+  if (self !== undefined) columns.add(self.parentKey).add(self.foreignKey)
   return [...columns]
 }
 
@@ -530,9 +602,51 @@ export async function portableRemoveTrees(
   rootRows: readonly Record<string, unknown>[],
   options: { action: AuditAction; rootVisibility: Visibility; by?: ActorOptions['by']; reason?: string | null | undefined },
 ): Promise<Map<string, RowKey[]>> {
-  const collected = new Map<string, readonly Record<string, unknown>[]>([[root.name, rootRows]])
   const removed = new Map<string, RowKey[]>()
   if (rootRows.length === 0) return removed
+  // Along a table's own relation, the replies below the rows found, one level per statement, kept
+  // by level: they are deleted deepest first (InnoDB checks a foreign key row by row).
+  const levels = new Map<string, (readonly Record<string, unknown>[])[]>()
+  const withReplies = async (table: TableDefinition, rows: readonly Record<string, unknown>[]) => {
+    const self = context.definition.selfRelationOf(table.name)
+    if (self === undefined || rows.length === 0) return rows
+    const known = new Set(keysOf(rows, table.key).map(keyText))
+    const all = [...rows]
+    let level = rows
+    while (level.length > 0) {
+      const found = await d
+        .lock(
+          trx
+            .selectFrom(table.name)
+            .select(selectionOf(context, table))
+            .where(d.keyIn(self.foreignKey, keysOf(level, self.parentKey)))
+            .$call(withDeleted({ '*': 'include' }))
+            .orderBy(table.key),
+        )
+        .execute()
+      level = found.filter((row) => !known.has(keyText(row[table.key] as RowKey)))
+      for (const row of level) known.add(keyText(row[table.key] as RowKey))
+      all.push(...level)
+    }
+    // The depth of each row among those found (the targets may answer one another too).
+    const byParentKey = new Map(all.map((row) => [keyText(row[self.parentKey] as RowKey), row]))
+    const depth = new Map<Record<string, unknown>, number>()
+    const depthOf = (row: Record<string, unknown>): number => {
+      const known = depth.get(row)
+      if (known !== undefined) return known
+      depth.set(row, 0) // a cycle in the data stops here
+      const reference = row[self.foreignKey]
+      const parent = reference === null || reference === undefined ? undefined : byParentKey.get(keyText(reference as RowKey))
+      const value = parent === undefined || parent === row ? 0 : depthOf(parent) + 1
+      depth.set(row, value)
+      return value
+    }
+    const byLevel: Record<string, unknown>[][] = []
+    for (const row of all) (byLevel[depthOf(row)] ??= []).push(row)
+    levels.set(table.name, byLevel.filter((rowsAtDepth) => rowsAtDepth !== undefined))
+    return all
+  }
+  const collected = new Map<string, readonly Record<string, unknown>[]>([[root.name, await withReplies(root, rootRows)]])
   for (const name of context.definition.descendantsOf(root.name)) {
     const child = context.definition.table(name)
     const conditions = context.definition.parentsOf(name).flatMap((relation) => {
@@ -550,36 +664,16 @@ export async function portableRemoveTrees(
           .orderBy(child.key),
       )
       .execute()
-    collected.set(name, rows)
+    collected.set(name, await withReplies(child, rows))
   }
   const actor = actorValue(options.by)
   await d.grant(trx, { purpose: options.action === 'purge' ? 'purge' : 'hard_delete', actor: actor === null ? null : String(actor), reason: options.reason ?? null })
   try {
     for (const name of [...collected.keys()].reverse()) {
       const table = context.definition.table(name)
-      const rows = collected.get(name) ?? []
-      if (rows.length === 0) continue
-      const statement = trx
-        .deleteFrom(name)
-        .where(d.keyIn(table.key, keysOf(rows, table.key)))
-        .$if(name === root.name && options.rootVisibility === 'only', (qb) => qb.where(sql.ref(table.columns.deletedAt), 'is not', null))
-        .$call(hardDelete())
-        .$call(withDeleted({ '*': 'include' }))
-      if (d.returning) {
-        const deleted = await statement
-          .returning(`${table.key} as key`)
-          .execute()
-          .catch(async (error: unknown) => {
-            const constraint = sqlStateOf(error) === undefined ? await d.referencing?.(trx, name, keysOf(rows, table.key)) : undefined
-            throw constraint === undefined ? error : new ReferencedError(name, constraint, error)
-          })
-        removed.set(name, keysOf(deleted, 'key'))
-      }
-      else {
-        // The rows were locked FOR UPDATE above: the DELETE removes exactly them.
-        await statement.execute()
-        removed.set(name, keysOf(rows, table.key))
-      }
+      const ids: RowKey[] = []
+      for (const rows of [...(levels.get(name) ?? [collected.get(name) ?? []])].reverse()) ids.push(...(await removeRows(table, rows)))
+      if (ids.length > 0 || (collected.get(name)?.length ?? 0) > 0) removed.set(name, ids)
     }
   } catch (error) {
     throw classifyDatabaseError(error)
@@ -587,6 +681,30 @@ export async function portableRemoveTrees(
     await d.revoke(trx)
   }
   return new Map([...removed].reverse())
+
+  async function removeRows(table: TableDefinition, rows: readonly Record<string, unknown>[]): Promise<RowKey[]> {
+    const name = table.name
+    if (rows.length === 0) return []
+    const statement = trx
+      .deleteFrom(name)
+      .where(d.keyIn(table.key, keysOf(rows, table.key)))
+      .$if(name === root.name && options.rootVisibility === 'only', (qb) => qb.where(sql.ref(table.columns.deletedAt), 'is not', null))
+      .$call(hardDelete())
+      .$call(withDeleted({ '*': 'include' }))
+    if (d.returning) {
+      const deleted = await statement
+        .returning(`${table.key} as key`)
+        .execute()
+        .catch(async (error: unknown) => {
+          const constraint = sqlStateOf(error) === undefined ? await d.referencing?.(trx, name, keysOf(rows, table.key)) : undefined
+          throw constraint === undefined ? error : new ReferencedError(name, constraint, error)
+        })
+      return keysOf(deleted, 'key')
+    }
+    // The rows were locked FOR UPDATE above: the DELETE removes exactly them.
+    await statement.execute()
+    return keysOf(rows, table.key)
+  }
 }
 
 /**

@@ -166,7 +166,7 @@ export function selectionFor(context: Context, table: TableDefinition): string[]
   const columns = new Set([table.key, table.columns.deletionId])
   for (const relation of context.definition.childrenOf(table.name)) columns.add(relation.parentKey)
   const self = context.definition.selfRelationOf(table.name)
-  if (self !== undefined) columns.add(self.parentKey)
+  if (self !== undefined) columns.add(self.parentKey).add(self.foreignKey)
   return [...columns]
 }
 

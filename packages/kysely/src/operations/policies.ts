@@ -15,9 +15,9 @@ export function policyApplied(options: SoftDeleteOptions): boolean {
 }
 
 /**
- * The delete policies other than `'soft'`, dependents' actions and self-referencing relations are
- * PostgreSQL's: on SQLite and MariaDB a definition that declares one is refused (by
- * `installSoftDeletes` and by the operations). @internal
+ * The delete policies other than `'soft'` and dependents' actions are PostgreSQL's: on SQLite and
+ * MariaDB a definition that declares one is refused (by `installSoftDeletes` and by the
+ * operations), as is a self-referencing relation to another column than the key. @internal
  */
 export function refusePortablePolicies(db: Kysely<any>, definition: SoftDeleteDefinition<any>): void {
   const kind = dialectKindOf(db)
@@ -31,9 +31,9 @@ export function refusePortablePolicies(db: Kysely<any>, definition: SoftDeleteDe
     }
   }
   for (const relation of definition.relations) {
-    if (relation.parent === relation.child) {
+    if (relation.parent === relation.child && relation.parentKey !== definition.table(relation.child).key) {
       throw new InvalidConfigurationError(
-        `"${relation.child}": a self-referencing relation (${relation.foreignKey}) is supported on PostgreSQL and PGlite only, not on ${kind}`,
+        `"${relation.child}": on ${kind}, a self-referencing relation must reference the table's key (${definition.table(relation.child).key}), not ${relation.parentKey}`,
         relation.child,
       )
     }
