@@ -5,11 +5,10 @@
 import pg from 'pg'
 import { sql, type Kysely } from 'kysely'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { databaseKinds, postgresUrl } from '@tombstone/testing'
+import { dialectKinds, postgresUrl } from '@tombstone/testing'
 import {
   ConflictError,
   InvalidArgumentError,
-  InvalidConfigurationError,
   ParentDeletedError,
   readAudit,
   restoreOrCreate,
@@ -20,7 +19,7 @@ import { insertPost, insertUser, unique } from './support/data.ts'
 
 const error = (promise: Promise<unknown>) => promise.then(() => undefined, (caught: unknown) => caught)
 
-describe.each(databaseKinds())('restoreOrCreate on %s', (kind) => {
+describe.each(dialectKinds())('restoreOrCreate on %s', (kind) => {
   let fixture: Fixture
   let db: Kysely<Database>
   let raw: Kysely<Database>
@@ -172,19 +171,6 @@ describe.each(databaseKinds())('restoreOrCreate on %s', (kind) => {
     expect(await error(restoreOrCreate(db, 'users', row as never, { on: ['username'] }))).toBeInstanceOf(InvalidArgumentError)
     expect(await restoreOrCreate(db, 'users', [], { on: ['username'] })).toMatchObject({ rows: [], restore: null })
     expect(await countByName(name)).toBe(0)
-  })
-})
-
-describe('restoreOrCreate on sqlite', () => {
-  test('is PostgreSQL-only: a coded InvalidConfigurationError', async () => {
-    const fixture = await createFixture('sqlite')
-    try {
-      const caught = await error(restoreOrCreate(fixture.db, 'users', [{ username: 'a', email: 'a@example.com' }], { on: ['username'] }))
-      expect(caught).toBeInstanceOf(InvalidConfigurationError)
-      expect((caught as Error).message).toMatch(/PostgreSQL/)
-    } finally {
-      await fixture.close()
-    }
   })
 })
 

@@ -1,6 +1,8 @@
 import { sql, type Insertable, type Kysely } from 'kysely'
-import { ConflictError, InvalidArgumentError, InvalidConfigurationError, SQLSTATE, sqlStateOf, type RowKey } from '../errors.ts'
-import { portableFor } from '../dialects/portable.ts'
+import { ConflictError, InvalidArgumentError, SQLSTATE, sqlStateOf, type RowKey } from '../errors.ts'
+import { portableFor, type PortableDialect } from '../dialects/portable.ts'
+import type { TableDefinition } from '../definition.ts'
+import { withDeleted } from '../plugin/markers.ts'
 import { classifyKeyError, classifyOperationError, contextOf, inTransaction, keyIn, keyText, type ActorOptions } from './context.ts'
 import { restore, type RestoreResult } from './restore.ts'
 
@@ -56,7 +58,9 @@ export interface RestoreOrCreateResult {
  * A revived row whose parent is deleted fails the whole call with `ParentDeletedError`, one whose
  * restore collides on another unique index with `ConflictError`; a concurrent insert of the same
  * key wins and this call fails with `ConflictError` (retry it: the key is then `active`). Nothing
- * changes on failure. PostgreSQL and PGlite only (an `InvalidConfigurationError` elsewhere).
+ * changes on failure. On SQLite and MariaDB the same, in the fewest statements each allows: one
+ * lookup (locking on MariaDB), the restore, one insert (SQLite) or one per new row (MariaDB, for
+ * its keys), and one update per row written.
  *
  * @example
  * ```ts
@@ -74,9 +78,6 @@ export async function restoreOrCreate<DB, T extends keyof DB & string>(
 ): Promise<RestoreOrCreateResult> {
   const context = contextOf(db)
   const root = context.definition.table(table)
-  if (portableFor(db as Kysely<any>) !== undefined) {
-    throw new InvalidConfigurationError('restoreOrCreate is supported on PostgreSQL and PGlite only', table)
-  }
   const on = options?.on
   if (!Array.isArray(on) || on.length === 0 || on.some((column) => typeof column !== 'string' || !/^[A-Za-z_][A-Za-z0-9_$]*$/.test(column))) {
     throw new InvalidArgumentError('restoreOrCreate: `on` must name the columns of an active-only unique index', table)
@@ -103,6 +104,7 @@ export async function restoreOrCreate<DB, T extends keyof DB & string>(
   const json = JSON.stringify(rows, (_, value: unknown) => (typeof value === 'bigint' ? value.toString() : value))
 
   try {
+    if (portableFor(db as Kysely<any>) !== undefined) return await portableRestoreOrCreate(db as Kysely<any>, root, rows, on, update, options)
     return await inTransaction(db as Kysely<any>, async (trx) => {
       // Per given row (n), the row holding its key: the active one, else the latest deleted. The
       // given values are read as the table's row type (json_populate_recordset), so they compare
@@ -181,4 +183,81 @@ export async function restoreOrCreate<DB, T extends keyof DB & string>(
     }
     return classifyOperationError(error)
   }
+}
+
+/**
+ * {@link restoreOrCreate} on SQLite and MariaDB/MySQL: the holders found by one lookup (values
+ * compared by the database, matched back to the given rows by their text), then the same restore,
+ * inserts and updates.
+ */
+async function portableRestoreOrCreate(
+  db: Kysely<any>,
+  root: TableDefinition,
+  rows: readonly Record<string, unknown>[],
+  on: readonly string[],
+  update: 'none' | 'revived' | 'all',
+  options: RestoreOrCreateOptions,
+): Promise<RestoreOrCreateResult> {
+  const d = portableFor(db) as PortableDialect
+  const identity = (row: Record<string, unknown>) => JSON.stringify(on.map((column) => String(row[column])))
+  return inTransaction(db, async (trx) => {
+    const query = trx
+      .selectFrom(root.name)
+      .select([...on, `${root.key} as tombstone_key`, `${root.columns.deletedAt} as tombstone_deleted_at`])
+      .where((eb) => eb.or(rows.map((row) => eb.and(on.map((column) => eb(sql.ref(column), '=', row[column] as never))))))
+      .$call(withDeleted({ [root.name]: 'include' }))
+      .orderBy(root.key)
+    const found = await d.lock(query).execute().catch(classifyOperationError)
+    // Per key: the active holder, else the latest deleted (by deleted_at, then key).
+    const best = new Map<string, { key: RowKey; deleted: boolean; at: number }>()
+    for (const row of found as Record<string, unknown>[]) {
+      const at = row.tombstone_deleted_at === null ? Infinity : new Date(row.tombstone_deleted_at as string).getTime()
+      const entry = { key: row.tombstone_key as RowKey, deleted: row.tombstone_deleted_at !== null, at }
+      const current = best.get(identity(row))
+      if (current === undefined || at >= current.at) best.set(identity(row), entry)
+    }
+    const holder = new Map<number, { key: RowKey; deleted: boolean }>()
+    rows.forEach((row, index) => {
+      const entry = best.get(identity(row))
+      if (entry !== undefined) holder.set(index + 1, entry)
+    })
+    const revive = [...holder.values()].filter((entry) => entry.deleted).map((entry) => entry.key)
+    const restoreResult = revive.length === 0 ? null : await restore(trx, root.name, { ids: revive }, { by: options.by, reason: options.reason })
+
+    const fresh = rows.filter((_, index) => !holder.has(index + 1))
+    const createdKeys: RowKey[] = []
+    if (fresh.length > 0 && d.returning) {
+      const inserted = await trx.insertInto(root.name).values(fresh as never).returning(`${root.key} as key`).execute().catch(classifyOperationError)
+      createdKeys.push(...inserted.map((row) => row.key as RowKey))
+    } else {
+      for (const row of fresh) {
+        const inserted = await trx.insertInto(root.name).values(row as never).executeTakeFirst().catch(classifyOperationError)
+        createdKeys.push((row[root.key] as RowKey | undefined) ?? Number(inserted.insertId))
+      }
+    }
+
+    const written = new Set<string>()
+    if (update !== 'none') {
+      const columns = (row: Record<string, unknown>) =>
+        Object.keys(row).filter((column) => !on.includes(column) && column !== root.key && !Object.values(root.columns).includes(column))
+      for (const [index, entry] of holder) {
+        if (update !== 'all' && !entry.deleted) continue
+        const row = rows[index - 1] as Record<string, unknown>
+        const set = Object.fromEntries(columns(row).map((column) => [column, row[column]]))
+        if (Object.keys(set).length === 0) continue
+        await trx.updateTable(root.name).set(set).where(d.keyIn(root.key, [entry.key])).execute().catch(classifyOperationError)
+        written.add(keyText(entry.key))
+      }
+    }
+
+    const result: RestoreOrCreateRow[] = []
+    let next = 0
+    for (let index = 0; index < rows.length; index++) {
+      const found = holder.get(index + 1)
+      if (found === undefined) result.push({ id: createdKeys[next++] as RowKey, action: 'created', updated: false })
+      else result.push({ id: found.key, action: found.deleted ? 'restored' : 'active', updated: written.has(keyText(found.key)) })
+    }
+    const ids = (action: RestoreOrCreateRow['action']) => result.filter((row) => row.action === action).map((row) => row.id)
+    return { rows: result, created: ids('created'), restored: ids('restored'), active: ids('active'), restore: restoreResult }
+  })
 }
