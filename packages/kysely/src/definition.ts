@@ -68,16 +68,15 @@ export interface TableOptions {
  * A table's delete policy:
  * - `'soft'`: rows are soft-deleted (and removed for good only by `forceDelete` or the purge).
  * - `'never'`: rows are never deleted, soft or hard: `softDelete` and `forceDelete` refuse with a
- *   `DeletePolicyError`, and on PostgreSQL a trigger refuses, for every client, an `UPDATE` that
- *   stamps a row deleted and any `DELETE` (SQLSTATE `TB007`). Restoring rows deleted before the
+ *   `DeletePolicyError`, and a trigger refuses, for every client, an `UPDATE` that stamps a row
+ *   deleted and any `DELETE` (`TB007`; PostgreSQL, SQLite and MariaDB alike). Restoring rows deleted before the
  *   policy was set stays possible. Such a table cannot be a relation's child (a cascade would delete it).
  * - `'hard-unless-referenced'`: `softDelete` removes a target row for good when no row of a declared
  *   relation's child or dependent table references it (audited as `hard_delete`), and soft-deletes it
  *   (with its cascade) otherwise; the result says which (`deleted`, `hardDeleted`). Rows a cascade
  *   reaches in such a table are soft-deleted, as part of their deletion.
  *
- * The policies other than `'soft'` are PostgreSQL's (and PGlite's): on SQLite and MariaDB,
- * `installSoftDeletes` and `softDelete` refuse them with an `InvalidConfigurationError`.
+ * Every policy works on the four databases.
  *
  * @example
  * ```ts
@@ -132,7 +131,8 @@ export interface DependentOptions<Table extends string = string> {
    * - `'set null'`: their `foreignKey` is set to null (a restore does not set it back).
    * - `'set default'`: their `foreignKey` is set to the column's default, which must reference an
    *   active parent (else the database's parent check refuses: `ParentDeletedError`).
-   * PostgreSQL and PGlite only for the values other than `'leave'`.
+   * On every database (SQLite has no `DEFAULT` in an `UPDATE`: the column's default expression is
+   * read from its schema).
    */
   readonly onParentSoftDelete?: DependentAction
 }

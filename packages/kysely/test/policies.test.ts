@@ -6,7 +6,7 @@
 import { Kysely, sql, type Generated } from 'kysely'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import pg from 'pg'
-import { databaseKinds, freshDatabase, postgresUrl, type FreshDatabase } from '@tombstone/testing'
+import { dialectKinds, freshDatabase, postgresUrl, type DatabaseKind, type FreshDatabase } from '@tombstone/testing'
 import {
   classifyDatabaseError,
   defineSoftDeletes,
@@ -21,6 +21,7 @@ import {
   restore,
   softDelete,
   SoftDeletePlugin,
+  withHardDeletes,
 } from '../src/index.ts'
 
 interface Stamps {
@@ -52,7 +53,35 @@ const definition = defineSoftDeletes<Database>()({
   audit: true,
 })
 
-const stamps = `deleted_at timestamptz, deleted_by text, delete_reason text, deletion_id uuid, purge_at timestamptz`
+/** The tables of both suites, in each database's own DDL. */
+function schema(kind: DatabaseKind): string[] {
+  const id = kind === 'sqlite' ? 'integer primary key' : kind === 'mysql' ? 'integer auto_increment primary key' : 'serial primary key'
+  const text = kind === 'mysql' ? 'varchar(255)' : 'text'
+  const stamps =
+    kind === 'sqlite'
+      ? 'deleted_at text, deleted_by text, delete_reason text, deletion_id text, purge_at text'
+      : kind === 'mysql'
+        ? 'deleted_at datetime(3), deleted_by varchar(255), delete_reason text, deletion_id char(36), purge_at datetime(3)'
+        : 'deleted_at timestamptz, deleted_by text, delete_reason text, deletion_id uuid, purge_at timestamptz'
+  return [
+    `create table countries (id ${id}, name ${text} not null, ${stamps})`,
+    `create table tags (id ${id}, name ${text} not null, ${stamps})`,
+    `create table notes (id ${id}, tag_id integer references tags (id), body ${text} not null, ${stamps})`,
+    `create table labels (id ${id}, tag_id integer not null references tags (id))`,
+    // The pins' default: note 1, the inbox, kept active.
+    `insert into notes (id, body) values (1, 'inbox')`,
+    ...(kind === 'mysql' ? ['alter table notes auto_increment = 1000'] : kind === 'sqlite' ? [] : [`select setval(pg_get_serial_sequence('notes', 'id'), 1000)`]),
+    `create table note_links (id ${id}, note_id integer references notes (id))`,
+    `create table note_pins (id ${id}, note_id integer not null default 1 references notes (id))`,
+    `create table note_locks (id ${id}, note_id integer not null references notes (id))`,
+  ]
+}
+
+/** Inserts one row and returns its generated key (MariaDB: the driver's insertId, having no RETURNING here). */
+async function insertId(raw: Kysely<Database>, kind: DatabaseKind, table: 'countries' | 'tags' | 'notes' | 'note_links' | 'note_pins', values: Record<string, unknown>): Promise<number> {
+  if (kind === 'mysql') return Number((await raw.insertInto(table).values(values as never).executeTakeFirstOrThrow()).insertId)
+  return (await raw.insertInto(table).values(values as never).returning('id').executeTakeFirstOrThrow()).id
+}
 
 const error = (promise: Promise<unknown>) => promise.then(() => undefined, (caught: unknown) => caught)
 
@@ -69,27 +98,14 @@ describe('delete policies in a definition', () => {
   })
 })
 
-describe.each(databaseKinds())('delete policies on %s', (kind) => {
+describe.each(dialectKinds())('delete policies on %s', (kind) => {
   let database: FreshDatabase
   let db: Kysely<Database>
   let raw: Kysely<Database>
   beforeAll(async () => {
     database = await freshDatabase(kind)
     raw = new Kysely<Database>({ dialect: database.dialect() })
-    for (const statement of [
-      `create table countries (id serial primary key, name text not null, ${stamps})`,
-      `create table tags (id serial primary key, name text not null, ${stamps})`,
-      `create table notes (id serial primary key, tag_id integer references tags (id), body text not null, ${stamps})`,
-      `create table labels (id serial primary key, tag_id integer not null references tags (id))`,
-      // The pins' default: note 1, the inbox, kept active.
-      `insert into notes (id, body) values (1, 'inbox')`,
-      `select setval(pg_get_serial_sequence('notes', 'id'), 1000)`,
-      `create table note_links (id serial primary key, note_id integer references notes (id))`,
-      `create table note_pins (id serial primary key, note_id integer not null default 1 references notes (id))`,
-      `create table note_locks (id serial primary key, note_id integer not null references notes (id))`,
-    ]) {
-      await sql.raw(statement).execute(raw)
-    }
+    for (const statement of schema(kind)) await sql.raw(statement).execute(raw)
     await installSoftDeletes(raw, definition)
     db = new Kysely<Database>({ dialect: database.dialect(), plugins: [new SoftDeletePlugin(definition)] })
   })
@@ -99,8 +115,8 @@ describe.each(databaseKinds())('delete policies on %s', (kind) => {
     await database?.drop()
   })
 
-  const country = async (name: string) => (await raw.insertInto('countries').values({ name }).returning('id').executeTakeFirstOrThrow()).id
-  const tag = async (name: string) => (await raw.insertInto('tags').values({ name }).returning('id').executeTakeFirstOrThrow()).id
+  const country = async (name: string) => insertId(raw, kind, 'countries', { name })
+  const tag = async (name: string) => insertId(raw, kind, 'tags', { name })
   const exists = async (table: 'countries' | 'tags', id: number) =>
     (await raw.selectFrom(table).select(['id', 'deleted_at']).where('id', '=', id).executeTakeFirst()) ?? null
 
@@ -121,33 +137,25 @@ describe.each(databaseKinds())('delete policies on %s', (kind) => {
 
   test("'never': the database refuses any client's soft or hard delete (TB007), and still lets an old deletion be restored", async () => {
     const id = await country('lemuria')
-    const stamp = await error(sql`update countries set deleted_at = now() where id = ${id}`.execute(raw))
+    const stamp = await error(sql`update countries set deleted_at = current_timestamp where id = ${id}`.execute(raw))
     expect(classifyDatabaseError(stamp)).toBeInstanceOf(DeletePolicyError)
     expect(classifyDatabaseError(stamp)).toMatchObject({ source: 'database', table: 'countries' })
     // Even with the transaction's hard-delete opt-in.
     const removal = await error(
-      raw.transaction().execute(async (trx) => {
-        await sql`select tombstone_allow_hard_delete()`.execute(trx)
-        await sql`delete from countries where id = ${id}`.execute(trx)
-      }),
+      raw.transaction().execute((trx) => withHardDeletes(trx, {}, () => sql`delete from countries where id = ${id}`.execute(trx))),
     )
     expect(classifyDatabaseError(removal)).toMatchObject({ code: 'DELETE_POLICY', source: 'database' })
     expect(await exists('countries', id)).toMatchObject({ id, deleted_at: null })
     // A row deleted before the policy was set (inserted deleted here) can come back.
-    const old = (
-      await raw
-        .insertInto('countries')
-        .values({ name: 'mu', deleted_at: new Date('2026-01-01T00:00:00Z'), deletion_id: crypto.randomUUID() })
-        .returning('id')
-        .executeTakeFirstOrThrow()
-    ).id
+    const deletedAt = kind === 'sqlite' ? ('2026-01-01T00:00:00.000Z' as never) : new Date('2026-01-01T00:00:00Z')
+    const old = await insertId(raw, kind, 'countries', { name: 'mu', deleted_at: deletedAt, deletion_id: crypto.randomUUID() })
     expect((await restore(db, 'countries', { id: old })).restored).toEqual([old])
   })
 
   test("'hard-unless-referenced': per row, removed for good when nothing references it, else soft-deleted with its cascade", async () => {
     const [lonely, noted, deletedNote, labelled] = [await tag('lonely'), await tag('noted'), await tag('deleted-note'), await tag('labelled')]
-    const note = (await raw.insertInto('notes').values({ tag_id: noted, body: 'x' }).returning('id').executeTakeFirstOrThrow()).id
-    const gone = (await raw.insertInto('notes').values({ tag_id: deletedNote, body: 'y' }).returning('id').executeTakeFirstOrThrow()).id
+    const note = await insertId(raw, kind, 'notes', { tag_id: noted, body: 'x' })
+    const gone = await insertId(raw, kind, 'notes', { tag_id: deletedNote, body: 'y' })
     await softDelete(db, 'notes', { id: gone })
     await raw.insertInto('labels').values({ tag_id: labelled }).execute()
 
@@ -177,26 +185,14 @@ describe.each(databaseKinds())('delete policies on %s', (kind) => {
   })
 })
 
-describe.each(databaseKinds())('onParentSoftDelete of dependents on %s', (kind) => {
+describe.each(dialectKinds())('onParentSoftDelete of dependents on %s', (kind) => {
   let database: FreshDatabase
   let db: Kysely<Database>
   let raw: Kysely<Database>
   beforeAll(async () => {
     database = await freshDatabase(kind)
     raw = new Kysely<Database>({ dialect: database.dialect() })
-    for (const statement of [
-      `create table countries (id serial primary key, name text not null, ${stamps})`,
-      `create table tags (id serial primary key, name text not null, ${stamps})`,
-      `create table notes (id serial primary key, tag_id integer references tags (id), body text not null, ${stamps})`,
-      `create table labels (id serial primary key, tag_id integer not null references tags (id))`,
-      `insert into notes (id, body) values (1, 'inbox')`,
-      `select setval(pg_get_serial_sequence('notes', 'id'), 1000)`,
-      `create table note_links (id serial primary key, note_id integer references notes (id))`,
-      `create table note_pins (id serial primary key, note_id integer not null default 1 references notes (id))`,
-      `create table note_locks (id serial primary key, note_id integer not null references notes (id))`,
-    ]) {
-      await sql.raw(statement).execute(raw)
-    }
+    for (const statement of schema(kind)) await sql.raw(statement).execute(raw)
     await installSoftDeletes(raw, definition)
     db = new Kysely<Database>({ dialect: database.dialect(), plugins: [new SoftDeletePlugin(definition)] })
   })
@@ -206,19 +202,16 @@ describe.each(databaseKinds())('onParentSoftDelete of dependents on %s', (kind) 
     await database?.drop()
   })
 
-  const tag = async () => (await raw.insertInto('tags').values({ name: 'kept' }).returning('id').executeTakeFirstOrThrow()).id
-  const note = async (tagId: number | null = null) =>
-    (await raw.insertInto('notes').values({ tag_id: tagId, body: 'n' }).returning('id').executeTakeFirstOrThrow()).id
+  const tag = async () => insertId(raw, kind, 'tags', { name: 'kept' })
+  const note = async (tagId: number | null = null) => insertId(raw, kind, 'notes', { tag_id: tagId, body: 'n' })
 
   test("'set null' and 'set default' rewrite the dependents of every row the delete took, cascade included, in its transaction", async () => {
     const parentTag = await tag()
     const [direct, cascaded, untouched] = [await note(), await note(parentTag), await note()]
-    const links = await raw
-      .insertInto('note_links')
-      .values([{ note_id: direct }, { note_id: cascaded }, { note_id: untouched }])
-      .returning('id')
-      .execute()
-    const pins = await raw.insertInto('note_pins').values([{ note_id: direct }, { note_id: untouched }]).returning('id').execute()
+    const links: { id: number }[] = []
+    for (const note_id of [direct, cascaded, untouched]) links.push({ id: await insertId(raw, kind, 'note_links', { note_id }) })
+    const pins: { id: number }[] = []
+    for (const note_id of [direct, untouched]) pins.push({ id: await insertId(raw, kind, 'note_pins', { note_id }) })
 
     const first = await softDelete(db, 'notes', { id: direct })
     expect(first.dependents).toEqual({ note_links: { ids: [links[0]?.id], count: 1 }, note_pins: { ids: [pins[0]?.id], count: 1 } })
@@ -274,33 +267,6 @@ describe.each(databaseKinds())('onParentSoftDelete of dependents on %s', (kind) 
   })
 })
 
-describe('delete policies on sqlite', () => {
-  test('are PostgreSQL-only: installSoftDeletes and softDelete refuse with InvalidConfigurationError', async () => {
-    const database = await freshDatabase('sqlite')
-    const raw = new Kysely<Database>({ dialect: database.dialect() })
-    const db = new Kysely<Database>({ dialect: database.dialect(), plugins: [new SoftDeletePlugin(definition)] })
-    try {
-      const install = await error(installSoftDeletes(raw, definition))
-      expect(install).toBeInstanceOf(InvalidConfigurationError)
-      expect((install as Error).message).toMatch(/PostgreSQL/)
-      expect(await error(softDelete(db, 'tags', { id: 1 }))).toBeInstanceOf(InvalidConfigurationError)
-      // A definition whose only non-default is a dependent's action: refused too, naming it.
-      const actions = defineSoftDeletes<Database>()({
-        tables: { notes: {} },
-        dependents: [{ table: 'note_links', foreignKey: 'note_id', parent: 'notes', onParentSoftDelete: 'set null' }],
-      })
-      expect(await error(installSoftDeletes(raw, actions))).toMatchObject({ code: 'INVALID_CONFIGURATION', table: 'note_links' })
-      const plugged = new Kysely<Database>({ dialect: database.dialect(), plugins: [new SoftDeletePlugin(actions)] })
-      expect(await error(softDelete(plugged, 'notes', { id: 1 }))).toMatchObject({ code: 'INVALID_CONFIGURATION', table: 'note_links' })
-      await plugged.destroy()
-    } finally {
-      await db.destroy()
-      await raw.destroy()
-      await database.drop()
-    }
-  })
-})
-
 describe.skipIf(postgresUrl() === undefined)("'hard-unless-referenced' under forced interleavings on postgres (two connections)", () => {
   let database: FreshDatabase
   let db: Kysely<Database>
@@ -310,17 +276,7 @@ describe.skipIf(postgresUrl() === undefined)("'hard-unless-referenced' under for
   beforeAll(async () => {
     database = await freshDatabase('postgres')
     raw = new Kysely<Database>({ dialect: database.dialect() })
-    for (const statement of [
-      `create table countries (id serial primary key, name text not null, ${stamps})`,
-      `create table tags (id serial primary key, name text not null, ${stamps})`,
-      `create table notes (id serial primary key, tag_id integer references tags (id), body text not null, ${stamps})`,
-      `create table labels (id serial primary key, tag_id integer not null references tags (id))`,
-      `create table note_links (id serial primary key, note_id integer references notes (id))`,
-      `create table note_pins (id serial primary key, note_id integer references notes (id))`,
-      `create table note_locks (id serial primary key, note_id integer not null references notes (id))`,
-    ]) {
-      await sql.raw(statement).execute(raw)
-    }
+    for (const statement of schema('postgres')) await sql.raw(statement).execute(raw)
     await installSoftDeletes(raw, definition)
     db = new Kysely<Database>({ dialect: database.dialect(), plugins: [new SoftDeletePlugin(definition)] })
     admin = new pg.Client({ connectionString: database.url as string })

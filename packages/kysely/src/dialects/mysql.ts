@@ -258,9 +258,26 @@ async function installMysqlParentCheck(db: Kysely<any>, check: ParentCheck): Pro
   }
 }
 
+/**
+ * `policy: 'never'`: a soft delete (`deleted_at` set) and a `DELETE` of the table's rows are refused
+ * (`TB007`), for every client, opt-in or not; the triggers are dropped when the policy is another.
+ */
+async function installMysqlNeverPolicy(db: Kysely<any>, table: TableDefinition): Promise<void> {
+  const [update, remove] = [id(`tombstone_never_delete_${table.name}`.slice(0, 64)), id(`tombstone_never_remove_${table.name}`.slice(0, 64))]
+  await sql.raw(`drop trigger if exists ${update}`).execute(db)
+  await sql.raw(`drop trigger if exists ${remove}`).execute(db)
+  if (table.policy !== 'never') return
+  const at = id(table.columns.deletedAt)
+  const refusal = signal('TB007', `json_object('table', ${literal(table.name)})`)
+  await sql.raw(`create trigger ${update} before update on ${id(table.name)} for each row
+    begin if old.${at} is null and new.${at} is not null then ${refusal}; end if; end`).execute(db)
+  await sql.raw(`create trigger ${remove} before delete on ${id(table.name)} for each row begin ${refusal}; end`).execute(db)
+}
+
 /** Every invariant of a definition on MariaDB/MySQL. Idempotent. @internal */
 export async function installMysqlInvariants(db: Kysely<any>, definition: SoftDeleteDefinition<any>): Promise<void> {
   await installMysqlShared(db)
   for (const table of definition.tables.values()) await installMysqlTable(db, table, definition.auditTable)
+  for (const table of definition.tables.values()) await installMysqlNeverPolicy(db, table)
   for (const check of parentChecks(definition)) await installMysqlParentCheck(db, check)
 }

@@ -9,6 +9,7 @@
  * @module
  */
 import { sql, type Kysely, type RawBuilder, type SqlBool } from 'kysely'
+import { applyDependentActions } from '../operations/policies.ts'
 import { checkRetention, type RelationDefinition, type Retention, type TableDefinition } from '../definition.ts'
 import { ConflictError, InvalidArgumentError, InvalidConfigurationError, NotDeletedError, ReferencedError, NotFoundError, ParentDeletedError, classifyDatabaseError, SQLSTATE, sqlStateOf, type RowKey } from '../errors.ts'
 import { hardDelete, targetVisibility, withDeleted, type Visibility } from '../plugin/markers.ts'
@@ -280,6 +281,8 @@ export async function portableSoftDelete(
           stamped.set(name, ids.length === 0 ? ids : [...ids, ...(await stampReplies(child, child.retention))])
         }
       }
+      // The declared dependents' onParentSoftDelete (restrict, set null, set default): operations/policies.ts.
+      const dependents = deleted.length === 0 ? {} : await applyDependentActions(trx, context.definition, stamped, deletionId)
       let alreadyDeleted: RowKey[] = []
       let notFound: RowKey[] = []
       if (keys !== undefined && deleted.length < keys.length) {
@@ -308,6 +311,7 @@ export async function portableSoftDelete(
         deleted,
         alreadyDeleted,
         notFound,
+        ...(Object.keys(dependents).length === 0 ? {} : { dependents }),
       }
     })
   })

@@ -201,9 +201,26 @@ async function installSqliteParentCheck(db: Kysely<any>, check: ParentCheck): Pr
   }
 }
 
+/**
+ * `policy: 'never'`: a soft delete (`deleted_at` set) and a `DELETE` of the table's rows are refused
+ * (`TB007`), for every client, opt-in or not; the triggers are dropped when the policy is another.
+ */
+async function installSqliteNeverPolicy(db: Kysely<any>, table: TableDefinition): Promise<void> {
+  const [update, remove] = [ident(`tombstone_never_delete_${table.name}`), ident(`tombstone_never_remove_${table.name}`)]
+  await sql.raw(`drop trigger if exists ${update}`).execute(db)
+  await sql.raw(`drop trigger if exists ${remove}`).execute(db)
+  if (table.policy !== 'never') return
+  const at = quoteIdent(table.columns.deletedAt)
+  const refusal = raise('TB007', `json_object('table', ${quoteLiteral(table.name)})`)
+  await sql.raw(`create trigger ${update} before update on ${ident(table.name)} for each row
+    when old.${at} is null and new.${at} is not null begin ${refusal}; end`).execute(db)
+  await sql.raw(`create trigger ${remove} before delete on ${ident(table.name)} for each row begin ${refusal}; end`).execute(db)
+}
+
 /** Every invariant of a definition on SQLite. Idempotent. @internal */
 export async function installSqliteInvariants(db: Kysely<any>, definition: SoftDeleteDefinition<any>): Promise<void> {
   await installSqliteShared(db)
   for (const table of definition.tables.values()) await installSqliteTable(db, table, definition.auditTable)
+  for (const table of definition.tables.values()) await installSqliteNeverPolicy(db, table)
   for (const check of parentChecks(definition)) await installSqliteParentCheck(db, check)
 }

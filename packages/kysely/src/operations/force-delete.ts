@@ -3,7 +3,7 @@ import type { TableDefinition } from '../definition.ts'
 import { classifyDatabaseError, DeletePolicyError, InvalidConfigurationError, sqlStateOf, type RowKey } from '../errors.ts'
 import { hardDelete, targetVisibility, withDeleted, type Visibility } from '../plugin/markers.ts'
 import { lockSubtrees } from './tree.ts'
-import { refusePortablePolicies } from './policies.ts'
+import { refusePortableDefinition } from './policies.ts'
 import { portableAllowHardDelete, portableFor, portableWithHardDeletes, portableForceDelete, portableRemoveTrees } from '../dialects/portable.ts'
 import {
   actorValue,
@@ -121,7 +121,7 @@ export async function forceDelete<DB, T extends keyof DB & string>(
   if (root.policy === 'never') throw new DeletePolicyError(table, 'operation')
   if (keys !== undefined && keys.length === 0) return { count: 0, tables: {}, deleted: [], notFound: [] }
   const portable = portableFor(db as Kysely<any>)
-  if (portable !== undefined) refusePortablePolicies(db as Kysely<any>, context.definition)
+  if (portable !== undefined) refusePortableDefinition(db as Kysely<any>, context.definition)
   if (portable !== undefined) return portableForceDelete(portable, db as Kysely<any>, { context, root, keys, target, options })
 
   return inTransaction(db as Kysely<any>, async (trx) => {

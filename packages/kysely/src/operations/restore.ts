@@ -11,7 +11,7 @@ import {
   type RowKey,
 } from '../errors.ts'
 import { targetVisibility, withDeleted } from '../plugin/markers.ts'
-import { refusePortablePolicies } from './policies.ts'
+import { refusePortableDefinition } from './policies.ts'
 import { portableFor, portableRestore } from '../dialects/portable.ts'
 import { restoreSubtree } from './tree.ts'
 import {
@@ -100,7 +100,7 @@ export async function restore<DB, T extends keyof DB & string>(
   const savepoints = skip || (db as Kysely<any>).isTransaction
   // SQLite and MariaDB/MySQL: the same operation in their own statements (dialects/portable.ts).
   const portable = portableFor(db as Kysely<any>)
-  if (portable !== undefined) refusePortablePolicies(db as Kysely<any>, context.definition)
+  if (portable !== undefined) refusePortableDefinition(db as Kysely<any>, context.definition)
   if (portable !== undefined) return portableRestore(portable, db as Kysely<any>, { context, root, keys, target, options })
 
   try {

@@ -3,7 +3,7 @@ import { checkRetention, type Retention, type TableDefinition } from '../definit
 import type { RowKey } from '../errors.ts'
 import { withDeleted } from '../plugin/markers.ts'
 import { portableFor, portableSoftDelete } from '../dialects/portable.ts'
-import { applyDependentActions, policyApplied, refusePortablePolicies, softDeleteByPolicy } from './policies.ts'
+import { applyDependentActions, policyApplied, refusePortableDefinition, softDeleteByPolicy } from './policies.ts'
 import {
   actorValue,
   canonicalKeys,
@@ -90,7 +90,7 @@ export async function softDelete<DB, T extends keyof DB & string>(
   if (keys !== undefined && keys.length === 0) return emptyResult()
   // SQLite and MariaDB/MySQL: the same operation in their own statements (dialects/portable.ts).
   const portable = portableFor(db as Kysely<any>)
-  if (portable !== undefined) refusePortablePolicies(db as Kysely<any>, context.definition)
+  if (portable !== undefined) refusePortableDefinition(db as Kysely<any>, context.definition)
   if (portable !== undefined) return portableSoftDelete(portable, db as Kysely<any>, { context, root, keys, target, options })
   const deletionId = crypto.randomUUID()
   const by = actorValue(options.by)

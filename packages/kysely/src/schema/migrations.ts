@@ -1,5 +1,5 @@
 import { sql, type CreateTableBuilder, type Kysely } from 'kysely'
-import { refusePortablePolicies } from '../operations/policies.ts'
+import { refusePortableDefinition } from '../operations/policies.ts'
 import { DEFAULT_COLUMNS, type SoftDeleteColumns, type SoftDeleteDefinition, type TableDefinition } from '../definition.ts'
 import { InvalidArgumentError } from '../errors.ts'
 import { installHolds } from '../holds/schema.ts'
@@ -391,7 +391,7 @@ export async function installSoftDeletes(
   definition: SoftDeleteDefinition<any>,
   options: InstallOptions = {},
 ): Promise<InstallResult> {
-  refusePortablePolicies(db, definition)
+  refusePortableDefinition(db, definition)
   for (const table of definition.tables.values()) await createSoftDeleteIndexes(db, table)
   await createRelationIndexes(db, definition)
   for (const dependent of definition.dependents) {
