@@ -1,6 +1,7 @@
 import { sql, type Kysely, type SqlBool } from 'kysely'
 import { InvalidArgumentError, InvalidConfigurationError, NotFoundError, sqlStateOf, type RowKey } from '../errors.ts'
 import { notInstalled } from '../operations/force-delete.ts'
+import { dialectKindOf } from '../dialects/adapter.ts'
 import { contextOf, inTransaction, type Context } from '../operations/context.ts'
 import { restore, type RestoreOptions, type RestoreResult } from '../operations/restore.ts'
 import { previewRestore, type PreviewOptions, type PreviewResult, type PreviewTable } from '../operations/preview.ts'
@@ -109,47 +110,67 @@ export async function listDeletions<DB>(db: Kysely<DB>, query: DeletionQuery = {
     if (!Number.isSafeInteger(before)) throw new InvalidArgumentError('cursor is not valid')
   }
   const order = context.definition.topologicalOrder()
+  const kysely = db as Kysely<any>
   const where = [sql`a.action = 'soft_delete'`, sql`a.deletion_id is not null`]
   if (query.by !== undefined) where.push(sql`a.actor = ${String(query.by)}`)
   if (query.since !== undefined) where.push(sql`a.at >= ${query.since}`)
   if (query.until !== undefined) where.push(sql`a.at < ${query.until}`)
   const having = [sql`true`]
   if (before !== undefined) having.push(sql`min(a.id) < ${before}`)
-  // The root: the first table, in the relations' order, the deletion reached.
-  const root = sql`(array_agg(a.entity order by array_position(${sql.val(order)}::text[], a.entity), a.id))[1]`
-  if (query.table !== undefined) having.push(sql`${root} = ${query.table}`)
-  const rows = await sql<{ deletion_id: string; first: string | number; at: Date; actor: string | null; reason: string | null; root: string; tables: Record<string, number> }>`
-    select g.deletion_id, g.first, g.at, g.actor, g.reason, g.root,
-      (select json_object_agg(e.entity, e.n) from (select entity, count(*)::int as n from ${sql.table(audit)}
-         where deletion_id = g.deletion_id and action = 'soft_delete' group by entity) e) as tables
-    from (
-      select a.deletion_id, min(a.id) as first, min(a.at) as at, min(a.actor) as actor, min(a.reason) as reason, ${root} as root
-      from ${sql.table(audit)} a
-      where ${sql.join(where, sql` and `)}
-      group by a.deletion_id
-      having ${sql.join(having, sql` and `)}
-      order by min(a.id) desc
-      limit ${limit + 1}
-    ) as g
-    order by g.first desc`
-    .execute(db)
+  // The root: the first table, in the relations' order, the deletion reached (its position, in SQL
+  // every dialect has: a CASE over the declared names).
+  const position = sql`min(case a.entity ${sql.join(
+    order.map((name, index) => sql`when ${name} then ${sql.lit(index)}`),
+    sql` `,
+  )} else ${sql.lit(order.length)} end)`
+  if (query.table !== undefined) having.push(sql`${position} = ${sql.lit(order.indexOf(query.table))}`)
+  const rows = await sql<{ deletion_id: string; first: string | number; at: Date | string; actor: string | null; reason: string | null; root: string | number }>`
+    select a.deletion_id, min(a.id) as first, min(a.at) as at, min(a.actor) as actor, min(a.reason) as reason, ${position} as root
+    from ${sql.table(audit)} a
+    where ${sql.join(where, sql` and `)}
+    group by a.deletion_id
+    having ${sql.join(having, sql` and `)}
+    order by min(a.id) desc
+    limit ${sql.lit(limit + 1)}`
+    .execute(kysely)
     .catch(auditError)
   const page = rows.rows.slice(0, limit)
+  // Per deletion of the page, its rows per table: one more statement.
+  const counts = new Map<string, Record<string, number>>()
+  if (page.length > 0) {
+    const found = await sql<{ deletion_id: string; entity: string; n: string | number }>`select deletion_id, entity, count(*) as n from ${sql.table(audit)}
+      where action = 'soft_delete' and deletion_id in (${sql.join(page.map((row) => uuid(kysely, row.deletion_id)))}) group by deletion_id, entity`.execute(kysely)
+    for (const row of found.rows) {
+      const tables = counts.get(String(row.deletion_id)) ?? {}
+      tables[row.entity] = Number(row.n)
+      counts.set(String(row.deletion_id), tables)
+    }
+  }
   return {
     deletions: page.map((row) => {
-      const tables = typeof row.tables === 'string' ? (JSON.parse(row.tables) as Record<string, number>) : (row.tables ?? {})
+      const tables = counts.get(String(row.deletion_id)) ?? {}
       return {
-        id: row.deletion_id,
-        at: new Date(row.at),
+        id: String(row.deletion_id),
+        at: timestamp(row.at),
         by: row.actor,
         reason: row.reason,
-        table: row.root,
-        count: Object.values(tables).reduce((sum, n) => sum + Number(n), 0),
+        table: order[Number(row.root)] ?? String(row.root),
+        count: Object.values(tables).reduce((sum, n) => sum + n, 0),
         tables,
       }
     }),
     nextCursor: rows.rows.length > limit ? String(page.at(-1)?.first) : null,
   }
+}
+
+/** A deletion id as a parameter: PostgreSQL's audit column is a uuid, the others' text. */
+function uuid(db: Kysely<any>, id: string) {
+  return dialectKindOf(db) === 'postgres' ? sql`${id}::uuid` : sql`${id}`
+}
+
+/** A stamp as the driver returns it: a Date (PostgreSQL, MariaDB) or ISO text (SQLite). */
+function timestamp(value: Date | string): Date {
+  return value instanceof Date ? value : new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(value) ? value : `${value.replace(' ', 'T')}Z`)
 }
 
 /**
@@ -168,11 +189,12 @@ export async function readDeletion<DB>(db: Kysely<DB>, deletionId: string): Prom
   const audit = auditTableOf(context)
   if (typeof deletionId !== 'string' || !UUID.test(deletionId)) throw new InvalidArgumentError('A deletion id is a UUID')
   const id = deletionId.toLowerCase()
-  const entries = await sql<{ entity: string; action: string; n: number; at: Date; actor: string | null; reason: string | null; first: string | number }>`
-    select entity, action, count(*)::int as n, min(at) as at, min(actor) as actor, min(reason) as reason, min(id) as first
-    from ${sql.table(audit)} where deletion_id = ${id}::uuid and action in ('soft_delete', 'restore', 'purge', 'hard_delete')
+  const kysely = db as Kysely<any>
+  const entries = await sql<{ entity: string; action: string; n: number; at: Date | string; actor: string | null; reason: string | null; first: string | number }>`
+    select entity, action, count(*) as n, min(at) as at, min(actor) as actor, min(reason) as reason, min(id) as first
+    from ${sql.table(audit)} where deletion_id = ${uuid(kysely, id)} and action in ('soft_delete', 'restore', 'purge', 'hard_delete')
     group by entity, action`
-    .execute(db)
+    .execute(kysely)
     .catch(auditError)
   const taken = entries.rows.filter((row) => row.action === 'soft_delete')
   if (taken.length === 0) return undefined
@@ -190,23 +212,23 @@ export async function readDeletion<DB>(db: Kysely<DB>, deletionId: string): Prom
     let still = 0
     const table = context.definition.tables.get(entry.entity)
     if (table !== undefined) {
-      const row = await sql<{ n: number; purge_at: Date | null }>`select count(*)::int as n, min(${sql.ref(table.columns.purgeAt)}) as purge_at
-        from ${sql.table(table.name)} where ${sql.ref(table.columns.deletionId)} = ${id}::uuid and ${sql.ref(table.columns.deletedAt)} is not null`.execute(db)
+      const row = await sql<{ n: number; purge_at: Date | string | null }>`select count(*) as n, min(${sql.ref(table.columns.purgeAt)}) as purge_at
+        from ${sql.table(table.name)} where ${sql.ref(table.columns.deletionId)} = ${uuid(kysely, id)} and ${sql.ref(table.columns.deletedAt)} is not null`.execute(kysely)
       still = Number(row.rows[0]?.n ?? 0)
       const due = row.rows[0]?.purge_at ?? null
-      if (due !== null && (purgeAt === null || new Date(due) < purgeAt)) purgeAt = new Date(due)
+      if (due !== null && (purgeAt === null || timestamp(due) < purgeAt)) purgeAt = timestamp(due)
     }
     stillDeleted += still
     tables[entry.entity] = { taken: Number(entry.n), stillDeleted: still, restored: count('restore'), removed: count('purge') + count('hard_delete') }
   }
   const rootTable = context.definition.table(root)
   const keys = await sql<{ k: string }>`select entity_id as k from ${sql.table(audit)}
-    where deletion_id = ${id}::uuid and action = 'soft_delete' and entity = ${root} order by id limit 100`.execute(db)
+    where deletion_id = ${uuid(kysely, id)} and action = 'soft_delete' and entity = ${root} order by id limit 100`.execute(kysely)
   const first = taken.reduce((min, row) => (Number(row.first) < Number(min.first) ? row : min))
   void rootTable
   return {
     id,
-    at: new Date(first.at),
+    at: timestamp(first.at),
     by: first.actor,
     reason: first.reason,
     table: root,
@@ -241,7 +263,7 @@ function topsOf(context: Context, table: string, id: string) {
       const parent = context.definition.table(relation.parent)
       conditions.push(sql<SqlBool>`not exists (select 1 from ${sql.table(relation.parent)} as tombstone_top
         where ${sql.ref(`tombstone_top.${relation.parentKey}`)} = ${sql.ref(`${table}.${relation.foreignKey}`)}
-          and ${sql.ref(`tombstone_top.${parent.columns.deletionId}`)} = ${id}::uuid
+          and ${sql.ref(`tombstone_top.${parent.columns.deletionId}`)} = ${eb.val(id)}
           and ${sql.ref(`tombstone_top.${parent.columns.deletedAt}`)} is not null)`)
     }
     return eb.and(conditions)

@@ -321,8 +321,13 @@ export async function portableSoftDelete(
 type Restored = Map<string, { ids: RowKey[]; deletionIds: (string | null)[] }>
 
 /** {@link restore} on SQLite and MariaDB/MySQL. @internal */
-export async function portableRestore(d: PortableDialect, db: Kysely<any>, prepared: Prepared<ActorOptions & { onFailure?: 'throw' | 'skip' }>) {
+export async function portableRestore(
+  d: PortableDialect,
+  db: Kysely<any>,
+  prepared: Prepared<ActorOptions & { onFailure?: 'throw' | 'skip'; cascade?: boolean }>,
+) {
   const { context, root, keys, target, options } = prepared
+  const cascade = options.cascade !== false
   const table = root.name
   const skip = options.onFailure === 'skip'
   const actor = actorValue(options.by)
@@ -364,7 +369,7 @@ export async function portableRestore(d: PortableDialect, db: Kysely<any>, prepa
         const conflicts: ConflictError[] = []
         if (candidates.length > 0) {
           try {
-            await inSavepoint(trx, () => restoreTrees(d, trx, context, root, candidates, restored))
+            await inSavepoint(trx, () => restoreTrees(d, trx, context, root, candidates, restored, cascade))
           } catch (error) {
             if (sqlStateOf(error) !== SQLSTATE.uniqueViolation) throw error
             restored.clear()
@@ -372,7 +377,7 @@ export async function portableRestore(d: PortableDialect, db: Kysely<any>, prepa
             for (const key of candidates) {
               const attempt: Restored = new Map()
               try {
-                await inSavepoint(trx, () => restoreTrees(d, trx, context, root, [key], attempt))
+                await inSavepoint(trx, () => restoreTrees(d, trx, context, root, [key], attempt, cascade))
                 for (const [name, entry] of attempt) {
                   const into = restored.get(name) ?? { ids: [], deletionIds: [] }
                   into.ids.push(...entry.ids)
@@ -428,10 +433,18 @@ async function deletedParents(d: PortableDialect, trx: Kysely<any>, context: Con
  * `UPDATE … RETURNING` per table (the deletion id it returns is the one the row had: the
  * database's trigger clears it after); MariaDB/MySQL: a locking `SELECT` and an `UPDATE` per table.
  */
-async function restoreTrees(d: PortableDialect, trx: Kysely<any>, context: Context, root: TableDefinition, keys: readonly RowKey[], restored: Restored) {
-  for (const name of [root.name, ...context.definition.descendantsOf(root.name)]) {
+async function restoreTrees(
+  d: PortableDialect,
+  trx: Kysely<any>,
+  context: Context,
+  root: TableDefinition,
+  keys: readonly RowKey[],
+  restored: Restored,
+  cascade: boolean,
+) {
+  for (const name of [root.name, ...(cascade ? context.definition.descendantsOf(root.name) : [])]) {
     const table = context.definition.table(name)
-    const self = context.definition.selfRelationOf(name)
+    const self = cascade ? context.definition.selfRelationOf(name) : undefined
     const rows = await restoreLevel(d, trx, context, table, name === root.name ? keys : undefined, restored, undefined)
     if (name !== root.name && rows.length === 0) continue
     // Then the replies of the same deletion below them, one level per statement, parents first.

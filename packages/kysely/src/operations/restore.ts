@@ -338,7 +338,7 @@ export function restoreStatement(
       )})`
     }
     const chosen = sql`${condition}${index > 0 && parentsActive.length > 0 ? sql` and ${sql.join(parentsActive, sql` and `)}` : sql``}`
-    const self = context.definition.selfRelationOf(name)
+    const self = options.cascade ? context.definition.selfRelationOf(name) : undefined
     // Along a self-reference, the rows chosen and, below them, the replies of the same deletion
     // (operations/tree.ts), each with its other parents active.
     const rows =
