@@ -167,11 +167,14 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE',
  * Whether a database error means "not now" rather than "never": the server unreachable, shutting
  * down or restarting (SQLSTATE class 08, 57P01–57P03), out of connections (53300), a statement or
  * lock wait past its timeout (57014, 55P03), or a transaction that lost a deadlock or serialization
- * conflict (40P01, 40001) and was rolled back. Classified by codes, never by message text.
+ * conflict (40P01, 40001) and was rolled back; on SQLite (node:sqlite), the database held by another
+ * writer past the busy timeout (`SQLITE_BUSY` 5, `SQLITE_LOCKED` 6, and their extended codes).
+ * Classified by codes, never by message text.
  */
 function isUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code
   if (typeof code !== 'string') return false
+  if (code === 'ERR_SQLITE_ERROR') return [5, 6].includes(Number((error as { errcode?: unknown }).errcode) & 0xff)
   return UNREACHABLE.has(code) || code.startsWith('08') || ['57P01', '57P02', '57P03', '53300', '40P01', '40001', '57014', '55P03'].includes(code)
 }
 
