@@ -35,6 +35,8 @@ export interface TestApp {
    */
   readonly owner: Kysely<Database>
   readonly admin: TestUser
+  /** On SQLite, the database file (for a test that opens it behind the service's back). */
+  readonly file?: string
   /** Registers a user and signs them in. */
   user(prefix?: string): Promise<TestUser>
   /** `app.inject()` with an optional bearer token. */
@@ -117,6 +119,7 @@ export async function build(
     app,
     owner: role?.owner ?? (app.db as Kysely<Database>),
     admin,
+    ...(kind === 'sqlite' && database?.url !== undefined ? { file: database.url } : {}),
     request,
     async user(prefix = 'user') {
       counter += 1

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { toProblem } from '../../../packages/fastify/src/problem-details.ts'
 import { afterAll, beforeAll, expect, test } from 'vitest'
+import { build, createPost } from './helper.ts'
 
 let folder: string
 beforeAll(async () => {
@@ -40,4 +41,29 @@ test('a write against a database held by another writer is SQLITE_BUSY, answered
   expect(holder.prepare('select count(*) as n from posts').get()).toEqual({ n: 1 })
   writer.close()
   holder.close()
+})
+
+test('the service on sqlite://file answers a write 503 with Retry-After while another writer holds the file, and loses nothing', async () => {
+  // The busy timeout is DB_LOCK_TIMEOUT_MS: short here, so the held write gives up at once.
+  const t = await build('sqlite', { DB_LOCK_TIMEOUT_MS: '50' })
+  const holder = new DatabaseSync(t.file as string)
+  try {
+    const alice = await t.user('busy')
+    holder.exec('begin immediate')
+    const held = await t.request({ method: 'POST', url: '/posts', token: alice.token, payload: { title: 'While held', content: 'Some content' } })
+    expect(held.statusCode).toBe(503)
+    expect(held.headers['content-type']).toMatch(/application\/problem\+json/)
+    expect(held.headers['retry-after']).toBe('1')
+    expect(held.json()).toMatchObject({ status: 503 })
+    // Reads still answer while the file is held (WAL: readers do not wait for the writer).
+    expect((await t.request({ method: 'GET', url: '/posts' })).statusCode).toBe(200)
+    holder.exec('commit')
+    const post = await createPost(t, alice, { title: 'After release' })
+    const titles = (await t.request({ method: 'GET', url: `/posts?author_id=${alice.id}` })).json<{ items: { id: number; title: string }[] }>()
+    expect(titles.items.map((item) => item.title)).toEqual(['After release'])
+    expect(titles.items[0]?.id).toBe(post)
+  } finally {
+    holder.close()
+    await t.close()
+  }
 })
