@@ -5,13 +5,15 @@
  */
 import { sql, type Kysely } from 'kysely'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { databaseKinds } from '@tombstone/testing'
+import { databaseKinds, dialectKinds } from '@tombstone/testing'
 import {
   forceDelete,
   InvalidArgumentError,
+  InvalidConfigurationError,
   listDeletions,
   NotFoundError,
   placeHold,
+  type PreviewResult,
   previewForceDelete,
   previewRestore,
   previewRestoreDeletion,
@@ -20,6 +22,7 @@ import {
   releaseHold,
   restore,
   restoreDeletion,
+  type TableResult,
   softDelete,
 } from '../src/index.ts'
 import { createFixture, type Database, type Fixture } from './support/fixture.ts'
@@ -27,7 +30,29 @@ import { insertComment, insertPost, insertUser, numbers, stateOf, unique } from 
 
 const error = (promise: Promise<unknown>) => promise.then(() => undefined, (caught: unknown) => caught)
 
-describe.each(databaseKinds())('deletions on %s', (kind) => {
+/** Every row of the soft-deletable tables and the audit, as the database has them (no plugin). */
+async function snapshot(raw: Kysely<any>): Promise<string> {
+  const tables: Record<string, unknown[]> = {}
+  for (const name of ['users', 'posts', 'comments', 'tombstone_audit']) tables[name] = await raw.selectFrom(name).selectAll().orderBy('id').execute()
+  return JSON.stringify(tables)
+}
+
+/** Per table, what an operation did (count and keys in key order), as a preview reports it. */
+function did(tables: Readonly<Record<string, TableResult>>): Record<string, { count: number; sample: string[] }> {
+  const out: Record<string, { count: number; sample: string[] }> = {}
+  for (const [name, entry] of Object.entries(tables)) {
+    if (entry.count > 0) out[name] = { count: entry.count, sample: numbers(entry.ids).map(String) }
+  }
+  return out
+}
+
+function previewed(preview: PreviewResult): Record<string, { count: number; sample: string[] }> {
+  const out: Record<string, { count: number; sample: string[] }> = {}
+  for (const [name, entry] of Object.entries(preview.tables)) if (entry.count > 0) out[name] = { count: entry.count, sample: [...entry.sample] }
+  return out
+}
+
+describe.each(dialectKinds())('previews on %s', (kind) => {
   let fixture: Fixture
   let db: Kysely<Database>
   let raw: Kysely<Database>
@@ -39,8 +64,7 @@ describe.each(databaseKinds())('deletions on %s', (kind) => {
   afterAll(async () => {
     await fixture?.close()
   })
-
-  const auditCount = async () => Number((await sql<{ n: number }>`select count(*)::int as n from tombstone_audit`.execute(raw)).rows[0]?.n)
+  const postgres = kind === 'pglite' || kind === 'postgres'
 
   test('previewSoftDelete counts what softDelete then stamps, per table, and changes nothing', async () => {
     const user = await insertUser(db)
@@ -48,35 +72,43 @@ describe.each(databaseKinds())('deletions on %s', (kind) => {
     const comments = [await insertComment(db, posts[0] as number, user), await insertComment(db, posts[1] as number, user)]
     const alreadyGone = await insertComment(db, posts[0] as number, user)
     await softDelete(db, 'comments', { id: alreadyGone })
-    const before = await auditCount()
+    const before = await snapshot(raw)
     const preview = await previewSoftDelete(db, 'users', { id: user }, { sampleSize: 1 })
-    expect(await auditCount()).toBe(before)
-    expect((await stateOf(raw, 'users', user))?.deleted_at).toBeNull()
+    const full = await previewSoftDelete(db, 'users', { id: user }, { sampleSize: 1000 })
+    expect(await snapshot(raw)).toBe(before)
     expect(preview.tables.users).toEqual({ count: 1, sample: [String(user)], held: 0 })
     expect(preview.tables.posts).toMatchObject({ count: 2, sample: [String(posts[0])] })
     expect(preview.tables.comments?.count).toBe(2)
     const done = await softDelete(db, 'users', { id: user })
-    expect(Object.fromEntries(Object.entries(done.tables).map(([name, entry]) => [name, entry.count]))).toEqual({ users: 1, posts: 2, comments: 2 })
+    expect(previewed(full)).toEqual(did(done.tables))
+    expect(full.count).toBe(done.count)
     expect(numbers(done.tables.comments?.ids ?? [])).toEqual(numbers(comments))
     expect((await previewSoftDelete(db, 'users', { ids: [user, 999_999] })).alreadyDeleted.map(Number)).toEqual([user])
     expect((await previewSoftDelete(db, 'users', { ids: [999_999] })).notFound).toEqual([999_999])
     expect((await previewSoftDelete(db, 'posts', { id: posts[0] as number }, { cascade: false })).tables).not.toHaveProperty('comments')
   })
 
-  test('previewForceDelete counts every descendant whatever its state, and the held ones', async () => {
+  test('previewForceDelete counts every descendant whatever its state (and, on PostgreSQL, the held ones)', async () => {
     const user = await insertUser(db)
     const post = await insertPost(db, user)
     const [active, deleted] = [await insertComment(db, post, user), await insertComment(db, post, user)]
     await softDelete(db, 'comments', { id: deleted })
+    const before = await snapshot(raw)
     const preview = await previewForceDelete(db, 'posts', { id: post })
+    expect(await snapshot(raw)).toBe(before)
     expect(preview).toMatchObject({ operation: 'forceDelete', count: 3, held: 0, wouldRefuse: false })
     expect(preview.tables.comments?.sample.map(Number).sort((a, b) => a - b)).toEqual([active, deleted].sort((a, b) => a - b))
-    const { hold } = await placeHold(db, { table: 'comments', id: deleted }, { by: 'legal', reason: 'case' })
-    const held = await previewForceDelete(db, 'posts', { id: post })
-    expect(held).toMatchObject({ held: 1, wouldRefuse: true })
-    expect(held.tables.comments?.held).toBe(1)
-    await releaseHold(db, hold.id)
-    expect((await forceDelete(db, 'posts', { id: post })).count).toBe(preview.count)
+    if (postgres) {
+      // Legal holds are PostgreSQL's (docs/dialects.md).
+      const { hold } = await placeHold(db, { table: 'comments', id: deleted }, { by: 'legal', reason: 'case' })
+      const held = await previewForceDelete(db, 'posts', { id: post })
+      expect(held).toMatchObject({ held: 1, wouldRefuse: true })
+      expect(held.tables.comments?.held).toBe(1)
+      await releaseHold(db, hold.id)
+    }
+    const done = await forceDelete(db, 'posts', { id: post })
+    expect(previewed(preview)).toEqual(did(done.tables))
+    expect(done.count).toBe(preview.count)
   })
 
   test('previewRestore names what would come back and what refuses: conflicts with their holder, deleted parents', async () => {
@@ -85,13 +117,18 @@ describe.each(databaseKinds())('deletions on %s', (kind) => {
     const post = await insertPost(db, user, slug)
     const comment = await insertComment(db, post, user)
     await softDelete(db, 'posts', { id: post })
+    const before = await snapshot(raw)
     const clean = await previewRestore(db, 'posts', { id: post })
+    expect(await snapshot(raw)).toBe(before)
     expect(clean).toMatchObject({ count: 2, wouldRefuse: false, conflicts: [], parentDeleted: [] })
     expect(clean.tables.comments?.sample).toEqual([String(comment)])
-    expect((await previewRestore(db, 'posts', { id: post }, { cascade: false })).count).toBe(1)
+    if (postgres) expect((await previewRestore(db, 'posts', { id: post }, { cascade: false })).count).toBe(1)
+    else expect(await error(previewRestore(db, 'posts', { id: post }, { cascade: false }))).toBeInstanceOf(InvalidConfigurationError)
 
     const holder = await insertPost(db, user, slug)
+    const conflictedBefore = await snapshot(raw)
     const conflicted = await previewRestore(db, 'posts', { id: post })
+    expect(await snapshot(raw)).toBe(conflictedBefore)
     expect(conflicted.wouldRefuse).toBe(true)
     expect(conflicted.conflicts).toEqual([
       { table: 'posts', id: String(post), constraint: 'posts_slug_active_key', columns: ['slug'], conflictingId: String(holder) },
@@ -103,28 +140,61 @@ describe.each(databaseKinds())('deletions on %s', (kind) => {
     await softDelete(db, 'comments', { id: orphan })
     await softDelete(db, 'posts', { id: other })
     const blocked = await previewRestore(db, 'comments', { ids: [orphan, comment + 10_000] })
-    expect(blocked.parentDeleted).toEqual([{ id: orphan, parentTable: 'posts', parentId: other }].map((entry) => expect.objectContaining({ parentTable: 'posts' })))
+    expect(blocked.parentDeleted.map((entry) => [Number(entry.id), entry.parentTable, Number(entry.parentId)])).toEqual([[orphan, 'posts', other]])
     expect(blocked.notFound).toEqual([comment + 10_000])
     expect(blocked.wouldRefuse).toBe(true)
+    expect(await error(restore(db, 'comments', { id: orphan }))).toMatchObject({ code: 'PARENT_DELETED' })
+
+    // What the preview said is what the restore then does: the tree of `other`, orphan included.
+    const tree = await previewRestore(db, 'posts', { id: other }, { sampleSize: 1000 })
+    expect(tree).toMatchObject({ wouldRefuse: false, count: 1 })
+    const done = await restore(db, 'posts', { id: other })
+    expect(previewed(tree)).toEqual(did(done.tables))
   })
 
-  test('a preview takes no row lock: another connection locks the previewed rows NOWAIT while its transaction is open', async () => {
+  test('a preview takes no row lock and no write lock: another connection locks or writes the previewed rows meanwhile', async () => {
     const user = await insertUser(db)
     const post = await insertPost(db, user)
     await softDelete(db, 'comments', { id: await insertComment(db, post, user) })
+    if (kind === 'sqlite') {
+      // One writer: with another connection's write transaction open, a preview that asked for the write lock would wait.
+      await raw.transaction().execute(async (other) => {
+        await other.updateTable('posts').set({ title: 'held by the writer' }).where('id', '=', post).execute()
+        expect((await previewSoftDelete(db, 'users', { id: user })).count).toBe(2)
+        expect((await previewRestore(db, 'comments', { where: (eb) => eb('post_id', '=', post) })).count).toBe(1)
+        expect((await previewForceDelete(db, 'users', { id: user })).count).toBe(3)
+      })
+      return
+    }
     await db.transaction().execute(async (trx) => {
       await previewSoftDelete(trx, 'users', { id: user })
       await previewForceDelete(trx, 'users', { id: user })
+      await previewRestore(trx, 'comments', { where: (eb) => eb('post_id', '=', post) })
       // PGlite is one connection: there, a second one cannot exist to ask.
-      if (kind === 'postgres') {
+      if (kind === 'postgres' || kind === 'mysql') {
         const locked = await raw.transaction().execute(async (other) => {
           const rows = await sql<{ id: number }>`select id from posts where author_id = ${user} for update nowait`.execute(other)
           await sql`select id from users where id = ${user} for update nowait`.execute(other)
+          await sql`select id from comments where post_id = ${post} for update nowait`.execute(other)
           return rows.rows.length
         })
         expect(locked).toBe(1)
       }
     })
+  })
+})
+
+describe.each(dialectKinds())('deletions on %s', (kind) => {
+  let fixture: Fixture
+  let db: Kysely<Database>
+  let raw: Kysely<Database>
+  beforeAll(async () => {
+    fixture = await createFixture(kind)
+    db = fixture.db
+    raw = fixture.raw
+  })
+  afterAll(async () => {
+    await fixture?.close()
   })
 
   test('listDeletions: newest first, per-table counts, filters, pages; readDeletion: what is left of it', async () => {

@@ -146,6 +146,8 @@ describe.each(dialectKinds())('threaded comments on %s', (kind) => {
   test('a delete takes the whole subtree, to any depth, and the reactions below each reply, under one deletion id', async () => {
     const t = await seed()
     const preview = postgres ? await previewSoftDelete(db, 'comments', { id: t.root }) : undefined
+    // SQLite and MariaDB: the previews do not follow a tree yet, and refuse rather than undercount.
+    if (!postgres) await expect(previewSoftDelete(db, 'comments', { id: t.root })).rejects.toBeInstanceOf(InvalidConfigurationError)
     const result = await softDelete(db, 'comments', { id: t.root }, { by: 'mod', reason: 'thread derailed' })
     expect(result.deleted).toEqual([t.root])
     expect(sorted(result.tables.comments?.ids ?? [])).toEqual([t.root, t.a, t.a1, t.a11, t.b])

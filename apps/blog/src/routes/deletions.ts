@@ -26,7 +26,7 @@ import {
 import type { Database } from '../db/schema.ts'
 import { userIdOf } from '../views.ts'
 import { ENTITY_TYPES, entityTypeSchema, TABLE_OF, type EntityType } from './admin.ts'
-import { isSqlite } from '../db/sql-dialect.ts'
+import { bySql, isSqlite } from '../db/sql-dialect.ts'
 
 const TYPE_OF: Readonly<Record<string, EntityType>> = { posts: 'post', comments: 'comment', users: 'user' }
 const typeOf = (table: string): EntityType => TYPE_OF[table] ?? (table as EntityType)
@@ -191,9 +191,9 @@ function restoredView(deletionId: string, result: RestoreResult) {
 }
 
 /**
- * The deletion and hold endpoints stand on the toolkit's deletion objects and legal holds, which
- * are PostgreSQL's (docs/dialects.md): on SQLite they answer 501 `not-implemented`, after the
- * caller's authentication and role were checked, instead of failing.
+ * The hold endpoints stand on the toolkit's legal holds, which are PostgreSQL's (docs/dialects.md):
+ * on SQLite they answer 501 `not-implemented`, after the caller's authentication and role were
+ * checked, instead of failing. Deletions as objects work on both.
  */
 function postgresOnly(app: FastifyInstance, feature: string): void {
   if (isSqlite(app.db)) throw new HttpProblem('not-implemented', `${feature}: PostgreSQL only; this service runs on SQLite`)
@@ -212,14 +212,24 @@ async function summaryContext(db: Kysely<Database>, deletions: readonly Deletion
   const roots = new Map<string, { first: number; n: number }>()
   const held = new Set<string>()
   if (ids.length > 0) {
-    const list = sql.join(ids.map((id) => sql`${id}::uuid`))
-    const found = await sql<{ deletion_id: string; entity: string; first: string; n: number }>`
-      select deletion_id::text as deletion_id, entity, min(entity_id::bigint)::text as first, count(distinct entity_id)::int as n
-      from tombstone_audit where action = 'soft_delete' and deletion_id in (${list}) group by deletion_id, entity`.execute(db)
+    const sqlite = isSqlite(db)
+    const list = sql.join(ids.map((id) => (sqlite ? sql`${id}` : sql`${id}::uuid`)))
+    const found = await bySql(
+      db,
+      () => sql<{ deletion_id: string; entity: string; first: string; n: number }>`
+        select deletion_id::text as deletion_id, entity, min(entity_id::bigint)::text as first, count(distinct entity_id)::int as n
+        from tombstone_audit where action = 'soft_delete' and deletion_id in (${list}) group by deletion_id, entity`,
+      () => sql<{ deletion_id: string; entity: string; first: string; n: number }>`
+        select deletion_id, entity, min(cast(entity_id as integer)) as first, count(distinct entity_id) as n
+        from tombstone_audit where action = 'soft_delete' and deletion_id in (${list}) group by deletion_id, entity`,
+    ).execute(db)
     for (const row of found.rows) roots.set(`${row.deletion_id}:${row.entity}`, { first: Number(row.first), n: Number(row.n) })
-    const holds = await sql<{ deletion_id: string }>`
-      select distinct deletion_id::text as deletion_id from tombstone_holds where released_at is null and deletion_id in (${list})`.execute(db)
-    for (const row of holds.rows) held.add(row.deletion_id)
+    // Legal holds are PostgreSQL's: on SQLite no deletion is held.
+    if (!sqlite) {
+      const holds = await sql<{ deletion_id: string }>`
+        select distinct deletion_id::text as deletion_id from tombstone_holds where released_at is null and deletion_id in (${list})`.execute(db)
+      for (const row of holds.rows) held.add(row.deletion_id)
+    }
   }
   const wanted = (table: string) => deletions.filter((d) => d.table === table).map((d) => roots.get(`${d.id}:${d.table}`)?.first).filter((id): id is number => id !== undefined)
   const labels = new Map<string, string>()
@@ -230,7 +240,7 @@ async function summaryContext(db: Kysely<Database>, deletions: readonly Deletion
   }
   const actors = deletions.map((d) => userIdOf(d.by)).filter((id): id is number => id !== null)
   await load('posts', sql<string>`title`, wanted('posts'))
-  await load('comments', sql<string>`left(body, 80)`, wanted('comments'))
+  await load('comments', sql<string>`substr(body, 1, 80)`, wanted('comments'))
   await load('users', sql<string>`username`, [...wanted('users'), ...actors])
   return (deletion: DeletionSummary) => {
     const root = roots.get(`${deletion.id}:${deletion.table}`)
@@ -275,7 +285,6 @@ export async function deletionRoutes(instance: FastifyInstance, options: { undoW
     },
     async (request) => {
       const actor = requireActor(request.actor)
-      postgresOnly(app, 'Deletions as objects (list, read, undo, restore by deletion id)')
       const { deletion_id: id } = request.params
       const deletion = await readDeletion(app.db, id)
       // Someone else's deletion, or none: the same answer, so that it tells a stranger nothing.
@@ -318,7 +327,6 @@ export async function deletionRoutes(instance: FastifyInstance, options: { undoW
       const query = request.query
       // The client's input is checked first: a bad cursor is a 422 on every database.
       const [cursor] = query.cursor === undefined ? [undefined] : decodeCursor(query.cursor, ['number'])
-      postgresOnly(app, 'Deletions as objects (list, read, undo, restore by deletion id)')
       const page = await listDeletions(app.db, {
         limit: query.limit ?? 20,
         ...(query.actor_id === undefined ? {} : { by: query.actor_id }),
@@ -359,7 +367,6 @@ export async function deletionRoutes(instance: FastifyInstance, options: { undoW
     },
     async (request) => {
       requireAdmin(request.actor)
-      postgresOnly(app, 'Deletions as objects (list, read, undo, restore by deletion id)')
       const { deletion_id: id } = request.params
       return deletionView(await deletionOrFail(app, id))
     },
@@ -383,7 +390,6 @@ export async function deletionRoutes(instance: FastifyInstance, options: { undoW
     },
     async (request) => {
       const actor = requireAdmin(request.actor)
-      postgresOnly(app, 'Deletions as objects (list, read, undo, restore by deletion id)')
       const { deletion_id: id } = request.params
       const { dry_run: dryRun } = request.query
       const deletion = await deletionOrFail(app, id)

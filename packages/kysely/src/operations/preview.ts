@@ -6,6 +6,8 @@ import { holdsInstalled } from '../holds/holds.ts'
 import { HELD_ROWS_TABLE } from '../holds/schema.ts'
 import { contextOf, keyIn, keysOf, keyText, missingKeys, targetKeys, type Context, type Target } from './context.ts'
 import { deletedParents, restoreStatement, type ParentDeletedEntry } from './restore.ts'
+import { portableFor } from '../dialects/portable.ts'
+import { portablePreviewForceDelete, portablePreviewRestore, portablePreviewSoftDelete } from '../dialects/portable-preview.ts'
 
 /** What a previewed operation would touch in one table. */
 export interface PreviewTable {
@@ -81,6 +83,9 @@ export async function previewSoftDelete<DB, T extends keyof DB & string>(
   options: PreviewOptions = {},
 ): Promise<PreviewResult> {
   const { context, root, keys, sampleSize } = deletePreviewOf(db, table, target, options)
+  // SQLite and MariaDB/MySQL: dialects/portable-preview.ts.
+  const portable = portableFor(db as Kysely<any>)
+  if (portable !== undefined) return portablePreviewSoftDelete(portable, db as Kysely<any>, { context, root, keys, target, sampleSize, cascade: options.cascade !== false })
   return readOnly(db as Kysely<any>, async (trx) => {
     // softDelete's own root selection: active target rows (the plugin's filter).
     const rows = await trx
@@ -125,6 +130,8 @@ export async function previewForceDelete<DB, T extends keyof DB & string>(
   options: Omit<PreviewOptions, 'cascade'> = {},
 ): Promise<PreviewResult> {
   const { context, root, keys, sampleSize } = deletePreviewOf(db, table, target, options)
+  const portable = portableFor(db as Kysely<any>)
+  if (portable !== undefined) return portablePreviewForceDelete(portable, db as Kysely<any>, { context, root, keys, target, sampleSize, cascade: true })
   return readOnly(db as Kysely<any>, async (trx) => {
     // forceDelete's own root selection: target rows whatever their state.
     const rows = await trx
@@ -165,6 +172,8 @@ export async function previewRestore<DB, T extends keyof DB & string>(
   const keys = targetKeys(target, table)
   const sampleSize = checkSample(options)
   const cascade = options.cascade !== false
+  const portable = portableFor(db as Kysely<any>)
+  if (portable !== undefined) return portablePreviewRestore(portable, db as Kysely<any>, { context, root, keys, target, sampleSize, cascade })
   return readOnly(db as Kysely<any>, async (trx) => {
     // restore's own candidates: deleted target rows (for keys: any state, to tell why not).
     let query = trx.selectFrom(root.name).select([`${root.key} as key`, `${root.columns.deletedAt} as deleted_at`]).orderBy(root.key)

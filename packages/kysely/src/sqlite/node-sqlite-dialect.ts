@@ -209,13 +209,15 @@ class NodeSqliteConnection implements DatabaseConnection {
    */
   async endTombstoneState(): Promise<void> {
     for (const table of ['tombstone_hard_delete_grants', 'tombstone_context']) {
-      let prepared: { statement: NodeSqliteStatementLike; reader: boolean }
+      let probe: { statement: NodeSqliteStatementLike; reader: boolean }
       try {
-        prepared = this.#prepare(`delete from ${table}`)
+        probe = this.#prepare(`select 1 from ${table} limit 1`)
       } catch {
         continue // not installed
       }
-      prepared.statement.run()
+      // Looked at first: a DELETE takes the write lock even when it removes nothing, which would
+      // make a read-only transaction (a preview) wait for, or fail against, another writer.
+      if (probe.statement.all().length > 0) this.#prepare(`delete from ${table}`).statement.run()
     }
   }
 

@@ -1,0 +1,310 @@
+/**
+ * The previews on SQLite and MariaDB/MySQL: {@link previewSoftDelete}, {@link previewRestore} and
+ * {@link previewForceDelete} with the PostgreSQL path's result shapes, choosing the rows as the
+ * portable operations (`dialects/portable.ts`) do, with `SELECT`s only, in one read-only
+ * transaction (the caller's, when given one): SQLite a deferred `begin` (a snapshot, no write
+ * lock), MariaDB/MySQL `repeatable read, read only` (consistent reads: no row lock).
+ *
+ * Legal holds are PostgreSQL's: on these dialects `held` is always 0, as the force delete there
+ * checks no hold.
+ *
+ * @module
+ */
+import { sql, type Kysely, type RawBuilder } from 'kysely'
+import type { TableDefinition } from '../definition.ts'
+import { InvalidConfigurationError, type RowKey } from '../errors.ts'
+import { refusePortableDefinition } from '../operations/policies.ts'
+import { targetVisibility, withDeleted } from '../plugin/markers.ts'
+import { keysOf, keyText, missingKeys, type Context, type Target } from '../operations/context.ts'
+import type { ParentDeletedEntry } from '../operations/restore.ts'
+import type { PreviewConflict, PreviewResult, PreviewTable } from '../operations/preview.ts'
+import type { PortableDialect } from './portable.ts'
+
+/** What the PostgreSQL entry point has validated (target keys, sample size) before it hands over. @internal */
+export interface PortablePreview {
+  readonly context: Context
+  readonly root: TableDefinition
+  readonly keys: readonly RowKey[] | undefined
+  readonly target: Target
+  readonly sampleSize: number
+  readonly cascade: boolean
+}
+
+/**
+ * A table the preview reaches that references itself (threaded comments): its tree is not followed
+ * by these previews yet, so they refuse rather than undercount. The operations themselves follow it.
+ */
+function refuseTrees(context: Context, root: TableDefinition, cascade: boolean): void {
+  const reached = [root.name, ...(cascade ? context.definition.descendantsOf(root.name) : [])]
+  const tree = reached.find((name) => context.definition.selfRelationOf(name) !== undefined)
+  if (tree !== undefined) {
+    throw new InvalidConfigurationError(`Previews of a table that references itself ("${tree}") are supported on PostgreSQL and PGlite only`, tree)
+  }
+}
+
+/** `previewSoftDelete` on SQLite and MariaDB/MySQL. @internal */
+export async function portablePreviewSoftDelete(d: PortableDialect, db: Kysely<any>, prepared: PortablePreview): Promise<PreviewResult> {
+  const { context, root, keys, target, sampleSize, cascade } = prepared
+  refusePortableDefinition(db, context.definition)
+  refuseTrees(context, root, cascade)
+  return readOnly(db, async (trx) => {
+    // portableSoftDelete's root selection: active target rows (the plugin's filter).
+    const base = trx.selectFrom(root.name).select(`${root.key} as key`)
+    const rows = await (keys === undefined ? base.where(target.where as never) : base.where(d.keyIn(root.key, keys))).execute()
+    const found = keysOf(rows, 'key')
+    let alreadyDeleted: RowKey[] = []
+    let notFound: RowKey[] = []
+    if (keys !== undefined && found.length < keys.length) {
+      const missing = missingKeys(keys, found)
+      const existing = await trx
+        .selectFrom(root.name)
+        .select(`${root.key} as key`)
+        .where(d.keyIn(root.key, missing))
+        .$call(withDeleted({ [root.name]: 'only' }))
+        .execute()
+      alreadyDeleted = missing.filter((key) => existing.some((row) => keyText(row.key as RowKey) === keyText(key)))
+      notFound = missingKeys(missing, alreadyDeleted)
+    }
+    const tables = await cascadeSummary(d, trx, context, root, found, { active: true, cascade, sampleSize })
+    return resultOf('softDelete', tables, { notFound, alreadyDeleted })
+  })
+}
+
+/** `previewForceDelete` on SQLite and MariaDB/MySQL (no legal holds there: `held` is 0). @internal */
+export async function portablePreviewForceDelete(d: PortableDialect, db: Kysely<any>, prepared: PortablePreview): Promise<PreviewResult> {
+  const { context, root, keys, target, sampleSize } = prepared
+  refuseTrees(prepared.context, prepared.root, prepared.cascade)
+  return readOnly(db, async (trx) => {
+    // portableForceDelete's root selection: target rows whatever their state.
+    const base = trx.selectFrom(root.name).select(`${root.key} as key`).$call(targetVisibility({ [root.name]: 'include' }))
+    const rows = await (keys === undefined ? base.where(target.where as never) : base.where(d.keyIn(root.key, keys))).execute()
+    const found = keysOf(rows, 'key')
+    const tables = await cascadeSummary(d, trx, context, root, found, { active: false, cascade: true, sampleSize })
+    return resultOf('forceDelete', tables, { notFound: keys === undefined ? [] : missingKeys(keys, found) })
+  })
+}
+
+/**
+ * `previewRestore` on SQLite and MariaDB/MySQL: portableRestore's walk (targets, then table by
+ * table the descendants carrying the deletion id of a row restored just before, whose every parent
+ * is active or restored), as `SELECT`s; then the rows that would meet another on a unique index.
+ * @internal
+ */
+export async function portablePreviewRestore(d: PortableDialect, db: Kysely<any>, prepared: PortablePreview): Promise<PreviewResult> {
+  const { context, root, keys, target, sampleSize, cascade } = prepared
+  refuseTrees(prepared.context, prepared.root, prepared.cascade)
+  if (!cascade) {
+    // portableRestore always brings the descendants back: a preview without them would not be what it does.
+    throw new InvalidConfigurationError(`previewRestore with cascade: false is supported on PostgreSQL and PGlite only, not on ${d.kind}`, root.name)
+  }
+  return readOnly(db, async (trx) => {
+    let query = trx.selectFrom(root.name).select([`${root.key} as key`, `${root.columns.deletedAt} as deleted_at`]).orderBy(root.key)
+    query =
+      keys === undefined
+        ? query.where(target.where as never).$call(targetVisibility({ [root.name]: 'only' }))
+        : query.where(d.keyIn(root.key, keys)).$call(targetVisibility({ [root.name]: 'include' }))
+    const rows = await query.execute()
+    const notFound = keys === undefined ? [] : missingKeys(keys, keysOf(rows, 'key'))
+    const notDeleted = keysOf(
+      rows.filter((row) => row.deleted_at === null),
+      'key',
+    )
+    let candidates = keysOf(
+      rows.filter((row) => row.deleted_at !== null),
+      'key',
+    )
+    const parentDeleted = candidates.length === 0 ? [] : await deletedParents(d, trx, context, root, candidates)
+    const blocked = new Set(parentDeleted.map((entry) => keyText(entry.id)))
+    candidates = candidates.filter((key) => !blocked.has(keyText(key)))
+    if (candidates.length === 0) return resultOf('restore', { [root.name]: { count: 0, sample: [], held: 0 } }, { notFound, notDeleted, parentDeleted })
+    const restored = await restoredTrees(d, trx, context, root, candidates, cascade)
+    const tables: Record<string, PreviewTable> = {}
+    for (const [name, entry] of restored) tables[name] = { count: entry.ids.length, sample: entry.ids.slice(0, sampleSize).map(keyText), held: 0 }
+    const conflicts = await findConflicts(d, trx, context, restored, sampleSize)
+    return resultOf('restore', tables, { notFound, notDeleted, parentDeleted, conflicts })
+  })
+}
+
+/** One consistent read: the caller's transaction, or a read-only one of its own. */
+async function readOnly<T>(db: Kysely<any>, work: (trx: Kysely<any>) => Promise<T>): Promise<T> {
+  if (db.isTransaction) return work(db)
+  // NodeSqliteDialect opens a read-only transaction with a deferred `begin` (no write lock); SQLite ignores the level.
+  return db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(work)
+}
+
+function resultOf(
+  operation: PreviewResult['operation'],
+  tables: Record<string, PreviewTable>,
+  parts: Partial<Pick<PreviewResult, 'notFound' | 'alreadyDeleted' | 'notDeleted' | 'parentDeleted' | 'conflicts'>>,
+): PreviewResult {
+  let count = 0
+  for (const entry of Object.values(tables)) count += entry.count
+  const notFound = parts.notFound ?? []
+  const notDeleted = parts.notDeleted ?? []
+  const parentDeleted = parts.parentDeleted ?? []
+  const conflicts = parts.conflicts ?? []
+  const wouldRefuse = operation === 'restore' && notFound.length + notDeleted.length + parentDeleted.length + conflicts.length > 0
+  return { operation, count, tables, notFound, alreadyDeleted: parts.alreadyDeleted ?? [], notDeleted, parentDeleted, conflicts, held: 0, wouldRefuse }
+}
+
+/**
+ * The rows a soft delete (`active`: active rows only) or a force delete (any state) reaches from
+ * `keys`: one CTE per table (SQLite 3.25+ and MariaDB 10.2+/MySQL 8 have CTEs and window
+ * functions), each child's holding the rows whose foreign key points at a row of a parent's CTE,
+ * then per table its count and first keys in one `UNION ALL`.
+ */
+async function cascadeSummary(
+  d: PortableDialect,
+  trx: Kysely<any>,
+  context: Context,
+  root: TableDefinition,
+  keys: readonly RowKey[],
+  options: { active: boolean; cascade: boolean; sampleSize: number },
+): Promise<Record<string, PreviewTable>> {
+  if (keys.length === 0) return { [root.name]: { count: 0, sample: [], held: 0 } }
+  const tables = [root.name, ...(options.cascade ? context.definition.descendantsOf(root.name) : [])]
+  const alias = new Map(tables.map((name, index) => [name, `tombstone_p${index}`]))
+  const ctes = tables.map((name, index) => {
+    const table = context.definition.table(name)
+    const parentKeys = [...new Set(context.definition.childrenOf(name).map((relation) => relation.parentKey))]
+    const carried = parentKeys.map((column) => sql`c.${sql.id(column)} as ${sql.id(`p_${column}`)}`)
+    const conditions: RawBuilder<unknown>[] = []
+    if (options.active) conditions.push(sql`c.${sql.id(table.columns.deletedAt)} is null`)
+    if (index === 0) conditions.push(d.keyIn(`c.${table.key}`, keys))
+    else {
+      const parents = context.definition.parentsOf(name).filter((relation) => alias.has(relation.parent))
+      conditions.push(
+        sql`(${sql.join(
+          parents.map(
+            (relation) =>
+              sql`c.${sql.id(relation.foreignKey)} in (select ${sql.id(`p_${relation.parentKey}`)} from ${sql.id(alias.get(relation.parent) as string)})`,
+          ),
+          sql` or `,
+        )})`,
+      )
+    }
+    return sql`${sql.id(alias.get(name) as string)} as (
+      select c.${sql.id(table.key)} as k${carried.length > 0 ? sql`, ${sql.join(carried)}` : sql``}
+      from ${sql.table(name)} as c where ${sql.join(conditions, sql` and `)})`
+  })
+  const limit = sql.lit(Math.max(options.sampleSize, 1))
+  const branches = tables.map(
+    (name, index) => sql`select t, k, rn, n from (select ${sql.lit(index)} as t, x.k as k, row_number() over (order by x.k) as rn,
+      count(*) over () as n from ${sql.id(alias.get(name) as string)} as x) as ${sql.id(`s${index}`)} where rn <= ${limit}`,
+  )
+  const rows = await sql<{ t: number | string; k: RowKey; rn: number | string; n: number | string }>`with ${sql.join(ctes)}
+    ${sql.join(branches, sql` union all `)}`.execute(trx)
+  const summary: Record<string, PreviewTable> = {}
+  for (const [index, name] of tables.entries()) {
+    const mine = rows.rows.filter((row) => Number(row.t) === index).sort((a, b) => Number(a.rn) - Number(b.rn))
+    if (index > 0 && mine.length === 0) continue
+    summary[name] = { count: Number(mine[0]?.n ?? 0), sample: mine.slice(0, options.sampleSize).map((row) => keyText(row.k)), held: 0 }
+  }
+  return summary
+}
+
+/** portableRestore's `deletedParents`: candidates whose parent (along a declared relation) is deleted. */
+async function deletedParents(
+  d: PortableDialect,
+  trx: Kysely<any>,
+  context: Context,
+  root: TableDefinition,
+  candidates: readonly RowKey[],
+): Promise<ParentDeletedEntry[]> {
+  const entries: ParentDeletedEntry[] = []
+  for (const relation of context.definition.parentsOf(root.name)) {
+    const rows = await trx
+      .selectFrom(`${root.name} as tombstone_child`)
+      .innerJoin(`${relation.parent} as tombstone_parent`, `tombstone_parent.${relation.parentKey}`, `tombstone_child.${relation.foreignKey}`)
+      .select([`tombstone_child.${root.key} as id`, `tombstone_parent.${relation.parentKey} as parent_id`])
+      .where(d.keyIn(`tombstone_child.${root.key}`, candidates))
+      .$call(withDeleted({ tombstone_child: 'include', tombstone_parent: 'only' }))
+      .execute()
+    for (const row of rows) entries.push({ id: row.id as RowKey, parentTable: relation.parent, parentId: row.parent_id as RowKey })
+  }
+  return entries
+}
+
+/**
+ * What portableRestore's `restoreTrees` would bring back, per table in key order: the targets,
+ * then each descendant table's deleted rows carrying the deletion id of a parent row restored just
+ * before, whose every parent is active now or restored by this walk.
+ */
+async function restoredTrees(
+  d: PortableDialect,
+  trx: Kysely<any>,
+  context: Context,
+  root: TableDefinition,
+  keys: readonly RowKey[],
+  cascade: boolean,
+): Promise<Map<string, { ids: RowKey[]; deletionIds: (string | null)[] }>> {
+  const restored = new Map<string, { ids: RowKey[]; deletionIds: (string | null)[] }>()
+  for (const name of [root.name, ...(cascade ? context.definition.descendantsOf(root.name) : [])]) {
+    const table = context.definition.table(name)
+    let condition: RawBuilder<unknown>
+    if (name === root.name) condition = d.keyIn(`c.${table.key}`, keys)
+    else {
+      const parents = context.definition.parentsOf(name).filter((relation) => (restored.get(relation.parent)?.ids.length ?? 0) > 0)
+      if (parents.length === 0) continue
+      const pairs = parents.map((relation) => {
+        const entry = restored.get(relation.parent) as { ids: RowKey[]; deletionIds: (string | null)[] }
+        return d.pairIn(`c.${relation.foreignKey}`, `c.${table.columns.deletionId}`, entry.ids.map((id, i) => [id, entry.deletionIds[i] ?? null] as const))
+      })
+      // Every parent active after the restore: active now, or among the rows this walk brings back.
+      const active = context.definition.parentsOf(name).map((relation) => {
+        const parent = context.definition.table(relation.parent)
+        const back = restored.get(relation.parent)?.ids ?? []
+        const now = sql`(select p.${sql.id(parent.columns.deletedAt)} from ${sql.table(relation.parent)} as p where p.${sql.id(relation.parentKey)} = c.${sql.id(relation.foreignKey)}) is null`
+        return back.length === 0 ? now : sql`(${now} or ${d.keyIn(`c.${relation.foreignKey}`, back)})`
+      })
+      condition = sql`(${sql.join(pairs, sql` or `)}) and ${sql.join(active, sql` and `)}`
+    }
+    const found = await sql<{ k: RowKey; d: string | null }>`select c.${sql.id(table.key)} as k, c.${sql.id(table.columns.deletionId)} as d
+      from ${sql.table(name)} as c where c.${sql.id(table.columns.deletedAt)} is not null and ${condition} order by c.${sql.id(table.key)}`.execute(trx)
+    if (name !== root.name && found.rows.length === 0) continue
+    restored.set(name, { ids: found.rows.map((row) => row.k), deletionIds: found.rows.map((row) => row.d) })
+  }
+  return restored
+}
+
+/**
+ * Rows the restore would bring back that meet, on a unique index, an active row or another row of
+ * the same restore (both would then be active), with the index and its columns from the catalog as
+ * the restore's own diagnosis finds them (SQLite `pragma_index_list`, MariaDB
+ * `information_schema.statistics`, whose `tombstone_active_<column>` columns stand for `<column>`).
+ * A unique index over every row cannot be met by a restore: it never reports one.
+ */
+async function findConflicts(
+  d: PortableDialect,
+  trx: Kysely<any>,
+  context: Context,
+  restored: Map<string, { ids: RowKey[] }>,
+  limit: number,
+): Promise<PreviewConflict[]> {
+  const conflicts: PreviewConflict[] = []
+  for (const [name, entry] of restored) {
+    if (entry.ids.length === 0) continue
+    const table = context.definition.table(name)
+    const key = sql.id(table.key)
+    for (const index of await d.uniqueIndexes(trx, name)) {
+      const columns = index.columns.filter((column) => !column.startsWith('tombstone_'))
+      if (columns.length === 0 || columns.includes(table.key)) continue
+      const same = (left: string, right: string) =>
+        sql.join(
+          columns.map((column) => sql`${sql.ref(`${left}.${column}`)} = ${sql.ref(`${right}.${column}`)}`),
+          sql` and `,
+        )
+      const active = await sql<{ id: RowKey; other: RowKey }>`select c.${key} as id, a.${key} as other
+        from ${sql.table(name)} as c join ${sql.table(name)} as a on ${same('a', 'c')} and a.${sql.id(table.columns.deletedAt)} is null
+        where ${d.keyIn(`c.${table.key}`, entry.ids)} order by c.${key}, a.${key} limit ${sql.lit(limit)}`.execute(trx)
+      const together = await sql<{ id: RowKey; other: RowKey }>`select c.${key} as id, c2.${key} as other
+        from ${sql.table(name)} as c join ${sql.table(name)} as c2 on ${same('c2', 'c')} and c2.${key} <> c.${key}
+        where ${d.keyIn(`c.${table.key}`, entry.ids)} and ${d.keyIn(`c2.${table.key}`, entry.ids)}
+        order by c.${key}, c2.${key} limit ${sql.lit(limit)}`.execute(trx)
+      for (const row of [...active.rows, ...together.rows]) {
+        conflicts.push({ table: name, id: keyText(row.id), constraint: index.name, columns, conflictingId: keyText(row.other) })
+      }
+    }
+  }
+  return conflicts
+}
