@@ -4,12 +4,13 @@
  */
 import { sql, type Kysely } from 'kysely'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { backdate, databaseKinds } from '@tombstone/testing'
+import { backdate, databaseKinds, dialectKinds } from '@tombstone/testing'
 import {
   allowHardDelete,
   classifyDatabaseError,
   forceDelete,
   InvalidArgumentError,
+  InvalidConfigurationError,
   LegalHoldError,
   listHolds,
   NotFoundError,
@@ -156,5 +157,20 @@ describe.each(databaseKinds())('legal holds on %s', (kind) => {
     expect(await error(placeHold(db, { deletionId: '00000000-0000-4000-8000-000000000000' }, { reason: 'x' }))).toBeInstanceOf(NotFoundError)
     expect(await error(releaseHold(db, 987_654))).toBeInstanceOf(NotFoundError)
     expect(await error(releaseHold(db, -1))).toBeInstanceOf(InvalidArgumentError)
+  })
+})
+
+describe.each(dialectKinds().filter((kind) => kind === 'sqlite' || kind === 'mysql'))('legal holds on %s', (kind) => {
+  test('are PostgreSQL-only so far: placing, releasing and listing are coded InvalidConfigurationErrors', async () => {
+    const fixture = await createFixture(kind)
+    try {
+      const user = await insertUser(fixture.db)
+      const refused = (promise: Promise<unknown>) => expect(promise).rejects.toBeInstanceOf(InvalidConfigurationError)
+      await refused(placeHold(fixture.db, { table: 'users', id: user }, { by: 'legal', reason: 'case' }))
+      await refused(releaseHold(fixture.db, 1))
+      await refused(listHolds(fixture.db))
+    } finally {
+      await fixture.close()
+    }
   })
 })

@@ -1,5 +1,6 @@
 import { sql, type Expression, type Kysely, type SqlBool } from 'kysely'
-import { InvalidArgumentError, NotFoundError, sqlStateOf, type RowKey } from '../errors.ts'
+import { InvalidArgumentError, InvalidConfigurationError, NotFoundError, sqlStateOf, type RowKey } from '../errors.ts'
+import { dialectKindOf } from '../dialects/adapter.ts'
 import { targetVisibility } from '../plugin/markers.ts'
 import { notInstalled } from '../operations/force-delete.ts'
 import { actorValue, contextOf, inTransaction, keyIn, keysOf, keyText, missingKeys, targetKeys, type ActorOptions, type Context, type Target } from '../operations/context.ts'
@@ -63,6 +64,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
  */
 export async function placeHold<DB>(db: Kysely<DB>, target: HoldTarget, options: PlaceHoldOptions): Promise<PlaceHoldResult> {
   const context = contextOf(db as Kysely<any>)
+  refuseUnlessPostgres(db as Kysely<any>)
   if (typeof options?.reason !== 'string' || options.reason.trim() === '') throw new InvalidArgumentError('A legal hold needs a reason')
   const actor = actorValue(options.by)
   return inTransaction(db as Kysely<any>, async (trx) => {
@@ -138,6 +140,7 @@ export interface ReleaseHoldResult {
  * ```
  */
 export async function releaseHold<DB>(db: Kysely<DB>, holdId: number, options: ActorOptions = {}): Promise<ReleaseHoldResult> {
+  refuseUnlessPostgres(db as Kysely<any>)
   contextOf(db as Kysely<any>)
   if (!Number.isSafeInteger(holdId) || holdId < 1) throw new InvalidArgumentError('holdId must be a positive integer')
   const actor = actorValue(options.by)
@@ -178,6 +181,7 @@ export interface HoldQuery {
  * ```
  */
 export async function listHolds<DB>(db: Kysely<DB>, query: HoldQuery = {}): Promise<Hold[]> {
+  refuseUnlessPostgres(db as Kysely<any>)
   const context = contextOf(db as Kysely<any>)
   const limit = query.limit ?? 100
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) throw new InvalidArgumentError('limit must be between 1 and 1000')
@@ -246,6 +250,7 @@ function holdsError(error: unknown): never {
 
 /** True when the database has the holds tables (installed by a recent `installSoftDeletes`). @internal */
 export async function holdsInstalled(db: Kysely<any>): Promise<boolean> {
+  if (dialectKindOf(db) !== 'postgres') return false
   const result = await sql<{ present: boolean }>`select to_regclass(${HELD_ROWS_TABLE}) is not null as present`.execute(db)
   return result.rows[0]?.present === true
 }
@@ -288,4 +293,10 @@ export function freeOfHolds(context: Context, name: string, qualifier: string, d
         on h.entity = ${name} and h.entity_id = s.k::text and not h.released)`)
   }
   return sql<SqlBool>`(${sql.join(conditions, sql` and `)})`
+}
+
+/** Legal holds are PostgreSQL's and PGlite's so far (docs/dialects.md): a coded error elsewhere. */
+function refuseUnlessPostgres(db: Kysely<any>): void {
+  const kind = dialectKindOf(db)
+  if (kind !== 'postgres') throw new InvalidConfigurationError(`Legal holds are supported on PostgreSQL and PGlite only, not on ${kind}`)
 }
