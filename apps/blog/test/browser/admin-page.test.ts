@@ -134,6 +134,9 @@ describe.runIf(available).each(databaseKinds())('admin page in Chromium on %s', 
     expect(await page.getByTestId('confirm-text').textContent()).toBe(`Post #${post} “Going for good” and 2 comments will be erased. This cannot be undone.`)
     await shot('confirm-permanent')
     await dialog.getByRole('button', { name: 'Cancel' }).click()
+    // Closed before the next step: while the modal dialog is open, the page behind it is inert and
+    // cannot take focus (a slow machine showed that race).
+    await poll(() => dialog.isVisible()).toBe(false)
     expect((await api('GET', `/posts/${post}?include_deleted=true`, t.admin.token)).statusCode).toBe(200)
     // By keyboard: Enter opens it with focus on Cancel, Escape closes it and focus is back on the button.
     const focused = () => page.evaluate(() => document.activeElement?.textContent?.trim())
