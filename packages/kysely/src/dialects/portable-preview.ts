@@ -17,7 +17,7 @@ import { refusePortableDefinition } from '../operations/policies.ts'
 import { targetVisibility, withDeleted } from '../plugin/markers.ts'
 import { keysOf, keyText, missingKeys, type Context, type Target } from '../operations/context.ts'
 import type { ParentDeletedEntry } from '../operations/restore.ts'
-import type { PreviewConflict, PreviewResult, PreviewTable } from '../operations/preview.ts'
+import { readOnly, result, type PreviewConflict, type PreviewResult, type PreviewTable } from '../operations/preview.ts'
 import type { PortableDialect } from './portable.ts'
 
 /** What the PostgreSQL entry point has validated (target keys, sample size) before it hands over. @internal */
@@ -66,7 +66,7 @@ export async function portablePreviewSoftDelete(d: PortableDialect, db: Kysely<a
       notFound = missingKeys(missing, alreadyDeleted)
     }
     const tables = await cascadeSummary(d, trx, context, root, found, { active: true, cascade, sampleSize })
-    return resultOf('softDelete', tables, { notFound, alreadyDeleted })
+    return result('softDelete', tables, { notFound, alreadyDeleted })
   })
 }
 
@@ -80,7 +80,7 @@ export async function portablePreviewForceDelete(d: PortableDialect, db: Kysely<
     const rows = await (keys === undefined ? base.where(target.where as never) : base.where(d.keyIn(root.key, keys))).execute()
     const found = keysOf(rows, 'key')
     const tables = await cascadeSummary(d, trx, context, root, found, { active: false, cascade: true, sampleSize })
-    return resultOf('forceDelete', tables, { notFound: keys === undefined ? [] : missingKeys(keys, found) })
+    return result('forceDelete', tables, { notFound: keys === undefined ? [] : missingKeys(keys, found) })
   })
 }
 
@@ -116,35 +116,13 @@ export async function portablePreviewRestore(d: PortableDialect, db: Kysely<any>
     const parentDeleted = candidates.length === 0 ? [] : await deletedParents(d, trx, context, root, candidates)
     const blocked = new Set(parentDeleted.map((entry) => keyText(entry.id)))
     candidates = candidates.filter((key) => !blocked.has(keyText(key)))
-    if (candidates.length === 0) return resultOf('restore', { [root.name]: { count: 0, sample: [], held: 0 } }, { notFound, notDeleted, parentDeleted })
+    if (candidates.length === 0) return result('restore', { [root.name]: { count: 0, sample: [], held: 0 } }, { notFound, notDeleted, parentDeleted })
     const restored = await restoredTrees(d, trx, context, root, candidates, cascade)
     const tables: Record<string, PreviewTable> = {}
     for (const [name, entry] of restored) tables[name] = { count: entry.ids.length, sample: entry.ids.slice(0, sampleSize).map(keyText), held: 0 }
     const conflicts = await findConflicts(d, trx, context, restored, sampleSize)
-    return resultOf('restore', tables, { notFound, notDeleted, parentDeleted, conflicts })
+    return result('restore', tables, { notFound, notDeleted, parentDeleted, conflicts })
   })
-}
-
-/** One consistent read: the caller's transaction, or a read-only one of its own. */
-async function readOnly<T>(db: Kysely<any>, work: (trx: Kysely<any>) => Promise<T>): Promise<T> {
-  if (db.isTransaction) return work(db)
-  // NodeSqliteDialect opens a read-only transaction with a deferred `begin` (no write lock); SQLite ignores the level.
-  return db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(work)
-}
-
-function resultOf(
-  operation: PreviewResult['operation'],
-  tables: Record<string, PreviewTable>,
-  parts: Partial<Pick<PreviewResult, 'notFound' | 'alreadyDeleted' | 'notDeleted' | 'parentDeleted' | 'conflicts'>>,
-): PreviewResult {
-  let count = 0
-  for (const entry of Object.values(tables)) count += entry.count
-  const notFound = parts.notFound ?? []
-  const notDeleted = parts.notDeleted ?? []
-  const parentDeleted = parts.parentDeleted ?? []
-  const conflicts = parts.conflicts ?? []
-  const wouldRefuse = operation === 'restore' && notFound.length + notDeleted.length + parentDeleted.length + conflicts.length > 0
-  return { operation, count, tables, notFound, alreadyDeleted: parts.alreadyDeleted ?? [], notDeleted, parentDeleted, conflicts, held: 0, wouldRefuse }
 }
 
 /**

@@ -221,13 +221,17 @@ function checkSample(options: { sampleSize?: number }): number {
   return size
 }
 
-/** One consistent read: the caller's transaction, or a read-only repeatable-read one of its own. */
-async function readOnly<T>(db: Kysely<any>, work: (trx: Kysely<any>) => Promise<T>): Promise<T> {
+/**
+ * One consistent read: the caller's transaction, or a read-only repeatable-read one of its own
+ * (on SQLite, NodeSqliteDialect's deferred `begin`: a snapshot, no write lock). @internal
+ */
+export async function readOnly<T>(db: Kysely<any>, work: (trx: Kysely<any>) => Promise<T>): Promise<T> {
   if (db.isTransaction) return work(db)
   return db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(work)
 }
 
-function result(
+/** A preview's result from its tables and what would refuse it, on every dialect. @internal */
+export function result(
   operation: PreviewResult['operation'],
   tables: Record<string, PreviewTable>,
   parts: Partial<Pick<PreviewResult, 'notFound' | 'alreadyDeleted' | 'notDeleted' | 'parentDeleted' | 'conflicts'>>,
