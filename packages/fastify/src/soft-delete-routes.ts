@@ -13,6 +13,7 @@ import {
   type ParentDeletedError,
   type PreviewResult,
   type RestoreResult,
+  type RestoreSet,
   type RowKey,
 } from '@tombstone/kysely'
 import { checkIfMatch, decodeCursor, encodeCursor, etagOf, hasUnstorableText, ListSchema, PageQuery, problemResponses } from './http.ts'
@@ -193,6 +194,17 @@ export interface SoftDeleteRoutesOptions<Row extends Record<string, unknown>> {
    * `updated_at`, so that a row's ETag after delete + restore differs from the one before). Defaults to none.
    */
   readonly onRestored?: (trx: Kysely<any>, tables: Readonly<Record<string, readonly RowKey[]>>) => Promise<void>
+  /**
+   * Columns the restore writes on every row it brings back, in its own statement (`RestoreOptions.set`
+   * of `@tombstone/kysely`), given the database the request uses: cheaper than an `onRestored` hook
+   * that updates them after, and the restore then needs no transaction around it.
+   *
+   * @example
+   * ```ts
+   * restoreSet: () => ({ posts: { updated_at: sql`now()` }, comments: { updated_at: sql`now()` } })
+   * ```
+   */
+  readonly restoreSet?: (db: Kysely<any>) => RestoreSet
   /**
    * Runs in the delete's transaction, before any row is soft- or hard-deleted by these routes, with
    * the target ids; throw an {@link HttpProblem} to refuse (the blog refuses to delete the last
@@ -506,7 +518,7 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
         checkIfMatch(request, etag(row))
         if (row.deleted_at === null) throw new HttpProblem('not-deleted', `${Noun} ${id} is not deleted`)
         try {
-          await restoreWithHook(db, (scope) => restore(scope, table, { id }, { by: actor.id }))
+          await restoreWithHook(db, (scope) => restore(scope, table, { id }, { by: actor.id, set: options.restoreSet?.(db) }))
         } catch (error) {
           throw restoreProblem(error)
         }
@@ -747,7 +759,7 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
         const actor = requireAdmin(options.actor(request))
         const ids = idsOf(request)
         const result: RestoreResult = await restoreWithHook(dbOf(request), (scope) =>
-          restore(scope, table, { ids }, { by: actor.id, onFailure: 'skip' }),
+          restore(scope, table, { ids }, { by: actor.id, onFailure: 'skip', set: options.restoreSet?.(dbOf(request)) }),
         )
         const details = [
           ...result.conflicts.map((conflict) => ({

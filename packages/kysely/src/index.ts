@@ -86,6 +86,7 @@ export {
   restore,
   type RestoreOptions,
   type RestoreResult,
+  type RestoreSet,
   type ParentDeletedEntry,
 } from './operations/restore.ts'
 export {

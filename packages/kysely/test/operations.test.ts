@@ -276,6 +276,37 @@ describe.each(dialectKinds())('operations on %s', (kind) => {
     expect(result.notFound).toEqual([876_543])
   })
 
+  test('restore with onFailure skip leaves a target whose parent is deleted, reports the parent, and restores the others', async () => {
+    const kept = await insertUser(db)
+    const gone = await insertUser(db)
+    const free = await insertPost(db, kept)
+    const orphan = await insertPost(db, gone)
+    await softDelete(db, 'posts', { ids: [free, orphan] })
+    await softDelete(db, 'users', { id: gone })
+    const result = await restore(db, 'posts', { ids: [free, orphan] }, { onFailure: 'skip' })
+    expect(result.restored).toEqual([free])
+    expect(result.parentDeleted.map((entry) => [entry.id, entry.parentTable, Number(entry.parentId)])).toEqual([[orphan, 'users', gone]])
+    expect((await stateOf(raw, 'posts', orphan))?.deleted_at).not.toBeNull()
+    expect((await stateOf(raw, 'posts', free))?.deleted_at).toBeNull()
+  })
+
+  test('restore writes the columns of set on every row it brings back, and refuses to set its own columns', async () => {
+    const user = await insertUser(db)
+    const post = await insertPost(db, user)
+    const comments = [await insertComment(db, post, user), await insertComment(db, post, user)]
+    await softDelete(db, 'posts', { id: post })
+    const result = await restore(db, 'posts', { id: post }, { set: { posts: { title: 'back again' }, comments: { body: 'restored' } } })
+    expect(result.count).toBe(3)
+    expect((await raw.selectFrom('posts').select('title').where('id', '=', post).executeTakeFirstOrThrow()).title).toBe('back again')
+    const bodies = await raw.selectFrom('comments').select('body').where('id', 'in', comments).execute()
+    expect(bodies.map((row) => row.body)).toEqual(['restored', 'restored'])
+    await softDelete(db, 'posts', { id: post })
+    for (const set of [{ posts: { deleted_at: null } }, { posts: { id: 1 } }, { archive: { note: 'x' } }, { posts: 'x' }]) {
+      await expect(restore(db, 'posts', { id: post }, { set } as never)).rejects.toBeInstanceOf(InvalidArgumentError)
+    }
+    expect((await stateOf(raw, 'posts', post))?.deleted_at).not.toBeNull()
+  })
+
   test('a deleted user frees their email for a new account', async () => {
     const name = unique('reuse')
     const first = await insertUser(db, name)

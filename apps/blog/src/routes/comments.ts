@@ -68,7 +68,7 @@ export async function commentRoutes(instance: FastifyInstance): Promise<void> {
     isOwner: (actor, comment) => actor.id === comment.author_id,
     adminView: { schema: CommentRef, map: (comment) => commentView(comment, true) },
     etag: (comment) => rowEtag('comments', comment),
-    onRestored: touchRestored,
+    restoreSet: touchRestored,
     describeParentDeleted: (error) =>
       error.parentTable === 'posts'
         ? `Its post #${String(error.parentId)} is deleted; restore the post first`

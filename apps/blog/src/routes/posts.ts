@@ -256,7 +256,7 @@ export async function postRoutes(instance: FastifyInstance): Promise<void> {
     canSee: (actor, post) => canSee(actor as Actor, post),
     adminView: { schema: PostRef, map: (post) => postView(post, true) },
     etag: (post) => rowEtag('posts', post),
-    onRestored: touchRestored,
+    restoreSet: touchRestored,
     routes: { softAlias: true, trash: true, bulk: true },
     bulkIdsField: 'post_ids',
     describeConflict: (error) =>

@@ -1,6 +1,6 @@
 import { HttpProblem } from '@tombstone/fastify'
 import { sql, type Kysely } from 'kysely'
-import { classifyDatabaseError, isTombstoneError, SQLSTATE, sqlStateOf, type RowKey } from '@tombstone/kysely'
+import { classifyDatabaseError, isTombstoneError, SQLSTATE, sqlStateOf, type RestoreSet, type RowKey } from '@tombstone/kysely'
 import { now } from '../db/sql-dialect.ts'
 
 /** Human names of the unique indexes a write can hit. */
@@ -60,13 +60,11 @@ export function parentGone(error: unknown): never {
 }
 
 /**
- * After a restore: the restored rows' `updated_at` moves to now, so that their ETag differs from the
- * one they had before the delete (their representation went away and came back). One statement per
- * table the restore reached.
+ * What a restore writes besides its own columns: every restored row's `updated_at` moves to now, so
+ * that its ETag differs from the one it had before the delete (its representation went away and
+ * came back). Written by the restore's own statement (`RestoreOptions.set`), table by table.
  */
-export async function touchRestored(trx: Kysely<any>, tables: Readonly<Record<string, readonly RowKey[]>>): Promise<void> {
-  for (const table of ['users', 'posts', 'comments'] as const) {
-    const ids = (tables[table] ?? []).map(Number)
-    if (ids.length > 0) await trx.updateTable(table).set({ updated_at: now(trx) }).where('id', 'in', ids).execute()
-  }
+export function touchRestored(db: Kysely<any>): RestoreSet {
+  const at = now(db)
+  return { users: { updated_at: at }, posts: { updated_at: at }, comments: { updated_at: at } }
 }

@@ -134,7 +134,7 @@ export async function userRoutes(instance: FastifyInstance, options: { passwordC
     isOwner: (actor, user) => actor.id === user.id,
     adminView: { schema: UserRef, map: (user) => userView(user, 'admin') },
     etag: (user) => rowEtag('users', user),
-    onRestored: touchRestored,
+    restoreSet: touchRestored,
     describeConflict: (error) => {
       const field = fieldOfConstraint(error.constraint)
       return `The ${field} of user ${String(error.id ?? '')} is now used by user #${String(error.conflictingId ?? '?')}`

@@ -19,6 +19,7 @@ import {
   keysOf,
   missingKeys,
   keyText,
+  restoreAssignments,
   type ActorOptions,
   type AuditAction,
   type Context,
@@ -27,6 +28,7 @@ import {
 } from '../operations/context.ts'
 import { dialectKindOf, plainKey, type DialectKind } from './adapter.ts'
 import { SQLITE_NOW } from './sqlite.ts'
+import type { RestoreSet } from '../operations/restore.ts'
 
 /** What differs between SQLite and MariaDB/MySQL for the operations. @internal */
 export interface PortableDialect {
@@ -324,10 +326,11 @@ type Restored = Map<string, { ids: RowKey[]; deletionIds: (string | null)[] }>
 export async function portableRestore(
   d: PortableDialect,
   db: Kysely<any>,
-  prepared: Prepared<ActorOptions & { onFailure?: 'throw' | 'skip'; cascade?: boolean }>,
+  prepared: Prepared<ActorOptions & { onFailure?: 'throw' | 'skip'; cascade?: boolean; set?: RestoreSet }>,
 ) {
   const { context, root, keys, target, options } = prepared
   const cascade = options.cascade !== false
+  const set = restoreAssignments(context, options.set)
   const table = root.name
   const skip = options.onFailure === 'skip'
   const actor = actorValue(options.by)
@@ -369,7 +372,7 @@ export async function portableRestore(
         const conflicts: ConflictError[] = []
         if (candidates.length > 0) {
           try {
-            await inSavepoint(trx, () => restoreTrees(d, trx, context, root, candidates, restored, cascade))
+            await inSavepoint(trx, () => restoreTrees(d, trx, context, root, candidates, restored, cascade, set))
           } catch (error) {
             if (sqlStateOf(error) !== SQLSTATE.uniqueViolation) throw error
             restored.clear()
@@ -377,7 +380,7 @@ export async function portableRestore(
             for (const key of candidates) {
               const attempt: Restored = new Map()
               try {
-                await inSavepoint(trx, () => restoreTrees(d, trx, context, root, [key], attempt, cascade))
+                await inSavepoint(trx, () => restoreTrees(d, trx, context, root, [key], attempt, cascade, set))
                 for (const [name, entry] of attempt) {
                   const into = restored.get(name) ?? { ids: [], deletionIds: [] }
                   into.ids.push(...entry.ids)
@@ -441,16 +444,17 @@ async function restoreTrees(
   keys: readonly RowKey[],
   restored: Restored,
   cascade: boolean,
+  set: (table: string) => RawBuilder<unknown>[],
 ) {
   for (const name of [root.name, ...(cascade ? context.definition.descendantsOf(root.name) : [])]) {
     const table = context.definition.table(name)
     const self = cascade ? context.definition.selfRelationOf(name) : undefined
-    const rows = await restoreLevel(d, trx, context, table, name === root.name ? keys : undefined, restored, undefined)
+    const rows = await restoreLevel(d, trx, context, table, name === root.name ? keys : undefined, restored, undefined, set)
     if (name !== root.name && rows.length === 0) continue
     // Then the replies of the same deletion below them, one level per statement, parents first.
     let level = rows
     while (self !== undefined && level.length > 0) {
-      level = await restoreLevel(d, trx, context, table, undefined, restored, { self, level })
+      level = await restoreLevel(d, trx, context, table, undefined, restored, { self, level }, set)
       rows.push(...level)
     }
     restored.set(name, { ids: rows.map((row) => row.k), deletionIds: rows.map((row) => row.d) })
@@ -469,8 +473,11 @@ async function restoreLevel(
   keys: readonly RowKey[] | undefined,
   restored: Restored,
   replies: { self: RelationDefinition; level: readonly { k: RowKey; d: string | null }[] } | undefined,
+  set: (table: string) => RawBuilder<unknown>[],
 ): Promise<{ k: RowKey; d: string | null }[]> {
   const name = table.name
+  const assignments = set(name)
+  const extra = assignments.length > 0 ? sql`, ${sql.join(assignments)}` : sql``
   const { deletedAt, deletedBy, deleteReason, deletionId, purgeAt } = table.columns
   let condition: RawBuilder<unknown>
   if (replies !== undefined) {
@@ -500,7 +507,7 @@ async function restoreLevel(
   if (d.returning) {
     // deletion_id is left to the database's trigger, so that RETURNING reports the one the row had.
     const result = await sql<{ k: RowKey; d: string | null }>`update ${sql.table(name)} as c
-      set ${sql.id(deletedAt)} = null, ${sql.id(deletedBy)} = null, ${sql.id(deleteReason)} = null, ${sql.id(purgeAt)} = null
+      set ${sql.id(deletedAt)} = null, ${sql.id(deletedBy)} = null, ${sql.id(deleteReason)} = null, ${sql.id(purgeAt)} = null${extra}
       where ${where} returning ${sql.id(table.key)} as k, ${sql.id(deletionId)} as d`.execute(trx)
     rows = result.rows
   } else {
@@ -509,7 +516,7 @@ async function restoreLevel(
     rows = found.rows
     if (rows.length > 0) {
       await sql`update ${sql.table(name)} set ${sql.id(deletedAt)} = null, ${sql.id(deletedBy)} = null, ${sql.id(deleteReason)} = null,
-        ${sql.id(deletionId)} = null, ${sql.id(purgeAt)} = null where ${d.keyIn(table.key, rows.map((row) => row.k))}`.execute(trx)
+        ${sql.id(deletionId)} = null, ${sql.id(purgeAt)} = null${extra} where ${d.keyIn(table.key, rows.map((row) => row.k))}`.execute(trx)
     }
   }
   return rows

@@ -227,3 +227,28 @@ export function missingKeys(wanted: readonly RowKey[], found: readonly RowKey[])
   const present = new Set(found.map(keyText))
   return wanted.filter((key) => !present.has(keyText(key)))
 }
+
+/**
+ * The assignments `RestoreOptions.set` names for one table (`"col" = value`), checked: tables of
+ * the definition, column names as strings, never a soft-delete column (the restore owns those).
+ * @internal
+ */
+export function restoreAssignments(context: Context, set: Readonly<Record<string, Readonly<Record<string, unknown>>>> | undefined): (table: string) => RawBuilder<unknown>[] {
+  if (set === undefined) return () => []
+  if (typeof set !== 'object' || set === null || Array.isArray(set)) throw new InvalidArgumentError('set must be an object of tables, each an object of columns')
+  const byTable = new Map<string, RawBuilder<unknown>[]>()
+  for (const [name, columns] of Object.entries(set)) {
+    if (!context.definition.tables.has(name)) throw new InvalidArgumentError(`set.${name}: "${name}" is not a declared soft-deletable table`, name)
+    const table = context.definition.table(name)
+    if (typeof columns !== 'object' || columns === null || Array.isArray(columns)) throw new InvalidArgumentError(`set.${name} must be an object of columns`, name)
+    const owned = new Set<string>(Object.values(table.columns))
+    const assignments: RawBuilder<unknown>[] = []
+    for (const [column, value] of Object.entries(columns)) {
+      if (owned.has(column) || column === table.key) throw new InvalidArgumentError(`set.${name}.${column}: the restore writes this column itself`, name)
+      if (value === undefined) continue
+      assignments.push(sql`${sql.id(column)} = ${value}`)
+    }
+    byTable.set(table.name, assignments)
+  }
+  return (table) => byTable.get(table) ?? []
+}

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely'
-import type { TableDefinition } from '../definition.ts'
+import type { RelationDefinition, TableDefinition } from '../definition.ts'
 import {
   ConflictError,
   NotDeletedError,
@@ -23,6 +23,7 @@ import {
   keysOf,
   keyText,
   missingKeys,
+  restoreAssignments,
   targetKeys,
   setContext,
   type ActorOptions,
@@ -44,7 +45,22 @@ export interface RestoreOptions extends ActorOptions {
    * target rows come back; their descendants stay deleted (and can be restored later). Defaults to `true`.
    */
   readonly cascade?: boolean
+  /**
+   * Columns to write on every row the restore brings back, table by table, in the same statement
+   * that restores them (e.g. bump `updated_at`, so that an ETag taken before the delete no longer
+   * matches). Values are parameters, or expressions such as ``sql`now()` ``. The soft-delete
+   * columns themselves cannot be named (`INVALID_ARGUMENT`).
+   *
+   * @example
+   * ```ts
+   * await restore(db, 'posts', { id: 1 }, { set: { posts: { updated_at: sql`now()` }, comments: { updated_at: sql`now()` } } })
+   * ```
+   */
+  readonly set?: RestoreSet
 }
+
+/** What {@link RestoreOptions.set} writes: per table, column → value (a parameter or an expression). */
+export type RestoreSet = Readonly<Record<string, Readonly<Record<string, unknown>>>>
 
 /** A target row left deleted because its parent is deleted. */
 export interface ParentDeletedEntry {
@@ -94,7 +110,7 @@ export async function restore<DB, T extends keyof DB & string>(
   const root = context.definition.table(table)
   const keys = targetKeys(target, table)
   const skip = options.onFailure === 'skip'
-  const audit = { by: options.by, reason: options.reason, cascade: options.cascade !== false }
+  const audit = { by: options.by, reason: options.reason, cascade: options.cascade !== false, set: restoreAssignments(context, options.set) }
   // In our own transaction a failed restore can roll everything back and be diagnosed after; in the
   // caller's transaction (or to skip failures) it must roll back to a savepoint instead.
   const savepoints = skip || (db as Kysely<any>).isTransaction
@@ -107,10 +123,13 @@ export async function restore<DB, T extends keyof DB & string>(
     return await inTransaction(db as Kysely<any>, async (trx) => {
     // Who and why, for the audit the database writes.
     await setContext(trx, audit)
-    // Lock the targets (in key order) so that a concurrent purge or restore waits for us (or we for it).
+    // Lock the targets (in key order) so that a concurrent purge or restore waits for us (or we for it),
+    // and read, in the same statement, the key of each one's deleted parent along every relation.
+    const parents = parentRelations(context, root.name)
     let candidatesQuery = trx
       .selectFrom(root.name)
       .select([`${root.key} as key`, `${root.columns.deletedAt} as deleted_at`])
+      .select(parents.map((relation, index) => deletedParentKey(context, root.name, relation).as(`tombstone_dp${index}`)))
       .orderBy(root.key)
       .forUpdate()
     candidatesQuery =
@@ -137,7 +156,7 @@ export async function restore<DB, T extends keyof DB & string>(
     if (!skip && notFound.length > 0) throw new NotFoundError(table, notFound)
     if (!skip && notDeleted.length > 0) throw new NotDeletedError(table, notDeleted)
 
-    const parentDeleted = candidates.length === 0 ? [] : await deletedParents(trx, context, root, candidates)
+    const parentDeleted = deletedParentsOf(context, root, parents, rows as Record<string, unknown>[])
     if (parentDeleted.length > 0) {
       const first = parentDeleted[0] as ParentDeletedEntry
       if (!skip) throw new ParentDeletedError(table, first.id, first.parentTable, first.parentId)
@@ -212,6 +231,43 @@ class Collision extends Error {
   }
 }
 
+/** The relations along which a row of `name` has a parent: to other tables, then to itself. */
+function parentRelations(context: Context, name: string): RelationDefinition[] {
+  const self = context.definition.selfRelationOf(name)
+  return [...context.definition.parentsOf(name), ...(self === undefined ? [] : [self])]
+}
+
+/** The key of the row's parent along `relation` when that parent is deleted, else null (raw SQL: the plugin leaves it alone). */
+function deletedParentKey(context: Context, name: string, relation: RelationDefinition): RawBuilder<RowKey | null> {
+  const parent = context.definition.table(relation.parent)
+  return sql<RowKey | null>`(select tombstone_parent.${sql.id(relation.parentKey)} from ${sql.table(relation.parent)} as tombstone_parent
+    where tombstone_parent.${sql.id(relation.parentKey)} = ${sql.ref(`${name}.${relation.foreignKey}`)}
+      and tombstone_parent.${sql.id(parent.columns.deletedAt)} is not null)`
+}
+
+/** {@link deletedParents} from the columns {@link deletedParentKey} added to the locked candidates. */
+function deletedParentsOf(
+  context: Context,
+  root: TableDefinition,
+  parents: readonly RelationDefinition[],
+  rows: readonly Record<string, unknown>[],
+): ParentDeletedEntry[] {
+  const self = context.definition.selfRelationOf(root.name)
+  const deleted = rows.filter((row) => row.deleted_at !== null)
+  // A reply restored with the row it answers is not below a deleted parent.
+  const targets = new Set(deleted.map((row) => String(row.key)))
+  const entries: ParentDeletedEntry[] = []
+  for (const [index, relation] of parents.entries()) {
+    for (const row of deleted) {
+      const parentId = row[`tombstone_dp${index}`]
+      if (parentId === null || parentId === undefined) continue
+      if (relation === self && targets.has(String(parentId))) continue
+      entries.push({ id: row.key as RowKey, parentTable: relation.parent, parentId: parentId as RowKey })
+    }
+  }
+  return entries
+}
+
 /** Target rows whose parent, along a declared relation, is deleted. @internal */
 export async function deletedParents(
   trx: Kysely<any>,
@@ -255,9 +311,9 @@ async function restoreTrees(
   root: TableDefinition,
   keys: readonly RowKey[],
   restored: Map<string, { ids: RowKey[]; deletionIds: (string | null)[] }>,
-  audit: { by: ActorOptions['by']; reason: string | null | undefined; cascade: boolean },
+  audit: { by: ActorOptions['by']; reason: string | null | undefined; cascade: boolean; set: (table: string) => RawBuilder<unknown>[] },
 ): Promise<void> {
-  const { tables, alias, ctes } = restoreStatement(context, root, keys, { cascade: audit.cascade, write: true })
+  const { tables, alias, ctes } = restoreStatement(context, root, keys, { cascade: audit.cascade, write: true, set: audit.set })
   // One column of keys per table (k0, k1, ...), each of its table's key type, so that every key comes
   // back as the driver returns that column (a table's uuid or text key beside another's integer one
   // cannot share a column of a UNION, and int4 beside int8 would turn into int8). The other tables'
@@ -290,7 +346,7 @@ export function restoreStatement(
   context: Context,
   root: TableDefinition,
   keys: readonly RowKey[],
-  options: { cascade: boolean; write: boolean },
+  options: { cascade: boolean; write: boolean; set?: (table: string) => RawBuilder<unknown>[] },
 ): { tables: string[]; alias: Map<string, string>; ctes: RawBuilder<unknown>[] } {
   const tables = [root.name, ...(options.cascade ? context.definition.descendantsOf(root.name) : [])]
   const alias = new Map(tables.map((name, index) => [name, `tombstone_r${index}`]))
@@ -359,9 +415,12 @@ export function restoreStatement(
       select o.k, o.d${carried.length > 0 ? sql`, ${sql.join(carried)}` : sql``} from (${selection}) as o
     )`
     }
+    const extra = options.set?.(name) ?? []
     return sql`${sql.id(alias.get(name) as string)} as (
       update ${sql.table(name)} as t
-      set ${sql.id(deletedAt)} = null, ${sql.id(deletedBy)} = null, ${sql.id(deleteReason)} = null, ${sql.id(deletionId)} = null, ${sql.id(purgeAt)} = null
+      set ${sql.id(deletedAt)} = null, ${sql.id(deletedBy)} = null, ${sql.id(deleteReason)} = null, ${sql.id(deletionId)} = null, ${sql.id(purgeAt)} = null${
+        extra.length > 0 ? sql`, ${sql.join(extra)}` : sql``
+      }
       from (
         ${selection}
         order by c.${sql.id(table.key)}
