@@ -83,6 +83,12 @@ describe.each(databaseKinds())('operating safely on %s', (kind) => {
       412,
       'precondition-failed',
     )
+    // The same through the deletion's undo.
+    const restored = (await t.request({ method: 'GET', url: `/posts/${post}` })).headers.etag as string
+    const again = await t.request({ method: 'DELETE', url: `/posts/${post}`, token: author.token })
+    const undo = await t.request({ method: 'POST', url: `/deletions/${String(again.headers['tombstone-deletion'])}/undo`, token: author.token })
+    expect(undo.statusCode).toBe(200)
+    expect((await t.request({ method: 'GET', url: `/posts/${post}` })).headers.etag).not.toBe(restored)
   })
 
   test('30 concurrent POST /posts with one title: all 201, each with its own derived slug', async () => {

@@ -27,6 +27,7 @@ import type { Database } from '../db/schema.ts'
 import { userIdOf } from '../views.ts'
 import { ENTITY_TYPES, entityTypeSchema, TABLE_OF, type EntityType } from './admin.ts'
 import { bySql, isSqlite } from '../db/sql-dialect.ts'
+import { touchRestored } from './shared.ts'
 
 const TYPE_OF: Readonly<Record<string, EntityType>> = { posts: 'post', comments: 'comment', users: 'user' }
 const typeOf = (table: string): EntityType => TYPE_OF[table] ?? (table as EntityType)
@@ -298,7 +299,7 @@ export async function deletionRoutes(instance: FastifyInstance, options: { undoW
         throw new HttpProblem('undo-window-closed', `The undo window of deletion ${id} (${options.undoWindowSeconds} s) has passed; an admin can restore it`)
       }
       if (deletion.stillDeleted === 0) throw new HttpProblem('undo-window-closed', `Nothing of deletion ${id} is left to restore`)
-      const result = await restoreDeletion(app.db, deletion.id, { by: actor.id, reason: 'undo' })
+      const result = await restoreDeletion(app.db, deletion.id, { by: actor.id, reason: 'undo', set: touchRestored(app.db) })
       return restoredView(deletion.id, result)
     },
   )
@@ -394,7 +395,7 @@ export async function deletionRoutes(instance: FastifyInstance, options: { undoW
       const { dry_run: dryRun } = request.query
       const deletion = await deletionOrFail(app, id)
       if (dryRun === true) return previewView(await previewRestoreDeletion(app.db, deletion.id), deletion.table)
-      return restoredView(deletion.id, await restoreDeletion(app.db, deletion.id, { by: actor.id, reason: 'admin restore of a deletion' }))
+      return restoredView(deletion.id, await restoreDeletion(app.db, deletion.id, { by: actor.id, reason: 'admin restore of a deletion', set: touchRestored(app.db) }))
     },
   )
 
