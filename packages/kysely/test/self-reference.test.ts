@@ -3,8 +3,8 @@
  * delete takes the whole subtree below a comment (to any depth, and the rows of other tables below
  * each reply), a restore brings back exactly the subtree its deletion took (a reply deleted on its
  * own before stays deleted), a force delete and a purge remove a reply with the comment it
- * answers, a preview reports what the operation then does, and the database refuses an active
- * reply under a deleted comment. PostgreSQL and PGlite; SQLite and MariaDB refuse the definition.
+ * answers, a preview (and a purge's dry run) reports what the operation then does, and the
+ * database refuses an active reply under a deleted comment. On all four databases.
  */
 import { Kysely, sql, type Generated } from 'kysely'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -20,7 +20,9 @@ import {
   placeHold,
   previewForceDelete,
   previewRestore,
+  previewRestoreDeletion,
   previewSoftDelete,
+  type PreviewResult,
   purge,
   readDeletion,
   restore,
@@ -142,20 +144,21 @@ describe.each(dialectKinds())('threaded comments on %s', (kind) => {
   const activeReactions = async (ids: readonly number[]) =>
     (await db.selectFrom('reactions').select('comment_id').where('comment_id', 'in', ids).orderBy('comment_id').execute()).map((row) => row.comment_id)
   const sorted = (ids: readonly unknown[]) => [...ids].map(Number).sort((x, y) => x - y)
+  /** Per table, what an operation did (count and keys in key order), as a preview reports it. */
+  const did = (tables: Readonly<Record<string, { readonly ids: readonly unknown[]; readonly count: number }>>) =>
+    Object.fromEntries(Object.entries(tables).flatMap(([name, entry]) => (entry.count > 0 ? [[name, { count: entry.count, sample: sorted(entry.ids).map(String) }]] : [])))
+  const previewed = (preview: PreviewResult) =>
+    Object.fromEntries(Object.entries(preview.tables).flatMap(([name, entry]) => (entry.count > 0 ? [[name, { count: entry.count, sample: [...entry.sample] }]] : [])))
 
   test('a delete takes the whole subtree, to any depth, and the reactions below each reply, under one deletion id', async () => {
     const t = await seed()
-    const preview = postgres ? await previewSoftDelete(db, 'comments', { id: t.root }) : undefined
-    // SQLite and MariaDB: the previews do not follow a tree yet, and refuse rather than undercount.
-    if (!postgres) await expect(previewSoftDelete(db, 'comments', { id: t.root })).rejects.toBeInstanceOf(InvalidConfigurationError)
+    const preview = await previewSoftDelete(db, 'comments', { id: t.root })
     const result = await softDelete(db, 'comments', { id: t.root }, { by: 'mod', reason: 'thread derailed' })
     expect(result.deleted).toEqual([t.root])
     expect(sorted(result.tables.comments?.ids ?? [])).toEqual([t.root, t.a, t.a1, t.a11, t.b])
     expect(result.tables.reactions?.count).toBe(5)
-    if (preview !== undefined) {
-      expect(preview.tables.comments?.count).toBe(5)
-      expect(preview.tables.reactions?.count).toBe(5)
-    }
+    expect(previewed(preview)).toEqual(did(result.tables))
+    expect(preview.count).toBe(result.count)
     expect(await activeComments(t.thread)).toEqual([t.other])
     const ids = await raw.selectFrom('comments').select('deletion_id').where('id', 'in', [t.root, t.a, t.a1, t.a11, t.b]).execute()
     expect(new Set(ids.map((row) => row.deletion_id))).toEqual(new Set([result.deletionId]))
@@ -163,41 +166,64 @@ describe.each(dialectKinds())('threaded comments on %s', (kind) => {
 
   test('a restore brings back exactly the subtree its deletion took: a reply deleted on its own before stays deleted', async () => {
     const t = await seed()
+    const ownPreview = await previewSoftDelete(db, 'comments', { id: t.a1 })
     const own = await softDelete(db, 'comments', { id: t.a1 }, { reason: 'off topic' })
     expect(sorted(own.tables.comments?.ids ?? [])).toEqual([t.a1, t.a11])
-    await softDelete(db, 'comments', { id: t.root })
-    const preview = postgres ? await previewRestore(db, 'comments', { id: t.root }) : undefined
+    expect(previewed(ownPreview)).toEqual(did(own.tables))
+    // Not the replies deleted before: they are not active.
+    const rootPreview = await previewSoftDelete(db, 'comments', { id: t.root })
+    const root = await softDelete(db, 'comments', { id: t.root })
+    expect(previewed(rootPreview)).toEqual(did(root.tables))
+    const preview = await previewRestore(db, 'comments', { id: t.root })
     const result = await restore(db, 'comments', { id: t.root })
     expect(sorted(result.tables.comments?.ids ?? [])).toEqual([t.root, t.a, t.b])
-    if (preview !== undefined) {
-      expect(preview.tables.comments?.count).toBe(3)
-      expect(preview.tables.reactions?.count).toBe(3)
-    }
+    expect(previewed(preview)).toEqual(did(result.tables))
+    expect(preview).toMatchObject({ count: result.count, wouldRefuse: false })
     expect(await activeComments(t.thread)).toEqual([t.root, t.a, t.b, t.other])
     expect(await activeReactions([t.root, t.a, t.a1, t.a11, t.b])).toEqual([t.root, t.a, t.b])
     // The reply's own deletion still restores its own subtree.
-    await restore(db, 'comments', { id: t.a1 })
+    const ownBack = await previewRestore(db, 'comments', { id: t.a1 })
+    expect(previewed(ownBack)).toEqual(did((await restore(db, 'comments', { id: t.a1 })).tables))
     expect(await activeComments(t.thread)).toEqual([t.root, t.a, t.a1, t.a11, t.b, t.other])
   })
 
   test('a reply under a deleted comment is not restored alone: ParentDeletedError; with the comment it answers, it is', async () => {
     const t = await seed()
     await softDelete(db, 'comments', { id: t.a })
-    if (postgres) {
-      const preview = await previewRestore(db, 'comments', { id: t.a1 })
-      expect(preview.parentDeleted).toEqual([expect.objectContaining({ parentTable: 'comments', parentId: t.a })])
-    }
+    const preview = await previewRestore(db, 'comments', { id: t.a1 })
+    expect(preview.parentDeleted.map((entry) => [Number(entry.id), entry.parentTable, Number(entry.parentId)])).toEqual([[t.a1, 'comments', t.a]])
+    expect(preview.wouldRefuse).toBe(true)
     await expect(restore(db, 'comments', { id: t.a1 })).rejects.toBeInstanceOf(ParentDeletedError)
+    // The reply is a target and a reply of a target at once: counted once.
+    const bothPreview = await previewRestore(db, 'comments', { ids: [t.a1, t.a] })
+    expect(bothPreview).toMatchObject({ parentDeleted: [], wouldRefuse: false })
     const both = await restore(db, 'comments', { ids: [t.a1, t.a] })
     expect(sorted(both.tables.comments?.ids ?? [])).toEqual([t.a, t.a1, t.a11])
+    expect(previewed(bothPreview)).toEqual(did(both.tables))
   })
 
-  test.skipIf(!postgres)('a deletion of a subtree is read and restored whole by its id', async () => {
+  test('a restore without cascade brings back the targets alone, and its preview says so', async () => {
+    const t = await seed()
+    await softDelete(db, 'comments', { id: t.a })
+    const preview = await previewRestore(db, 'comments', { id: t.a }, { cascade: false })
+    const result = await restore(db, 'comments', { id: t.a }, { cascade: false })
+    expect(result.tables.comments?.ids.map(Number)).toEqual([t.a])
+    expect(previewed(preview)).toEqual(did(result.tables))
+    expect(preview.count).toBe(1)
+    // What is left of the deletion then comes back whole by its id (its tops are a1 now).
+    const rest = await restore(db, 'comments', { id: t.a1 })
+    expect(sorted(rest.tables.comments?.ids ?? [])).toEqual([t.a1, t.a11])
+  })
+
+  test('a deletion of a subtree is read and restored whole by its id, as its preview says', async () => {
     const t = await seed()
     const { deletionId } = await softDelete(db, 'comments', { id: t.a }, { by: 'mod' })
     const deletion = await readDeletion(db, deletionId as string)
     expect(deletion?.tables.comments).toMatchObject({ taken: 3, stillDeleted: 3 })
+    const preview = await previewRestoreDeletion(db, deletionId as string)
     const result = await restoreDeletion(db, deletionId as string)
+    expect(previewed(preview)).toEqual(did(result.tables))
+    expect(preview).toMatchObject({ count: result.count, wouldRefuse: false })
     expect(sorted(result.tables.comments?.ids ?? [])).toEqual([t.a, t.a1, t.a11])
     expect(result.tables.reactions?.count).toBe(3)
     expect(await activeComments(t.thread)).toEqual([t.root, t.a, t.a1, t.a11, t.b, t.other])
@@ -205,11 +231,17 @@ describe.each(dialectKinds())('threaded comments on %s', (kind) => {
 
   test('a thread delete and restore take every comment of the tree', async () => {
     const t = await seed()
+    await softDelete(db, 'comments', { id: t.a1 })
+    const deletePreview = await previewSoftDelete(db, 'threads', { id: t.thread })
     const deleted = await softDelete(db, 'threads', { id: t.thread })
-    expect(deleted.tables.comments?.count).toBe(6)
-    expect(deleted.tables.reactions?.count).toBe(6)
+    expect(deleted.tables.comments?.count).toBe(4)
+    expect(deleted.tables.reactions?.count).toBe(4)
+    expect(previewed(deletePreview)).toEqual(did(deleted.tables))
+    const restorePreview = await previewRestore(db, 'threads', { id: t.thread })
     const restored = await restore(db, 'threads', { id: t.thread })
-    expect(restored.tables.comments?.count).toBe(6)
+    expect(restored.tables.comments?.count).toBe(4)
+    expect(previewed(restorePreview)).toEqual(did(restored.tables))
+    await restore(db, 'comments', { id: t.a1 })
     expect(await activeComments(t.thread)).toHaveLength(6)
   })
 
@@ -227,15 +259,15 @@ describe.each(dialectKinds())('threaded comments on %s', (kind) => {
 
   test('a force delete removes the subtree and its reactions; its preview says so', async () => {
     const t = await seed()
-    const preview = postgres ? await previewForceDelete(db, 'comments', { id: t.a }) : undefined
+    // Whatever their state: a deleted reply goes too.
+    await softDelete(db, 'comments', { id: t.a11 })
+    const preview = await previewForceDelete(db, 'comments', { id: t.a })
     const result = await forceDelete(db, 'comments', { id: t.a })
     expect(result.deleted).toEqual([t.a])
     expect(sorted(result.tables.comments?.ids ?? [])).toEqual([t.a, t.a1, t.a11])
     expect(result.tables.reactions?.count).toBe(3)
-    if (preview !== undefined) {
-      expect(preview.tables.comments?.count).toBe(3)
-      expect(preview.tables.reactions?.count).toBe(3)
-    }
+    expect(previewed(preview)).toEqual(did(result.tables))
+    expect(preview.count).toBe(result.count)
     const left = await db.selectFrom('comments').select('id').where('thread_id', '=', t.thread).$call(withDeleted({ comments: 'include' })).orderBy('id').execute()
     expect(left.map((row) => row.id)).toEqual([t.root, t.b, t.other])
   })
