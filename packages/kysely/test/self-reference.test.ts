@@ -202,6 +202,20 @@ describe.each(dialectKinds())('threaded comments on %s', (kind) => {
     expect(previewed(bothPreview)).toEqual(did(both.tables))
   })
 
+  test('a reply in another thread, deleted with the comment it answers, stays deleted while its own thread is; the preview agrees', async () => {
+    const t = await seed()
+    const elsewhere = await seed()
+    const stray = next++
+    await raw.insertInto('comments').values({ id: stray, thread_id: elsewhere.thread, parent_id: t.a, body: 'cross-posted' }).execute()
+    await raw.insertInto('comments').values({ id: next++, thread_id: t.thread, parent_id: stray, body: 'below it' }).execute()
+    await softDelete(db, 'comments', { id: t.a })
+    await softDelete(db, 'threads', { id: elsewhere.thread })
+    const preview = await previewRestore(db, 'comments', { id: t.a })
+    const result = await restore(db, 'comments', { id: t.a })
+    expect(sorted(result.tables.comments?.ids ?? [])).toEqual([t.a, t.a1, t.a11])
+    expect(previewed(preview)).toEqual(did(result.tables))
+  })
+
   test('a restore without cascade brings back the targets alone, and its preview says so', async () => {
     const t = await seed()
     await softDelete(db, 'comments', { id: t.a })
