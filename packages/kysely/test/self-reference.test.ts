@@ -162,6 +162,12 @@ describe.each(dialectKinds())('threaded comments on %s', (kind) => {
     expect(await activeComments(t.thread)).toEqual([t.other])
     const ids = await raw.selectFrom('comments').select('deletion_id').where('id', 'in', [t.root, t.a, t.a1, t.a11, t.b]).execute()
     expect(new Set(ids.map((row) => row.deletion_id))).toEqual(new Set([result.deletionId]))
+    // Back the same way: the replies come level by level (b before a1), the preview's sample in key order.
+    const back = await previewRestore(db, 'comments', { id: t.root }, { sampleSize: 4 })
+    const restored = await restore(db, 'comments', { id: t.root })
+    expect(back.tables.comments).toEqual({ count: 5, sample: [t.root, t.a, t.a1, t.a11].map(String), held: 0 })
+    expect(previewed(await previewRestore(db, 'comments', { id: t.root }))).toEqual({})
+    expect(sorted(restored.tables.comments?.ids ?? [])).toEqual([t.root, t.a, t.a1, t.a11, t.b])
   })
 
   test('a restore brings back exactly the subtree its deletion took: a reply deleted on its own before stays deleted', async () => {
