@@ -23,6 +23,7 @@ import {
   previewRestoreDeletion,
   previewSoftDelete,
   type PreviewResult,
+  type PurgePredicate,
   purge,
   readDeletion,
   restore,
@@ -299,6 +300,34 @@ describe.each(dialectKinds())('threaded comments on %s', (kind) => {
     await purge(db, { before: new Date(Date.now() + 60_000), tables: ['comments', 'reactions'] })
     expect(await raw.selectFrom('comments').select('id').where('thread_id', '=', t.thread).execute()).toEqual([])
     expect(await raw.selectFrom('reactions').select('id').where('comment_id', 'in', [t.root, t.a, t.a1, t.a11, t.b, t.other]).execute()).toEqual([])
+  })
+
+  test("a purge's dry run counts the replies that go with a due comment though they are not due themselves, and what is below them", async () => {
+    const t = await seed()
+    const spam = `spam ${t.thread}`
+    // Deleted on their own before, for another reason: not due by the predicate, but below a due comment.
+    await softDelete(db, 'comments', { id: t.a1 }, { reason: 'off topic' })
+    await softDelete(db, 'comments', { id: t.root }, { reason: spam })
+    const options = {
+      before: new Date(Date.now() + 60_000),
+      tables: ['comments', 'reactions'],
+      where: {
+        comments: ((eb, column) => eb(column('delete_reason'), '=', spam)) satisfies PurgePredicate,
+        // No reaction is due itself: those that go, go below a comment.
+        reactions: ((eb, column) => eb(column('emoji'), '=', 'never')) satisfies PurgePredicate,
+      },
+    }
+    const dry = await purge(db, { ...options, dryRun: true })
+    const tree = [t.root, t.a, t.a1, t.a11, t.b]
+    const reactionIds = (await raw.selectFrom('reactions').select('id').where('comment_id', 'in', tree).execute()).map((row) => Number(row.id))
+    expect(dry).toMatchObject({ dryRun: true, count: 10, tables: { comments: { count: 5 }, reactions: { count: 5 } } })
+    expect(dry.sample.map((entry) => `${entry.table} ${Number(entry.id)}`).sort()).toEqual(
+      [...tree.map((id) => `comments ${id}`), ...reactionIds.map((id) => `reactions ${id}`)].sort(),
+    )
+    const done = await purge(db, { ...options, asOf: dry.asOf })
+    expect(done.count).toBe(dry.count)
+    expect(await raw.selectFrom('comments').select('id').where('thread_id', '=', t.thread).execute()).toEqual([{ id: t.other }])
+    expect(await raw.selectFrom('reactions').select('id').where('comment_id', 'in', tree).execute()).toEqual([])
   })
 
   test.skipIf(!postgres)('a purge skips a tree with a held reply, above the hold, and takes the rest', async () => {
