@@ -231,7 +231,7 @@ describe.each(dialectKinds())('threaded comments on %s', (kind) => {
     expect(result.tables.comments?.ids.map(Number)).toEqual([t.a])
     expect(previewed(preview)).toEqual(did(result.tables))
     expect(preview.count).toBe(1)
-    // What is left of the deletion then comes back whole by its id (its tops are a1 now).
+    // The rest of that deletion comes back with a1, whose parent is active again.
     const rest = await restore(db, 'comments', { id: t.a1 })
     expect(sorted(rest.tables.comments?.ids ?? [])).toEqual([t.a1, t.a11])
   })
