@@ -12,6 +12,8 @@ import pg from 'pg'
 import { databaseKinds, dialectKinds, freshDatabase, type FreshDatabase } from '@tombstone/testing'
 import {
   classifyDatabaseError,
+  ConflictError,
+  createActiveUniqueIndex,
   defineSoftDeletes,
   forceDelete,
   installSoftDeletes,
@@ -113,6 +115,8 @@ describe.each(dialectKinds())('threaded comments on %s', (kind) => {
       .addColumn('emoji', text, (c) => c.notNull())
       .$call(columns())
       .execute()
+    // A comment's body is unique among active comments (every seeded body is `c<id>`).
+    await createActiveUniqueIndex(raw, 'comments', ['body'])
     await installSoftDeletes(raw, definition, { onWarning: () => {} })
     db = new Kysely<Database>({ dialect: database.dialect(), plugins: [new SoftDeletePlugin(definition)] })
   })
@@ -221,6 +225,21 @@ describe.each(dialectKinds())('threaded comments on %s', (kind) => {
     const result = await restore(db, 'comments', { id: t.a })
     expect(sorted(result.tables.comments?.ids ?? [])).toEqual([t.a, t.a1, t.a11])
     expect(previewed(preview)).toEqual(did(result.tables))
+  })
+
+  test('a reply that would collide on an active-unique index when its subtree comes back: the preview names it, the restore refuses', async () => {
+    const t = await seed()
+    await softDelete(db, 'comments', { id: t.a })
+    const holder = next++
+    await raw.insertInto('comments').values({ id: holder, thread_id: t.thread, parent_id: t.b, body: `c${t.a11}` }).execute()
+    const preview = await previewRestore(db, 'comments', { id: t.a })
+    expect(preview.wouldRefuse).toBe(true)
+    expect(preview.conflicts).toEqual([{ table: 'comments', id: String(t.a11), constraint: 'comments_body_active_key', columns: ['body'], conflictingId: String(holder) }])
+    const refused = await restore(db, 'comments', { id: t.a }).then(() => undefined, (error: unknown) => error)
+    // The restore's own diagnosis names its target only (it does not follow the tree); the preview names the reply.
+    expect(refused).toBeInstanceOf(ConflictError)
+    expect(refused).toMatchObject({ table: 'comments' })
+    expect(await activeComments(t.thread)).toEqual([t.root, t.b, t.other, holder])
   })
 
   test('a restore without cascade brings back the targets alone, and its preview says so', async () => {
