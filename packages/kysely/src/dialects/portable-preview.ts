@@ -148,7 +148,14 @@ type Restored = Map<string, { ids: RowKey[]; deletionIds: (string | null)[] }>
  * itself, after each of those, level by level the deleted replies carrying the deletion id of a row
  * of the level above (`restoreTrees` does the same, one `UPDATE` per level).
  */
-async function restoredTrees(d: PortableDialect, trx: Kysely<any>, context: Context, root: TableDefinition, keys: readonly RowKey[], cascade: boolean): Promise<Restored> {
+async function restoredTrees(
+  d: PortableDialect,
+  trx: Kysely<any>,
+  context: Context,
+  root: TableDefinition,
+  keys: readonly RowKey[],
+  cascade: boolean,
+): Promise<Restored> {
   const restored: Restored = new Map()
   for (const name of [root.name, ...(cascade ? context.definition.descendantsOf(root.name) : [])]) {
     const table = context.definition.table(name)
@@ -193,14 +200,31 @@ async function restoredTrees(d: PortableDialect, trx: Kysely<any>, context: Cont
   return restored
 }
 
-/** Per table, the count and the first `sampleSize` keys in key order (replies come level by level, so the walk's order is not it). */
-async function restoredSummary(d: PortableDialect, trx: Kysely<any>, context: Context, restored: Restored, sampleSize: number): Promise<Record<string, PreviewTable>> {
+/**
+ * Per table, the count and the first `sampleSize` keys in key order (in a table that references
+ * itself the replies come level by level, so the walk's order is not the key order).
+ */
+async function restoredSummary(
+  d: PortableDialect,
+  trx: Kysely<any>,
+  context: Context,
+  restored: Restored,
+  sampleSize: number,
+): Promise<Record<string, PreviewTable>> {
   const tables: Record<string, PreviewTable> = {}
   for (const [name, entry] of restored) {
     let sample = entry.ids.slice(0, sampleSize)
     if (context.definition.selfRelationOf(name) !== undefined && entry.ids.length > 0 && sampleSize > 0) {
       const key = context.definition.table(name).key
-      sample = keysOf(await trx.selectFrom(name).select(`${key} as key`).where(d.keyIn(key, entry.ids)).$call(withDeleted({ [name]: 'include' })).orderBy(key).limit(sampleSize).execute(), 'key')
+      const first = await trx
+        .selectFrom(name)
+        .select(`${key} as key`)
+        .where(d.keyIn(key, entry.ids))
+        .$call(withDeleted({ [name]: 'include' }))
+        .orderBy(key)
+        .limit(sampleSize)
+        .execute()
+      sample = keysOf(first, 'key')
     }
     tables[name] = { count: entry.ids.length, sample: sample.map(keyText), held: 0 }
   }
