@@ -3,8 +3,8 @@
  * delete takes the whole subtree below a comment (to any depth, and the rows of other tables below
  * each reply), a restore brings back exactly the subtree its deletion took (a reply deleted on its
  * own before stays deleted), a force delete and a purge remove a reply with the comment it
- * answers, a preview reports what the operation then does, and the database refuses an active
- * reply under a deleted comment. PostgreSQL and PGlite; SQLite and MariaDB refuse the definition.
+ * answers, a preview (and a purge's dry run) reports what the operation then does, and the
+ * database refuses an active reply under a deleted comment. On all four databases.
  */
 import { Kysely, sql, type Generated } from 'kysely'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -12,6 +12,8 @@ import pg from 'pg'
 import { databaseKinds, dialectKinds, freshDatabase, type FreshDatabase } from '@tombstone/testing'
 import {
   classifyDatabaseError,
+  ConflictError,
+  createActiveUniqueIndex,
   defineSoftDeletes,
   forceDelete,
   installSoftDeletes,
@@ -20,7 +22,10 @@ import {
   placeHold,
   previewForceDelete,
   previewRestore,
+  previewRestoreDeletion,
   previewSoftDelete,
+  type PreviewResult,
+  type PurgePredicate,
   purge,
   readDeletion,
   restore,
@@ -110,6 +115,8 @@ describe.each(dialectKinds())('threaded comments on %s', (kind) => {
       .addColumn('emoji', text, (c) => c.notNull())
       .$call(columns())
       .execute()
+    // A comment's body is unique among active comments (every seeded body is `c<id>`).
+    await createActiveUniqueIndex(raw, 'comments', ['body'])
     await installSoftDeletes(raw, definition, { onWarning: () => {} })
     db = new Kysely<Database>({ dialect: database.dialect(), plugins: [new SoftDeletePlugin(definition)] })
   })
@@ -142,62 +149,121 @@ describe.each(dialectKinds())('threaded comments on %s', (kind) => {
   const activeReactions = async (ids: readonly number[]) =>
     (await db.selectFrom('reactions').select('comment_id').where('comment_id', 'in', ids).orderBy('comment_id').execute()).map((row) => row.comment_id)
   const sorted = (ids: readonly unknown[]) => [...ids].map(Number).sort((x, y) => x - y)
+  /** Per table, what an operation did (count and keys in key order), as a preview reports it. */
+  const did = (tables: Readonly<Record<string, { readonly ids: readonly unknown[]; readonly count: number }>>) =>
+    Object.fromEntries(Object.entries(tables).flatMap(([name, entry]) => (entry.count > 0 ? [[name, { count: entry.count, sample: sorted(entry.ids).map(String) }]] : [])))
+  const previewed = (preview: PreviewResult) =>
+    Object.fromEntries(Object.entries(preview.tables).flatMap(([name, entry]) => (entry.count > 0 ? [[name, { count: entry.count, sample: [...entry.sample] }]] : [])))
 
   test('a delete takes the whole subtree, to any depth, and the reactions below each reply, under one deletion id', async () => {
     const t = await seed()
-    const preview = postgres ? await previewSoftDelete(db, 'comments', { id: t.root }) : undefined
-    // SQLite and MariaDB: the previews do not follow a tree yet, and refuse rather than undercount.
-    if (!postgres) await expect(previewSoftDelete(db, 'comments', { id: t.root })).rejects.toBeInstanceOf(InvalidConfigurationError)
+    const preview = await previewSoftDelete(db, 'comments', { id: t.root })
     const result = await softDelete(db, 'comments', { id: t.root }, { by: 'mod', reason: 'thread derailed' })
     expect(result.deleted).toEqual([t.root])
     expect(sorted(result.tables.comments?.ids ?? [])).toEqual([t.root, t.a, t.a1, t.a11, t.b])
     expect(result.tables.reactions?.count).toBe(5)
-    if (preview !== undefined) {
-      expect(preview.tables.comments?.count).toBe(5)
-      expect(preview.tables.reactions?.count).toBe(5)
-    }
+    expect(previewed(preview)).toEqual(did(result.tables))
+    expect(preview.count).toBe(result.count)
     expect(await activeComments(t.thread)).toEqual([t.other])
     const ids = await raw.selectFrom('comments').select('deletion_id').where('id', 'in', [t.root, t.a, t.a1, t.a11, t.b]).execute()
     expect(new Set(ids.map((row) => row.deletion_id))).toEqual(new Set([result.deletionId]))
+    // Back the same way: the replies come level by level (b before a1), the preview's sample in key order.
+    const back = await previewRestore(db, 'comments', { id: t.root }, { sampleSize: 4 })
+    const restored = await restore(db, 'comments', { id: t.root })
+    expect(back.tables.comments).toEqual({ count: 5, sample: [t.root, t.a, t.a1, t.a11].map(String), held: 0 })
+    expect(previewed(await previewRestore(db, 'comments', { id: t.root }))).toEqual({})
+    expect(sorted(restored.tables.comments?.ids ?? [])).toEqual([t.root, t.a, t.a1, t.a11, t.b])
   })
 
   test('a restore brings back exactly the subtree its deletion took: a reply deleted on its own before stays deleted', async () => {
     const t = await seed()
+    const ownPreview = await previewSoftDelete(db, 'comments', { id: t.a1 })
     const own = await softDelete(db, 'comments', { id: t.a1 }, { reason: 'off topic' })
     expect(sorted(own.tables.comments?.ids ?? [])).toEqual([t.a1, t.a11])
-    await softDelete(db, 'comments', { id: t.root })
-    const preview = postgres ? await previewRestore(db, 'comments', { id: t.root }) : undefined
+    expect(previewed(ownPreview)).toEqual(did(own.tables))
+    // Not the replies deleted before: they are not active.
+    const rootPreview = await previewSoftDelete(db, 'comments', { id: t.root })
+    const root = await softDelete(db, 'comments', { id: t.root })
+    expect(previewed(rootPreview)).toEqual(did(root.tables))
+    const preview = await previewRestore(db, 'comments', { id: t.root })
     const result = await restore(db, 'comments', { id: t.root })
     expect(sorted(result.tables.comments?.ids ?? [])).toEqual([t.root, t.a, t.b])
-    if (preview !== undefined) {
-      expect(preview.tables.comments?.count).toBe(3)
-      expect(preview.tables.reactions?.count).toBe(3)
-    }
+    expect(previewed(preview)).toEqual(did(result.tables))
+    expect(preview).toMatchObject({ count: result.count, wouldRefuse: false })
     expect(await activeComments(t.thread)).toEqual([t.root, t.a, t.b, t.other])
     expect(await activeReactions([t.root, t.a, t.a1, t.a11, t.b])).toEqual([t.root, t.a, t.b])
     // The reply's own deletion still restores its own subtree.
-    await restore(db, 'comments', { id: t.a1 })
+    const ownBack = await previewRestore(db, 'comments', { id: t.a1 })
+    expect(previewed(ownBack)).toEqual(did((await restore(db, 'comments', { id: t.a1 })).tables))
     expect(await activeComments(t.thread)).toEqual([t.root, t.a, t.a1, t.a11, t.b, t.other])
   })
 
   test('a reply under a deleted comment is not restored alone: ParentDeletedError; with the comment it answers, it is', async () => {
     const t = await seed()
     await softDelete(db, 'comments', { id: t.a })
-    if (postgres) {
-      const preview = await previewRestore(db, 'comments', { id: t.a1 })
-      expect(preview.parentDeleted).toEqual([expect.objectContaining({ parentTable: 'comments', parentId: t.a })])
-    }
+    const preview = await previewRestore(db, 'comments', { id: t.a1 })
+    expect(preview.parentDeleted.map((entry) => [Number(entry.id), entry.parentTable, Number(entry.parentId)])).toEqual([[t.a1, 'comments', t.a]])
+    expect(preview.wouldRefuse).toBe(true)
     await expect(restore(db, 'comments', { id: t.a1 })).rejects.toBeInstanceOf(ParentDeletedError)
+    // The reply is a target and a reply of a target at once: counted once.
+    const bothPreview = await previewRestore(db, 'comments', { ids: [t.a1, t.a] })
+    expect(bothPreview).toMatchObject({ parentDeleted: [], wouldRefuse: false })
     const both = await restore(db, 'comments', { ids: [t.a1, t.a] })
     expect(sorted(both.tables.comments?.ids ?? [])).toEqual([t.a, t.a1, t.a11])
+    expect(previewed(bothPreview)).toEqual(did(both.tables))
   })
 
-  test.skipIf(!postgres)('a deletion of a subtree is read and restored whole by its id', async () => {
+  test('a reply in another thread, deleted with the comment it answers, stays deleted while its own thread is; the preview agrees', async () => {
+    const t = await seed()
+    const elsewhere = await seed()
+    const stray = next++
+    await raw.insertInto('comments').values({ id: stray, thread_id: elsewhere.thread, parent_id: t.a, body: 'cross-posted' }).execute()
+    await raw.insertInto('comments').values({ id: next++, thread_id: t.thread, parent_id: stray, body: 'below it' }).execute()
+    await softDelete(db, 'comments', { id: t.a })
+    await softDelete(db, 'threads', { id: elsewhere.thread })
+    const preview = await previewRestore(db, 'comments', { id: t.a })
+    const result = await restore(db, 'comments', { id: t.a })
+    expect(sorted(result.tables.comments?.ids ?? [])).toEqual([t.a, t.a1, t.a11])
+    expect(previewed(preview)).toEqual(did(result.tables))
+  })
+
+  test('a reply that would collide on an active-unique index when its subtree comes back: the preview names it, the restore refuses', async () => {
+    const t = await seed()
+    await softDelete(db, 'comments', { id: t.a })
+    const holder = next++
+    await raw.insertInto('comments').values({ id: holder, thread_id: t.thread, parent_id: t.b, body: `c${t.a11}` }).execute()
+    const preview = await previewRestore(db, 'comments', { id: t.a })
+    expect(preview.wouldRefuse).toBe(true)
+    expect(preview.conflicts).toEqual([{ table: 'comments', id: String(t.a11), constraint: 'comments_body_active_key', columns: ['body'], conflictingId: String(holder) }])
+    const refused = await restore(db, 'comments', { id: t.a }).then(() => undefined, (error: unknown) => error)
+    // The restore's own diagnosis names its target only (it does not follow the tree); the preview names the reply.
+    expect(refused).toBeInstanceOf(ConflictError)
+    expect(refused).toMatchObject({ table: 'comments' })
+    expect(await activeComments(t.thread)).toEqual([t.root, t.b, t.other, holder])
+  })
+
+  test('a restore without cascade brings back the targets alone, and its preview says so', async () => {
+    const t = await seed()
+    await softDelete(db, 'comments', { id: t.a })
+    const preview = await previewRestore(db, 'comments', { id: t.a }, { cascade: false })
+    const result = await restore(db, 'comments', { id: t.a }, { cascade: false })
+    expect(result.tables.comments?.ids.map(Number)).toEqual([t.a])
+    expect(previewed(preview)).toEqual(did(result.tables))
+    expect(preview.count).toBe(1)
+    // The rest of that deletion comes back with a1, whose parent is active again.
+    const rest = await restore(db, 'comments', { id: t.a1 })
+    expect(sorted(rest.tables.comments?.ids ?? [])).toEqual([t.a1, t.a11])
+  })
+
+  test('a deletion of a subtree is read and restored whole by its id, as its preview says', async () => {
     const t = await seed()
     const { deletionId } = await softDelete(db, 'comments', { id: t.a }, { by: 'mod' })
     const deletion = await readDeletion(db, deletionId as string)
     expect(deletion?.tables.comments).toMatchObject({ taken: 3, stillDeleted: 3 })
+    const preview = await previewRestoreDeletion(db, deletionId as string)
     const result = await restoreDeletion(db, deletionId as string)
+    expect(previewed(preview)).toEqual(did(result.tables))
+    expect(preview).toMatchObject({ count: result.count, wouldRefuse: false })
     expect(sorted(result.tables.comments?.ids ?? [])).toEqual([t.a, t.a1, t.a11])
     expect(result.tables.reactions?.count).toBe(3)
     expect(await activeComments(t.thread)).toEqual([t.root, t.a, t.a1, t.a11, t.b, t.other])
@@ -205,11 +271,17 @@ describe.each(dialectKinds())('threaded comments on %s', (kind) => {
 
   test('a thread delete and restore take every comment of the tree', async () => {
     const t = await seed()
+    await softDelete(db, 'comments', { id: t.a1 })
+    const deletePreview = await previewSoftDelete(db, 'threads', { id: t.thread })
     const deleted = await softDelete(db, 'threads', { id: t.thread })
-    expect(deleted.tables.comments?.count).toBe(6)
-    expect(deleted.tables.reactions?.count).toBe(6)
+    expect(deleted.tables.comments?.count).toBe(4)
+    expect(deleted.tables.reactions?.count).toBe(4)
+    expect(previewed(deletePreview)).toEqual(did(deleted.tables))
+    const restorePreview = await previewRestore(db, 'threads', { id: t.thread })
     const restored = await restore(db, 'threads', { id: t.thread })
-    expect(restored.tables.comments?.count).toBe(6)
+    expect(restored.tables.comments?.count).toBe(4)
+    expect(previewed(restorePreview)).toEqual(did(restored.tables))
+    await restore(db, 'comments', { id: t.a1 })
     expect(await activeComments(t.thread)).toHaveLength(6)
   })
 
@@ -227,15 +299,15 @@ describe.each(dialectKinds())('threaded comments on %s', (kind) => {
 
   test('a force delete removes the subtree and its reactions; its preview says so', async () => {
     const t = await seed()
-    const preview = postgres ? await previewForceDelete(db, 'comments', { id: t.a }) : undefined
+    // Whatever their state: a deleted reply goes too.
+    await softDelete(db, 'comments', { id: t.a11 })
+    const preview = await previewForceDelete(db, 'comments', { id: t.a })
     const result = await forceDelete(db, 'comments', { id: t.a })
     expect(result.deleted).toEqual([t.a])
     expect(sorted(result.tables.comments?.ids ?? [])).toEqual([t.a, t.a1, t.a11])
     expect(result.tables.reactions?.count).toBe(3)
-    if (preview !== undefined) {
-      expect(preview.tables.comments?.count).toBe(3)
-      expect(preview.tables.reactions?.count).toBe(3)
-    }
+    expect(previewed(preview)).toEqual(did(result.tables))
+    expect(preview.count).toBe(result.count)
     const left = await db.selectFrom('comments').select('id').where('thread_id', '=', t.thread).$call(withDeleted({ comments: 'include' })).orderBy('id').execute()
     expect(left.map((row) => row.id)).toEqual([t.root, t.b, t.other])
   })
@@ -247,6 +319,34 @@ describe.each(dialectKinds())('threaded comments on %s', (kind) => {
     await purge(db, { before: new Date(Date.now() + 60_000), tables: ['comments', 'reactions'] })
     expect(await raw.selectFrom('comments').select('id').where('thread_id', '=', t.thread).execute()).toEqual([])
     expect(await raw.selectFrom('reactions').select('id').where('comment_id', 'in', [t.root, t.a, t.a1, t.a11, t.b, t.other]).execute()).toEqual([])
+  })
+
+  test("a purge's dry run counts the replies that go with a due comment though they are not due themselves, and what is below them", async () => {
+    const t = await seed()
+    const spam = `spam ${t.thread}`
+    // Deleted on their own before, for another reason: not due by the predicate, but below a due comment.
+    await softDelete(db, 'comments', { id: t.a1 }, { reason: 'off topic' })
+    await softDelete(db, 'comments', { id: t.root }, { reason: spam })
+    const options = {
+      before: new Date(Date.now() + 60_000),
+      tables: ['comments', 'reactions'],
+      where: {
+        comments: ((eb, column) => eb(column('delete_reason'), '=', spam)) satisfies PurgePredicate,
+        // No reaction is due itself: those that go, go below a comment.
+        reactions: ((eb, column) => eb(column('emoji'), '=', 'never')) satisfies PurgePredicate,
+      },
+    }
+    const dry = await purge(db, { ...options, dryRun: true })
+    const tree = [t.root, t.a, t.a1, t.a11, t.b]
+    const reactionIds = (await raw.selectFrom('reactions').select('id').where('comment_id', 'in', tree).execute()).map((row) => Number(row.id))
+    expect(dry).toMatchObject({ dryRun: true, count: 10, tables: { comments: { count: 5 }, reactions: { count: 5 } } })
+    expect(dry.sample.map((entry) => `${entry.table} ${Number(entry.id)}`).sort()).toEqual(
+      [...tree.map((id) => `comments ${id}`), ...reactionIds.map((id) => `reactions ${id}`)].sort(),
+    )
+    const done = await purge(db, { ...options, asOf: dry.asOf })
+    expect(done.count).toBe(dry.count)
+    expect(await raw.selectFrom('comments').select('id').where('thread_id', '=', t.thread).execute()).toEqual([{ id: t.other }])
+    expect(await raw.selectFrom('reactions').select('id').where('comment_id', 'in', tree).execute()).toEqual([])
   })
 
   test.skipIf(!postgres)('a purge skips a tree with a held reply, above the hold, and takes the rest', async () => {

@@ -12,13 +12,12 @@
  */
 import { sql, type Kysely, type RawBuilder } from 'kysely'
 import type { TableDefinition } from '../definition.ts'
-import { InvalidConfigurationError, type RowKey } from '../errors.ts'
+import type { RowKey } from '../errors.ts'
 import { refusePortableDefinition } from '../operations/policies.ts'
 import { targetVisibility, withDeleted } from '../plugin/markers.ts'
 import { keysOf, keyText, missingKeys, type Context, type Target } from '../operations/context.ts'
-import type { ParentDeletedEntry } from '../operations/restore.ts'
-import { readOnly, result, type PreviewConflict, type PreviewResult, type PreviewTable } from '../operations/preview.ts'
-import type { PortableDialect } from './portable.ts'
+import { cascadeRows, readOnly, result, type PreviewConflict, type PreviewResult, type PreviewTable } from '../operations/preview.ts'
+import { deletedParents, type PortableDialect } from './portable.ts'
 
 /** What the PostgreSQL entry point has validated (target keys, sample size) before it hands over. @internal */
 export interface PortablePreview {
@@ -30,23 +29,10 @@ export interface PortablePreview {
   readonly cascade: boolean
 }
 
-/**
- * A table the preview reaches that references itself (threaded comments): its tree is not followed
- * by these previews yet, so they refuse rather than undercount. The operations themselves follow it.
- */
-function refuseTrees(context: Context, root: TableDefinition, cascade: boolean): void {
-  const reached = [root.name, ...(cascade ? context.definition.descendantsOf(root.name) : [])]
-  const tree = reached.find((name) => context.definition.selfRelationOf(name) !== undefined)
-  if (tree !== undefined) {
-    throw new InvalidConfigurationError(`Previews of a table that references itself ("${tree}") are supported on PostgreSQL and PGlite only`, tree)
-  }
-}
-
 /** `previewSoftDelete` on SQLite and MariaDB/MySQL. @internal */
 export async function portablePreviewSoftDelete(d: PortableDialect, db: Kysely<any>, prepared: PortablePreview): Promise<PreviewResult> {
   const { context, root, keys, target, sampleSize, cascade } = prepared
   refusePortableDefinition(db, context.definition)
-  refuseTrees(context, root, cascade)
   return readOnly(db, async (trx) => {
     // portableSoftDelete's root selection: active target rows (the plugin's filter).
     const base = trx.selectFrom(root.name).select(`${root.key} as key`)
@@ -73,7 +59,6 @@ export async function portablePreviewSoftDelete(d: PortableDialect, db: Kysely<a
 /** `previewForceDelete` on SQLite and MariaDB/MySQL (no legal holds there: `held` is 0). @internal */
 export async function portablePreviewForceDelete(d: PortableDialect, db: Kysely<any>, prepared: PortablePreview): Promise<PreviewResult> {
   const { context, root, keys, target, sampleSize } = prepared
-  refuseTrees(prepared.context, prepared.root, prepared.cascade)
   return readOnly(db, async (trx) => {
     // portableForceDelete's root selection: target rows whatever their state.
     const base = trx.selectFrom(root.name).select(`${root.key} as key`).$call(targetVisibility({ [root.name]: 'include' }))
@@ -87,16 +72,13 @@ export async function portablePreviewForceDelete(d: PortableDialect, db: Kysely<
 /**
  * `previewRestore` on SQLite and MariaDB/MySQL: portableRestore's walk (targets, then table by
  * table the descendants carrying the deletion id of a row restored just before, whose every parent
- * is active or restored), as `SELECT`s; then the rows that would meet another on a unique index.
+ * is active or restored, and below them the replies of their deletion in a table that references
+ * itself; with `cascade: false` the targets alone), as `SELECT`s; then the rows that would meet
+ * another on a unique index.
  * @internal
  */
 export async function portablePreviewRestore(d: PortableDialect, db: Kysely<any>, prepared: PortablePreview): Promise<PreviewResult> {
   const { context, root, keys, target, sampleSize, cascade } = prepared
-  refuseTrees(prepared.context, prepared.root, prepared.cascade)
-  if (!cascade) {
-    // portableRestore always brings the descendants back: a preview without them would not be what it does.
-    throw new InvalidConfigurationError(`previewRestore with cascade: false is supported on PostgreSQL and PGlite only, not on ${d.kind}`, root.name)
-  }
   return readOnly(db, async (trx) => {
     let query = trx.selectFrom(root.name).select([`${root.key} as key`, `${root.columns.deletedAt} as deleted_at`]).orderBy(root.key)
     query =
@@ -118,8 +100,7 @@ export async function portablePreviewRestore(d: PortableDialect, db: Kysely<any>
     candidates = candidates.filter((key) => !blocked.has(keyText(key)))
     if (candidates.length === 0) return result('restore', { [root.name]: { count: 0, sample: [], held: 0 } }, { notFound, notDeleted, parentDeleted })
     const restored = await restoredTrees(d, trx, context, root, candidates, cascade)
-    const tables: Record<string, PreviewTable> = {}
-    for (const [name, entry] of restored) tables[name] = { count: entry.ids.length, sample: entry.ids.slice(0, sampleSize).map(keyText), held: 0 }
+    const tables = await restoredSummary(d, trx, context, restored, sampleSize)
     const conflicts = await findConflicts(d, trx, context, restored, sampleSize)
     return result('restore', tables, { notFound, notDeleted, parentDeleted, conflicts })
   })
@@ -127,9 +108,9 @@ export async function portablePreviewRestore(d: PortableDialect, db: Kysely<any>
 
 /**
  * The rows a soft delete (`active`: active rows only) or a force delete (any state) reaches from
- * `keys`: one CTE per table (SQLite 3.25+ and MariaDB 10.2+/MySQL 8 have CTEs and window
- * functions), each child's holding the rows whose foreign key points at a row of a parent's CTE,
- * then per table its count and first keys in one `UNION ALL`.
+ * `keys`, chosen by the PostgreSQL path's {@link cascadeRows} (CTEs, recursive for a table that
+ * references itself: SQLite 3.25+ and MariaDB 10.2+/MySQL 8 have them, and window functions), then
+ * per table its count and first keys in one `UNION ALL`.
  */
 async function cascadeSummary(
   d: PortableDialect,
@@ -140,37 +121,13 @@ async function cascadeSummary(
   options: { active: boolean; cascade: boolean; sampleSize: number },
 ): Promise<Record<string, PreviewTable>> {
   if (keys.length === 0) return { [root.name]: { count: 0, sample: [], held: 0 } }
-  const tables = [root.name, ...(options.cascade ? context.definition.descendantsOf(root.name) : [])]
-  const alias = new Map(tables.map((name, index) => [name, `tombstone_p${index}`]))
-  const ctes = tables.map((name, index) => {
-    const table = context.definition.table(name)
-    const parentKeys = [...new Set(context.definition.childrenOf(name).map((relation) => relation.parentKey))]
-    const carried = parentKeys.map((column) => sql`c.${sql.id(column)} as ${sql.id(`p_${column}`)}`)
-    const conditions: RawBuilder<unknown>[] = []
-    if (options.active) conditions.push(sql`c.${sql.id(table.columns.deletedAt)} is null`)
-    if (index === 0) conditions.push(d.keyIn(`c.${table.key}`, keys))
-    else {
-      const parents = context.definition.parentsOf(name).filter((relation) => alias.has(relation.parent))
-      conditions.push(
-        sql`(${sql.join(
-          parents.map(
-            (relation) =>
-              sql`c.${sql.id(relation.foreignKey)} in (select ${sql.id(`p_${relation.parentKey}`)} from ${sql.id(alias.get(relation.parent) as string)})`,
-          ),
-          sql` or `,
-        )})`,
-      )
-    }
-    return sql`${sql.id(alias.get(name) as string)} as (
-      select c.${sql.id(table.key)} as k${carried.length > 0 ? sql`, ${sql.join(carried)}` : sql``}
-      from ${sql.table(name)} as c where ${sql.join(conditions, sql` and `)})`
-  })
+  const { tables, alias, ctes, with: prefix } = cascadeRows(context, root, keys, options, d.keyIn)
   const limit = sql.lit(Math.max(options.sampleSize, 1))
   const branches = tables.map(
     (name, index) => sql`select t, k, rn, n from (select ${sql.lit(index)} as t, x.k as k, row_number() over (order by x.k) as rn,
       count(*) over () as n from ${sql.id(alias.get(name) as string)} as x) as ${sql.id(`s${index}`)} where rn <= ${limit}`,
   )
-  const rows = await sql<{ t: number | string; k: RowKey; rn: number | string; n: number | string }>`with ${sql.join(ctes)}
+  const rows = await sql<{ t: number | string; k: RowKey; rn: number | string; n: number | string }>`${prefix} ${sql.join(ctes)}
     ${sql.join(branches, sql` union all `)}`.execute(trx)
   const summary: Record<string, PreviewTable> = {}
   for (const [index, name] of tables.entries()) {
@@ -181,32 +138,15 @@ async function cascadeSummary(
   return summary
 }
 
-/** portableRestore's `deletedParents`: candidates whose parent (along a declared relation) is deleted. */
-async function deletedParents(
-  d: PortableDialect,
-  trx: Kysely<any>,
-  context: Context,
-  root: TableDefinition,
-  candidates: readonly RowKey[],
-): Promise<ParentDeletedEntry[]> {
-  const entries: ParentDeletedEntry[] = []
-  for (const relation of context.definition.parentsOf(root.name)) {
-    const rows = await trx
-      .selectFrom(`${root.name} as tombstone_child`)
-      .innerJoin(`${relation.parent} as tombstone_parent`, `tombstone_parent.${relation.parentKey}`, `tombstone_child.${relation.foreignKey}`)
-      .select([`tombstone_child.${root.key} as id`, `tombstone_parent.${relation.parentKey} as parent_id`])
-      .where(d.keyIn(`tombstone_child.${root.key}`, candidates))
-      .$call(withDeleted({ tombstone_child: 'include', tombstone_parent: 'only' }))
-      .execute()
-    for (const row of rows) entries.push({ id: row.id as RowKey, parentTable: relation.parent, parentId: row.parent_id as RowKey })
-  }
-  return entries
-}
+/** Rows a restore would bring back, per table: keys and the deletion id each had. */
+type Restored = Map<string, { ids: RowKey[]; deletionIds: (string | null)[] }>
 
 /**
- * What portableRestore's `restoreTrees` would bring back, per table in key order: the targets,
+ * What portableRestore's `restoreTrees` would bring back, per table in walk order: the targets,
  * then each descendant table's deleted rows carrying the deletion id of a parent row restored just
- * before, whose every parent is active now or restored by this walk.
+ * before, whose every parent is active now or restored by this walk; in a table that references
+ * itself, after each of those, level by level the deleted replies carrying the deletion id of a row
+ * of the level above (`restoreTrees` does the same, one `UPDATE` per level).
  */
 async function restoredTrees(
   d: PortableDialect,
@@ -215,10 +155,17 @@ async function restoredTrees(
   root: TableDefinition,
   keys: readonly RowKey[],
   cascade: boolean,
-): Promise<Map<string, { ids: RowKey[]; deletionIds: (string | null)[] }>> {
-  const restored = new Map<string, { ids: RowKey[]; deletionIds: (string | null)[] }>()
+): Promise<Restored> {
+  const restored: Restored = new Map()
   for (const name of [root.name, ...(cascade ? context.definition.descendantsOf(root.name) : [])]) {
     const table = context.definition.table(name)
+    // Every parent active after the restore: active now, or among the rows this walk brings back.
+    const active = context.definition.parentsOf(name).map((relation) => {
+      const parent = context.definition.table(relation.parent)
+      const back = restored.get(relation.parent)?.ids ?? []
+      const now = sql`(select p.${sql.id(parent.columns.deletedAt)} from ${sql.table(relation.parent)} as p where p.${sql.id(relation.parentKey)} = c.${sql.id(relation.foreignKey)}) is null`
+      return back.length === 0 ? now : sql`(${now} or ${d.keyIn(`c.${relation.foreignKey}`, back)})`
+    })
     let condition: RawBuilder<unknown>
     if (name === root.name) condition = d.keyIn(`c.${table.key}`, keys)
     else {
@@ -228,21 +175,60 @@ async function restoredTrees(
         const entry = restored.get(relation.parent) as { ids: RowKey[]; deletionIds: (string | null)[] }
         return d.pairIn(`c.${relation.foreignKey}`, `c.${table.columns.deletionId}`, entry.ids.map((id, i) => [id, entry.deletionIds[i] ?? null] as const))
       })
-      // Every parent active after the restore: active now, or among the rows this walk brings back.
-      const active = context.definition.parentsOf(name).map((relation) => {
-        const parent = context.definition.table(relation.parent)
-        const back = restored.get(relation.parent)?.ids ?? []
-        const now = sql`(select p.${sql.id(parent.columns.deletedAt)} from ${sql.table(relation.parent)} as p where p.${sql.id(relation.parentKey)} = c.${sql.id(relation.foreignKey)}) is null`
-        return back.length === 0 ? now : sql`(${now} or ${d.keyIn(`c.${relation.foreignKey}`, back)})`
-      })
       condition = sql`(${sql.join(pairs, sql` or `)}) and ${sql.join(active, sql` and `)}`
     }
-    const found = await sql<{ k: RowKey; d: string | null }>`select c.${sql.id(table.key)} as k, c.${sql.id(table.columns.deletionId)} as d
-      from ${sql.table(name)} as c where c.${sql.id(table.columns.deletedAt)} is not null and ${condition} order by c.${sql.id(table.key)}`.execute(trx)
-    if (name !== root.name && found.rows.length === 0) continue
-    restored.set(name, { ids: found.rows.map((row) => row.k), deletionIds: found.rows.map((row) => row.d) })
+    const select = async (where: RawBuilder<unknown>) =>
+      (
+        await sql<{ k: RowKey; d: string | null }>`select c.${sql.id(table.key)} as k, c.${sql.id(table.columns.deletionId)} as d
+          from ${sql.table(name)} as c where c.${sql.id(table.columns.deletedAt)} is not null and ${where} order by c.${sql.id(table.key)}`.execute(trx)
+      ).rows
+    const rows = await select(condition)
+    if (name !== root.name && rows.length === 0) continue
+    const self = cascade ? context.definition.selfRelationOf(name) : undefined
+    const known = new Set(rows.map((row) => keyText(row.k)))
+    let level = rows
+    while (self !== undefined && level.length > 0) {
+      // The restore's level finds only rows still deleted: not those it brought back already.
+      const pairs = d.pairIn(`c.${self.foreignKey}`, `c.${table.columns.deletionId}`, level.map((row) => [row.k, row.d] as const))
+      const found = await select(active.length === 0 ? pairs : sql`${pairs} and ${sql.join(active, sql` and `)}`)
+      level = found.filter((row) => !known.has(keyText(row.k)))
+      for (const row of level) known.add(keyText(row.k))
+      rows.push(...level)
+    }
+    restored.set(name, { ids: rows.map((row) => row.k), deletionIds: rows.map((row) => row.d) })
   }
   return restored
+}
+
+/**
+ * Per table, the count and the first `sampleSize` keys in key order (in a table that references
+ * itself the replies come level by level, so the walk's order is not the key order).
+ */
+async function restoredSummary(
+  d: PortableDialect,
+  trx: Kysely<any>,
+  context: Context,
+  restored: Restored,
+  sampleSize: number,
+): Promise<Record<string, PreviewTable>> {
+  const tables: Record<string, PreviewTable> = {}
+  for (const [name, entry] of restored) {
+    let sample = entry.ids.slice(0, sampleSize)
+    if (context.definition.selfRelationOf(name) !== undefined && entry.ids.length > 0 && sampleSize > 0) {
+      const key = context.definition.table(name).key
+      const first = await trx
+        .selectFrom(name)
+        .select(`${key} as key`)
+        .where(d.keyIn(key, entry.ids))
+        .$call(withDeleted({ [name]: 'include' }))
+        .orderBy(key)
+        .limit(sampleSize)
+        .execute()
+      sample = keysOf(first, 'key')
+    }
+    tables[name] = { count: entry.ids.length, sample: sample.map(keyText), held: 0 }
+  }
+  return tables
 }
 
 /**

@@ -409,7 +409,11 @@ export async function portableRestore(
   }
 }
 
-async function deletedParents(d: PortableDialect, trx: Kysely<any>, context: Context, root: TableDefinition, candidates: readonly RowKey[]) {
+/**
+ * The candidates whose parent (along a declared relation, or the table's own) is deleted, and which
+ * the restore therefore refuses; a reply restored with the row it answers is not one. @internal
+ */
+export async function deletedParents(d: PortableDialect, trx: Kysely<any>, context: Context, root: TableDefinition, candidates: readonly RowKey[]) {
   const entries: { id: RowKey; parentTable: string; parentId: RowKey }[] = []
   const self = context.definition.selfRelationOf(root.name)
   const targets = new Set(candidates.map(keyText))

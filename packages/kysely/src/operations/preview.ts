@@ -1,4 +1,4 @@
-import { sql, type Kysely, type RawBuilder } from 'kysely'
+import { sql, type Kysely, type RawBuilder, type SqlBool } from 'kysely'
 import type { TableDefinition } from '../definition.ts'
 import { DeletePolicyError, InvalidArgumentError, type RowKey } from '../errors.ts'
 import { targetVisibility, withDeleted } from '../plugin/markers.ts'
@@ -198,7 +198,7 @@ export async function previewRestore<DB, T extends keyof DB & string>(
     const empty = Object.fromEntries([[root.name, { count: 0, sample: [], held: 0 }]])
     if (candidates.length === 0) return result('restore', empty, { notFound, notDeleted, parentDeleted })
     const statement = restoreStatement(context, root, candidates, { cascade, write: false })
-    const tables = await summarize(trx, statement.ctes, statement.tables, statement.alias, sampleSize, undefined, context)
+    const tables = await summarize(trx, sql`with`, statement.ctes, statement.tables, statement.alias, sampleSize, undefined, context)
     const conflicts = await findConflicts(trx, context, statement, sampleSize)
     return result('restore', tables, { notFound, notDeleted, parentDeleted, conflicts })
   })
@@ -268,9 +268,7 @@ export function result(
 
 /**
  * The rows a soft delete (`active: true`: active rows only) or a force delete (any state) reaches
- * from `keys` of `root`: one CTE per table, each child's selecting the rows whose foreign key
- * points at a row of a parent's CTE, as the operations' cascades do (soft delete: active children
- * of the rows it stamps; force delete: every child of the rows it removes).
+ * from `keys` of `root`, as {@link cascadeRows} chooses them, summarized per table.
  */
 async function cascadeSummary(
   trx: Kysely<any>,
@@ -280,6 +278,27 @@ async function cascadeSummary(
   options: { active: boolean; cascade: boolean; sampleSize: number; held: boolean },
 ): Promise<Record<string, PreviewTable>> {
   if (keys.length === 0) return { [root.name]: { count: 0, sample: [], held: 0 } }
+  const { tables, alias, ctes, with: prefix } = cascadeRows(context, root, keys, options, keyIn)
+  return summarize(trx, prefix, ctes, tables, alias, options.sampleSize, options.held ? context : undefined, context)
+}
+
+/**
+ * The rows a soft delete (`active: true`: active rows only) or a force delete (any state) reaches
+ * from `keys` of `root`: one CTE per table (`alias`, with the key as `k` and, as `p_<column>`, the
+ * columns its children reference), each child's selecting the rows whose foreign key points at a
+ * row of a parent's CTE, and a table that references itself its rows' replies to any depth (a
+ * recursive CTE: `with` is `with recursive` then), as the operations' cascades do (soft delete:
+ * active children of the rows it stamps; force delete: every child of the rows it removes). Plain
+ * `SELECT`s, so PostgreSQL, SQLite (3.8.3+) and MariaDB (10.2+) run the same text; `keyIn` is the
+ * dialect's. @internal
+ */
+export function cascadeRows(
+  context: Context,
+  root: TableDefinition,
+  keys: readonly RowKey[],
+  options: { active: boolean; cascade: boolean },
+  keyIn: (column: string, keys: readonly RowKey[]) => RawBuilder<SqlBool>,
+): { tables: string[]; alias: Map<string, string>; ctes: RawBuilder<unknown>[]; with: RawBuilder<unknown> } {
   const tables = [root.name, ...(options.cascade ? context.definition.descendantsOf(root.name) : [])]
   const alias = new Map(tables.map((name, index) => [name, `tombstone_p${index}`]))
   const ctes = tables.map((name, index) => {
@@ -301,28 +320,28 @@ async function cascadeSummary(
         )})`,
       )
     }
+    const own = sql.id(alias.get(name) as string)
+    const columns = sql`c.${sql.id(table.key)} as k${carried.length > 0 ? sql`, ${sql.join(carried)}` : sql``}`
     const self = context.definition.selfRelationOf(name)
     if (self !== undefined && options.cascade) {
-      // The rows reached and, to any depth, the replies below them (operations/tree.ts).
-      const [t, key, fk, pk] = [sql.table(name), sql.id(table.key), sql.id(self.foreignKey), sql.id(self.parentKey)]
+      // The rows reached and, to any depth, the replies below them (operations/tree.ts), the CTE
+      // itself recursive (MariaDB does not let a WITH nested in a CTE see the CTEs before it).
       const active = options.active ? sql` where c.${sql.id(table.columns.deletedAt)} is null` : sql``
-      const tree = sql`with recursive tombstone_tree(k, pk) as (
-          select c.${key}, c.${pk} from ${t} as c where ${sql.join(conditions, sql` and `)}
-          union
-          select c.${key}, c.${pk} from ${t} as c join tombstone_tree as r on c.${fk} = r.pk${active}
-        ) select k from tombstone_tree`
-      conditions.splice(0, conditions.length, sql`c.${key} in (${tree})`)
+      return sql`${own} as (
+        select ${columns}, c.${sql.id(self.parentKey)} as s from ${sql.table(name)} as c where ${sql.join(conditions, sql` and `)}
+        union
+        select ${columns}, c.${sql.id(self.parentKey)} as s from ${sql.table(name)} as c join ${own} as r on c.${sql.id(self.foreignKey)} = r.s${active})`
     }
-    return sql`${sql.id(alias.get(name) as string)} as (
-      select c.${sql.id(table.key)} as k${carried.length > 0 ? sql`, ${sql.join(carried)}` : sql``}
-      from ${sql.table(name)} as c where ${sql.join(conditions, sql` and `)})`
+    return sql`${own} as (select ${columns} from ${sql.table(name)} as c where ${sql.join(conditions, sql` and `)})`
   })
-  return summarize(trx, ctes, tables, alias, options.sampleSize, options.held ? context : undefined, context)
+  const recursive = options.cascade && tables.some((name) => context.definition.selfRelationOf(name) !== undefined)
+  return { tables, alias, ctes, with: recursive ? sql`with recursive` : sql`with` }
 }
 
 /** Per table: count, the first `sampleSize` keys, and (with `heldOf`) how many rows a hold covers. */
 async function summarize(
   trx: Kysely<any>,
+  prefix: RawBuilder<unknown>,
   ctes: readonly RawBuilder<unknown>[],
   tables: readonly string[],
   alias: Map<string, string>,
@@ -340,7 +359,7 @@ async function summarize(
       count(*) over () as n, ${held} as h from ${sql.id(alias.get(name) as string)} x) as ${sql.id(`s${index}`)}
       where rn <= ${sql.lit(Math.max(sampleSize, 1))}`
   })
-  const rows = await sql<{ t: number; k: string; rn: string | number; n: string | number; h: string | number }>`with ${sql.join(ctes)}
+  const rows = await sql<{ t: number; k: string; rn: string | number; n: string | number; h: string | number }>`${prefix} ${sql.join(ctes)}
     ${sql.join(branches, sql` union all `)}`.execute(trx)
   const summary: Record<string, PreviewTable> = {}
   for (const [index, name] of tables.entries()) {

@@ -357,8 +357,9 @@ function due(
 }
 
 /**
- * Due, or below a due row along the relations: what a purge removes from this table, for the
- * counts and the dry run.
+ * Due, or below a due row along the relations (and, in a table that references itself, below such
+ * a row along its own relation, to any depth: the purge removes replies with the row they answer):
+ * what a purge removes from this table, for the counts and the dry run.
  */
 function dueOrBelowDue(
   eb: ExpressionBuilder<any, any>,
@@ -368,6 +369,38 @@ function dueOrBelowDue(
   qualifier: string,
   holds: Context | undefined,
   depth = 0,
+): Expression<SqlBool> {
+  const table = context.definition.table(name)
+  const self = context.definition.selfRelationOf(name)
+  if (self !== undefined) {
+    // The rows reached otherwise (`tombstone_t<depth>` seeds a recursive query), then every reply
+    // below them, whatever its state (operations/tree.ts); plain SQL, so SQLite and MariaDB run it too.
+    const seed = `tombstone_t${depth}`
+    const tree = sql.id(`tombstone_tree${depth}`)
+    const [t, key, fk, pk] = [sql.table(name), sql.id(table.key), sql.id(self.foreignKey), sql.id(self.parentKey)]
+    return eb(
+      sql.ref(`${qualifier}.${table.key}`),
+      'in',
+      sql`(with recursive ${tree}(k, s) as (
+        select ${sql.ref(`${seed}.${table.key}`)}, ${sql.ref(`${seed}.${self.parentKey}`)} from ${t} as ${sql.id(seed)}
+        where ${reached(eb, context, name, options, seed, holds, depth + 1)}
+        union
+        select c.${key}, c.${pk} from ${t} as c join ${tree} as r on c.${fk} = r.s
+      ) select k from ${tree})`,
+    )
+  }
+  return reached(eb, context, name, options, qualifier, holds, depth)
+}
+
+/** Due, or below a row of a parent table that the purge removes: {@link dueOrBelowDue} but for the table's own relation. */
+function reached(
+  eb: ExpressionBuilder<any, any>,
+  context: Context,
+  name: string,
+  options: PurgeOptions,
+  qualifier: string,
+  holds: Context | undefined,
+  depth: number,
 ): Expression<SqlBool> {
   const table = context.definition.table(name)
   const branches: Expression<SqlBool>[] = [due(eb, table, options, qualifier, holds)]
