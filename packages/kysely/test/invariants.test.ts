@@ -176,14 +176,37 @@ describe.each(dialectKinds())('database invariants on %s', (kind) => {
 })
 
 /** The two servers that can interleave (PGlite is one connection, SQLite one writer). */
-type Interleaving = 'postgres' | 'mysql'
+type Server = 'postgres' | 'mysql'
+
+/** A server, and the session every connection of the suite runs in there. */
+interface Interleaving {
+  readonly server: Server
+  readonly label: string
+  readonly session: readonly string[]
+}
 
 /**
- * Lock waits that fail fast on MariaDB: a wait no test forces (one the test itself would only release
- * after it) ends in an error after 10 s instead of InnoDB's 50 s (`lock_wait_timeout`: metadata locks,
- * whose default is a day). The waits a test forces last as long as its barrier takes to see them.
+ * Lock waits that fail fast on MariaDB: a wait no test forces (one the test itself would release only
+ * after it) ends in an error after 20 s instead of InnoDB's 50 s (`lock_wait_timeout`: metadata locks,
+ * whose default is a day). A wait a test forces lasts as long as its barrier takes to see it (10 s at most).
  */
-const MYSQL_SESSION = ['set session innodb_lock_wait_timeout = 20', 'set session lock_wait_timeout = 20'] as const
+const MYSQL_FAIL_FAST = ['set session innodb_lock_wait_timeout = 20', 'set session lock_wait_timeout = 20'] as const
+
+/**
+ * PostgreSQL (READ COMMITTED, its default), and MariaDB in both isolation levels an application runs
+ * it in: InnoDB reads the tables of a data-modifying statement's triggers with shared locks in
+ * REPEATABLE READ (its default) whatever the trigger says, but an `UPDATE`'s without locks in
+ * READ COMMITTED, where only the trigger's own `LOCK IN SHARE MODE` makes it wait.
+ */
+const interleavings = (): Interleaving[] => [
+  ...(postgresUrl() === undefined ? [] : [{ server: 'postgres' as const, label: 'postgres', session: [] }]),
+  ...(mysqlUrl() === undefined
+    ? []
+    : [
+        { server: 'mysql' as const, label: 'mysql, REPEATABLE READ', session: MYSQL_FAIL_FAST },
+        { server: 'mysql' as const, label: 'mysql, READ COMMITTED', session: [...MYSQL_FAIL_FAST, 'set session transaction isolation level read committed'] },
+      ]),
+]
 
 /** A connection of its own, to interleave by hand: statements with `$n` placeholders, and its id on the server. */
 interface Connection {
@@ -192,7 +215,7 @@ interface Connection {
   end(): Promise<void>
 }
 
-async function connect(kind: Interleaving, url: string): Promise<Connection> {
+async function connect({ server: kind, session }: Interleaving, url: string): Promise<Connection> {
   if (kind === 'postgres') {
     const connection = new pg.Client({ connectionString: url })
     await connection.connect()
@@ -200,7 +223,7 @@ async function connect(kind: Interleaving, url: string): Promise<Connection> {
     return { id, query: (text, params) => connection.query(text, params as unknown[]), end: () => connection.end() }
   }
   const connection = createMysqlConnection({ uri: url, supportBigNumbers: true }).promise()
-  for (const statement of MYSQL_SESSION) await connection.query(statement)
+  for (const statement of session) await connection.query(statement)
   const [rows] = await connection.query('select connection_id() as id')
   const id = Number((rows as Array<{ id: number }>)[0]?.id)
   return {
@@ -211,13 +234,13 @@ async function connect(kind: Interleaving, url: string): Promise<Connection> {
 }
 
 /** The Kysely instances of an interleaving suite: the fixture's on PostgreSQL; on MariaDB, new pools whose sessions fail fast. */
-function instances(kind: Interleaving, fixture: Fixture): { db: Kysely<Database>; raw: Kysely<Database>; close(): Promise<void> } {
+function instances({ server: kind, session }: Interleaving, fixture: Fixture): { db: Kysely<Database>; raw: Kysely<Database>; close(): Promise<void> } {
   if (kind === 'postgres') return { db: fixture.db, raw: fixture.raw, close: async () => {} }
   const dialect = () =>
     new MysqlDialect({
       pool: createMysqlPool({ uri: fixture.database.url as string, connectionLimit: 10, supportBigNumbers: true, dateStrings: false }),
       onCreateConnection: async (connection) => {
-        for (const statement of MYSQL_SESSION) await connection.executeQuery(CompiledQuery.raw(statement))
+        for (const statement of session) await connection.executeQuery(CompiledQuery.raw(statement))
       },
     })
   const db = new Kysely<Database>({ dialect: dialect(), plugins: [new SoftDeletePlugin(definition)] })
@@ -242,7 +265,7 @@ interface LockWait {
  * InnoDB's information_schema tables are a copy refreshed at most every 100 ms, so a wait already
  * over can still show: a requested lock seen by an earlier barrier is never taken for a new wait.
  */
-async function blocked(kind: Interleaving, admin: Connection, id: number, pending: Promise<unknown>, seen: Set<string>): Promise<LockWait> {
+async function blocked(kind: Server, admin: Connection, id: number, pending: Promise<unknown>, seen: Set<string>): Promise<LockWait> {
   let settled = false
   void pending.then(
     () => (settled = true),
@@ -287,7 +310,7 @@ async function blocked(kind: Interleaving, admin: Connection, id: number, pendin
 }
 
 /** A toolkit transaction kept open, with its connection's id on the server. */
-async function openTransaction(kind: Interleaving, db: Kysely<Database>): Promise<{ trx: ControlledTransaction<Database>; pid: number }> {
+async function openTransaction(kind: Server, db: Kysely<Database>): Promise<{ trx: ControlledTransaction<Database>; pid: number }> {
   const trx = await db.startTransaction().execute()
   const query = kind === 'postgres' ? sql<{ pid: number }>`select pg_backend_pid() as pid` : sql<{ pid: number }>`select connection_id() as pid`
   const pid = Number((await query.execute(trx)).rows[0]?.pid)
@@ -295,7 +318,7 @@ async function openTransaction(kind: Interleaving, db: Kysely<Database>): Promis
 }
 
 /** What one server cannot run of the interleavings, by test name, with the reason. */
-const interleavingLacks: Partial<Record<Interleaving, Readonly<Record<string, string>>>> = {
+const interleavingLacks: Partial<Record<Server, Readonly<Record<string, string>>>> = {
   postgres: {
     'delete a child on its own while its parent is being restored: it waits for the restore, then deletes the restored child and its descendants':
       "MariaDB's order: PostgreSQL's statement reads the state before the restore (the test above)",
@@ -308,10 +331,8 @@ const interleavingLacks: Partial<Record<Interleaving, Readonly<Record<string, st
   },
 }
 
-const interleavings = (): Interleaving[] =>
-  [postgresUrl() === undefined ? [] : ['postgres' as const], mysqlUrl() === undefined ? [] : ['mysql' as const]].flat()
-
-describe.skipIf(interleavings().length === 0).each(interleavings())('database invariants under forced interleavings on %s (two connections)', (kind) => {
+describe.skipIf(interleavings().length === 0).each(interleavings())('database invariants under forced interleavings on $label (two connections)', (interleaving) => {
+  const kind = interleaving.server
   const test = (name: string, fn: () => Promise<void>) => {
     const reason = interleavingLacks[kind]?.[name]
     return vitestTest.skipIf(reason !== undefined)(reason === undefined ? name : `${name} (skipped: ${reason})`, fn)
@@ -323,10 +344,10 @@ describe.skipIf(interleavings().length === 0).each(interleavings())('database in
   let admin: Connection
   let other: Connection
   const seen = new Set<string>()
-  const opened: ControlledTransaction<Database>[] = []
+  const opened: { trx: ControlledTransaction<Database>; pid: number }[] = []
   const open = async (database: Kysely<Database>) => {
     const transaction = await openTransaction(kind, database)
-    opened.push(transaction.trx)
+    opened.push(transaction)
     return transaction
   }
   /** Waits until connection `id` is blocked on a lock; on MariaDB, checks the table it waits on (what each order is about). */
@@ -338,16 +359,24 @@ describe.skipIf(interleavings().length === 0).each(interleavings())('database in
   }
   beforeAll(async () => {
     fixture = await createFixture(kind)
-    own = instances(kind, fixture)
+    own = instances(interleaving, fixture)
     db = own.db
     raw = own.raw
-    admin = await connect(kind, fixture.database.url as string)
-    other = await connect(kind, fixture.database.url as string)
+    admin = await connect(interleaving, fixture.database.url as string)
+    other = await connect(interleaving, fixture.database.url as string)
   })
-  // A failed test must not leave a transaction holding locks for the next.
+  // A failed test must not leave a transaction holding locks for the next, nor a statement waiting
+  // for one: a connection runs its statements in turn, so its rollback would queue behind the wait.
   afterEach(async () => {
+    const ids = [other.id, ...opened.map((transaction) => transaction.pid)]
+    if (kind === 'postgres') {
+      await admin.query(`select pg_cancel_backend(pid) from pg_stat_activity where pid = any($1) and state = 'active'`, [ids])
+    } else {
+      const [running] = (await admin.query(`select id from information_schema.processlist where command = 'Query' and id in (${ids.map(Number).join(', ')})`)) as [Array<{ id: number }>]
+      for (const { id } of running) await admin.query(`kill query ${Number(id)}`)
+    }
     await other.query('rollback')
-    for (const trx of opened.splice(0)) if (!trx.isCommitted && !trx.isRolledBack) await trx.rollback().execute()
+    for (const { trx } of opened.splice(0)) if (!trx.isCommitted && !trx.isRolledBack) await trx.rollback().execute()
   })
   afterAll(async () => {
     await other?.end()
@@ -407,6 +436,23 @@ describe.skipIf(interleavings().length === 0).each(interleavings())('database in
     expect(classifyDatabaseError(await restoring)).toBeInstanceOf(ParentDeletedError)
     await other.query('rollback')
     expect(await activePostsOf(user)).toEqual([])
+  })
+
+  test('move a dependent row to a parent being deleted: the move waits, then is refused', async () => {
+    const user = await insertUser(db)
+    const doomed = await insertUser(db)
+    await sql`insert into sessions (user_id) values (${user})`.execute(raw)
+    const session = (await raw.selectFrom('sessions').select('id').where('user_id', '=', user).executeTakeFirstOrThrow()).id
+    const deleting = await open(db)
+    await softDelete(deleting.trx, 'users', { id: doomed })
+    const moving = error(other.query('update sessions set user_id = $1 where id = $2', [doomed, session]))
+    // MariaDB: the trigger's LOCK IN SHARE MODE read of the user waits for the delete's X lock. In READ
+    // COMMITTED InnoDB reads an UPDATE's trigger tables without locks: without that clause the check
+    // would pass on the user as it was, and only the foreign key check would wait, then let it through.
+    await waitsOnLock(other.id, moving, { holder: deleting.pid, table: 'users' })
+    await deleting.trx.commit().execute()
+    expect(classifyDatabaseError(await moving)).toMatchObject({ code: 'PARENT_DELETED', table: 'sessions', parentTable: 'users' })
+    expect(await raw.selectFrom('sessions').select('user_id').where('id', '=', session).executeTakeFirst()).toEqual({ user_id: user })
   })
 
   test('delete a parent while a child is being restored: the delete waits, then cascades to the restored child', async () => {
@@ -526,12 +572,12 @@ describe.skipIf(interleavings().length === 0).each(interleavings())('database in
     const restoring = await open(db)
     await restore(restoring.trx, 'posts', { id: post })
     // Nothing waits here: a wait would be on the restore, which commits only after the purge returns.
-    const purged = await purge(db, { tables: ['posts'] })
+    const purged = await purge(db)
     expect(purged.tables.posts?.count ?? 0).toBe(0)
     await restoring.trx.commit().execute()
     expect((await stateOf(raw, 'posts', post))?.deleted_at).toBeNull()
     // Once restored, the row is not due: a second run leaves it too.
-    await purge(db, { tables: ['posts'] })
+    await purge(db)
     expect((await stateOf(raw, 'posts', post))?.deleted_at).toBeNull()
   })
 
@@ -545,15 +591,21 @@ describe.skipIf(interleavings().length === 0).each(interleavings())('database in
     const selected = new Promise<void>((resolve) => (taken = resolve))
     let release!: () => void
     const gate = new Promise<void>((resolve) => (release = resolve))
-    const purging = purgeWithHooks(db, { tables: ['posts'] }, { afterSelect: () => (taken(), gate) })
-    await selected
-    const restoring = await open(db)
-    const restored = error(restore(restoring.trx, 'posts', { id: post }))
-    // The purge's connection is the pool's: the holder is not named here.
-    await waitsOnLock(restoring.pid, restored, { table: 'posts' })
-    release()
-    expect((await purging).tables.posts?.count).toBe(1)
-    expect(await restored).toBeInstanceOf(NotFoundError)
+    const purging = purgeWithHooks(db, { tables: ['posts'], where: { posts: (eb, column) => eb(column('id'), '=', post) } }, { afterSelect: () => (taken(), gate) })
+    try {
+      await Promise.race([selected, purging])
+      const restoring = await open(db)
+      const restored = error(restore(restoring.trx, 'posts', { id: post }))
+      // The purge's connection is the pool's: the holder is not named here.
+      await waitsOnLock(restoring.pid, restored, { table: 'posts' })
+      release()
+      expect((await purging).tables.posts?.count).toBe(1)
+      expect(await restored).toBeInstanceOf(NotFoundError)
+      await restoring.trx.rollback().execute()
+    } finally {
+      release()
+      await purging.catch(() => undefined)
+    }
     expect(await stateOf(raw, 'posts', post)).toBeUndefined()
   })
 
