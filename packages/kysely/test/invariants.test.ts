@@ -2,9 +2,9 @@
  * The invariants the database holds for every client, not only for the toolkit: deletion stamps set
  * by the database, the audit written by the database, no active row under a deleted parent, and the
  * hard-delete opt-in bound to one transaction. Part one writes as psql would (the `raw` instance has
- * no plugin) on both databases; part two forces interleavings of two real connections on PostgreSQL
- * (PGlite is one connection, so it cannot interleave), waiting until the database shows a
- * connection blocked on a lock, never sleeping and hoping.
+ * no plugin) on every database; part two forces interleavings of two real connections on PostgreSQL
+ * and MariaDB (PGlite is one connection and SQLite one writer, so neither can interleave), waiting
+ * until the server shows a connection blocked on the lock the test means, never sleeping and hoping.
  */
 import { CompiledQuery, Kysely, MysqlDialect, sql, type ControlledTransaction } from 'kysely'
 import { createConnection as createMysqlConnection, createPool as createMysqlPool } from 'mysql2'
@@ -262,8 +262,10 @@ interface LockWait {
  * server until it shows the wait, never sleeping and hoping. Fails at once if `pending` (the
  * waiting statement) settles first, having never waited, and after 10 s otherwise.
  *
- * InnoDB's information_schema tables are a copy refreshed at most every 100 ms, so a wait already
- * over can still show: a requested lock seen by an earlier barrier is never taken for a new wait.
+ * InnoDB's information_schema tables are a copy it refreshes only once nobody has read it for
+ * 100 ms: polled faster, it shows the same old copy for as long as the polling goes on (why the
+ * first MariaDB attempt missed waits), so MariaDB is polled 150 ms apart. A copy can still be one
+ * read just before, showing a wait already over: a wait an earlier barrier saw is not taken again.
  */
 async function blocked(kind: Server, admin: Connection, id: number, pending: Promise<unknown>, seen: Set<string>): Promise<LockWait> {
   let settled = false
