@@ -6,7 +6,7 @@
  * and MariaDB (PGlite is one connection and SQLite one writer, so neither can interleave), waiting
  * until the server shows a connection blocked on the lock the test means, never sleeping and hoping.
  */
-import { CompiledQuery, Kysely, MysqlDialect, sql, type ControlledTransaction } from 'kysely'
+import { CompiledQuery, Kysely, MysqlDialect, PostgresDialect, sql, type ControlledTransaction, type DatabaseConnection } from 'kysely'
 import { createConnection as createMysqlConnection, createPool as createMysqlPool } from 'mysql2'
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, test, test as vitestTest } from 'vitest'
@@ -186,10 +186,12 @@ interface Interleaving {
 }
 
 /**
- * Lock waits that fail fast on MariaDB: a wait no test forces (one the test itself would release only
- * after it) ends in an error after 20 s instead of InnoDB's 50 s (`lock_wait_timeout`: metadata locks,
- * whose default is a day). A wait a test forces lasts as long as its barrier takes to see it (10 s at most).
+ * Lock waits that fail fast: a wait no test forces (one the test itself would release only after it)
+ * ends in an error after 20 s, instead of never on PostgreSQL and after InnoDB's 50 s on MariaDB
+ * (`lock_wait_timeout`: metadata locks, whose default is a day). A wait a test forces lasts as long
+ * as its barrier takes to see it (10 s at most).
  */
+const POSTGRES_FAIL_FAST = ["set lock_timeout = '20s'"] as const
 const MYSQL_FAIL_FAST = ['set session innodb_lock_wait_timeout = 20', 'set session lock_wait_timeout = 20'] as const
 
 /**
@@ -199,7 +201,7 @@ const MYSQL_FAIL_FAST = ['set session innodb_lock_wait_timeout = 20', 'set sessi
  * READ COMMITTED, where only the trigger's own `LOCK IN SHARE MODE` makes it wait.
  */
 const interleavings = (): Interleaving[] => [
-  ...(postgresUrl() === undefined ? [] : [{ server: 'postgres' as const, label: 'postgres', session: [] }]),
+  ...(postgresUrl() === undefined ? [] : [{ server: 'postgres' as const, label: 'postgres', session: POSTGRES_FAIL_FAST }]),
   ...(mysqlUrl() === undefined
     ? []
     : [
@@ -219,6 +221,7 @@ async function connect({ server: kind, session }: Interleaving, url: string): Pr
   if (kind === 'postgres') {
     const connection = new pg.Client({ connectionString: url })
     await connection.connect()
+    for (const statement of session) await connection.query(statement)
     const id = (await connection.query<{ id: number }>('select pg_backend_pid() as id')).rows[0]?.id as number
     return { id, query: (text, params) => connection.query(text, params as unknown[]), end: () => connection.end() }
   }
@@ -233,16 +236,21 @@ async function connect({ server: kind, session }: Interleaving, url: string): Pr
   }
 }
 
-/** The Kysely instances of an interleaving suite: the fixture's on PostgreSQL; on MariaDB, new pools whose sessions fail fast. */
+/** The Kysely instances of an interleaving suite, on the fixture's database: new pools whose sessions fail fast. */
 function instances({ server: kind, session }: Interleaving, fixture: Fixture): { db: Kysely<Database>; raw: Kysely<Database>; close(): Promise<void> } {
-  if (kind === 'postgres') return { db: fixture.db, raw: fixture.raw, close: async () => {} }
-  const dialect = () =>
-    new MysqlDialect({
-      pool: createMysqlPool({ uri: fixture.database.url as string, connectionLimit: 10, supportBigNumbers: true, dateStrings: false }),
-      onCreateConnection: async (connection) => {
-        for (const statement of session) await connection.executeQuery(CompiledQuery.raw(statement))
-      },
-    })
+  const url = fixture.database.url as string
+  const onCreateConnection = async (connection: DatabaseConnection) => {
+    for (const statement of session) await connection.executeQuery(CompiledQuery.raw(statement))
+  }
+  const dialect = () => {
+    if (kind === 'mysql') {
+      return new MysqlDialect({ pool: createMysqlPool({ uri: url, connectionLimit: 10, supportBigNumbers: true, dateStrings: false }), onCreateConnection })
+    }
+    const pool = new pg.Pool({ connectionString: url, max: 10 })
+    // Dropping the database terminates connections still closing; that is expected, not a failure.
+    pool.on('error', () => {})
+    return new PostgresDialect({ pool, onCreateConnection })
+  }
   const db = new Kysely<Database>({ dialect: dialect(), plugins: [new SoftDeletePlugin(definition)] })
   const raw = new Kysely<Database>({ dialect: dialect() })
   return { db, raw, close: async () => void (await Promise.all([db.destroy(), raw.destroy()])) }
