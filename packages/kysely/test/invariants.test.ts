@@ -182,6 +182,7 @@ type Server = 'postgres' | 'mysql'
 interface Interleaving {
   readonly server: Server
   readonly label: string
+  readonly isolation: 'read committed' | 'repeatable read'
   readonly session: readonly string[]
 }
 
@@ -201,12 +202,17 @@ const MYSQL_FAIL_FAST = ['set session innodb_lock_wait_timeout = 20', 'set sessi
  * READ COMMITTED, where only the trigger's own `LOCK IN SHARE MODE` makes it wait.
  */
 const interleavings = (): Interleaving[] => [
-  ...(postgresUrl() === undefined ? [] : [{ server: 'postgres' as const, label: 'postgres', session: POSTGRES_FAIL_FAST }]),
+  ...(postgresUrl() === undefined ? [] : [{ server: 'postgres' as const, label: 'postgres', isolation: 'read committed' as const, session: POSTGRES_FAIL_FAST }]),
   ...(mysqlUrl() === undefined
     ? []
     : [
-        { server: 'mysql' as const, label: 'mysql, REPEATABLE READ', session: MYSQL_FAIL_FAST },
-        { server: 'mysql' as const, label: 'mysql, READ COMMITTED', session: [...MYSQL_FAIL_FAST, 'set session transaction isolation level read committed'] },
+        { server: 'mysql' as const, label: 'mysql, REPEATABLE READ', isolation: 'repeatable read' as const, session: MYSQL_FAIL_FAST },
+        {
+          server: 'mysql' as const,
+          label: 'mysql, READ COMMITTED',
+          isolation: 'read committed' as const,
+          session: [...MYSQL_FAIL_FAST, 'set session transaction isolation level read committed'],
+        },
       ]),
 ]
 
@@ -361,10 +367,10 @@ describe.skipIf(interleavings().length === 0).each(interleavings())('database in
     return transaction
   }
   /** Waits until connection `id` is blocked on a lock; on MariaDB, checks the table it waits on (what each order is about). */
-  const waitsOnLock = async (id: number, pending: Promise<unknown>, expected: { holder?: number; table: string }) => {
+  const waitsOnLock = async (id: number, pending: Promise<unknown>, expected: { holder?: number; table: string | readonly string[] }) => {
     const lock = await blocked(kind, admin, id, pending, seen)
     if (expected.holder !== undefined) expect(lock.holders).toContain(expected.holder)
-    if (kind === 'mysql') expect(lock.table).toBe(expected.table)
+    if (kind === 'mysql') expect(typeof expected.table === 'string' ? [expected.table] : expected.table).toContain(lock.table)
     return lock
   }
   beforeAll(async () => {
@@ -440,8 +446,11 @@ describe.skipIf(interleavings().length === 0).each(interleavings())('database in
     const deleting = await open(db)
     await softDelete(deleting.trx, 'users', { id: user })
     const restoring = error(other.query(`update posts set deleted_at = null where id = $1`, [post]))
-    // MariaDB: the cascade's locking scan of the user's posts also locked the deleted one; the restore's UPDATE waits for it.
-    await waitsOnLock(other.id, restoring, { holder: deleting.pid, table: 'posts' })
+    // MariaDB: the cascade's locking scan of the user's posts locked the deleted one too, and the restore's
+    // UPDATE waits for it. READ COMMITTED lets go of a row that fails the condition when the scan used an
+    // index (these tables are small enough for a full scan, which keeps it): then the trigger waits on the user.
+    const on = interleaving.isolation === 'read committed' ? ['posts', 'users'] : 'posts'
+    await waitsOnLock(other.id, restoring, { holder: deleting.pid, table: on })
     await deleting.trx.commit().execute()
     expect(classifyDatabaseError(await restoring)).toBeInstanceOf(ParentDeletedError)
     await other.query('rollback')
