@@ -2,23 +2,28 @@
  * The invariants the database holds for every client, not only for the toolkit: deletion stamps set
  * by the database, the audit written by the database, no active row under a deleted parent, and the
  * hard-delete opt-in bound to one transaction. Part one writes as psql would (the `raw` instance has
- * no plugin) on both databases; part two forces interleavings of two real connections on PostgreSQL
- * (PGlite is one connection, so it cannot interleave), waiting until the database shows a
- * connection blocked on a lock, never sleeping and hoping.
+ * no plugin) on every database; part two forces interleavings of two real connections on PostgreSQL
+ * and MariaDB (PGlite is one connection and SQLite one writer, so neither can interleave), waiting
+ * until the server shows a connection blocked on the lock the test means, never sleeping and hoping.
  */
-import { Kysely, sql, type ControlledTransaction } from 'kysely'
+import { CompiledQuery, Kysely, MysqlDialect, PostgresDialect, sql, type ControlledTransaction, type DatabaseConnection } from 'kysely'
+import { createConnection as createMysqlConnection, createPool as createMysqlPool } from 'mysql2'
 import pg from 'pg'
-import { afterAll, beforeAll, describe, expect, test, test as vitestTest } from 'vitest'
-import { dialectKinds, postgresUrl, type DatabaseKind } from '@tombstone/testing'
+import { afterAll, afterEach, beforeAll, describe, expect, test, test as vitestTest } from 'vitest'
+import { backdate, dialectKinds, mysqlUrl, postgresUrl, type DatabaseKind } from '@tombstone/testing'
 import {
   classifyDatabaseError,
   DeletionStampedError,
+  NotFoundError,
   ParentDeletedError,
+  purge,
   restore,
   softDelete,
+  SoftDeletePlugin,
   sqlStateOf,
 } from '../src/index.ts'
-import { createFixture, type Database, type Fixture } from './support/fixture.ts'
+import { purgeWithHooks } from '../src/purge/purge.ts'
+import { createFixture, definition, type Database, type Fixture } from './support/fixture.ts'
 import { insertComment, insertPost, insertUser, stateOf } from './support/data.ts'
 import { daysFromNow } from './support/dialect-sql.ts'
 
@@ -170,60 +175,248 @@ describe.each(dialectKinds())('database invariants on %s', (kind) => {
   })
 })
 
-/** Connections of their own, to interleave by hand. */
-async function client(url: string): Promise<pg.Client & { pid: number }> {
-  const connection = new pg.Client({ connectionString: url }) as pg.Client & { pid: number }
-  await connection.connect()
-  connection.pid = (await connection.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid as number
-  return connection
+/** The two servers that can interleave (PGlite is one connection, SQLite one writer). */
+type Server = 'postgres' | 'mysql'
+
+/** A server, and the session every connection of the suite runs in there. */
+interface Interleaving {
+  readonly server: Server
+  readonly label: string
+  readonly isolation: 'read committed' | 'repeatable read'
+  readonly session: readonly string[]
 }
 
-/** Resolves once the backend `pid` waits on a lock (polling pg_stat_activity; fails after 10 s). */
-async function blocked(admin: pg.Client, pid: number): Promise<void> {
-  for (let attempt = 0; attempt < 1000; attempt++) {
-    const result = await admin.query<{ wait: string | null }>('select wait_event_type as wait from pg_stat_activity where pid = $1', [pid])
-    if (result.rows[0]?.wait === 'Lock') return
-    await new Promise((resolve) => setTimeout(resolve, 10))
+/**
+ * Lock waits that fail fast: a wait no test forces (one the test itself would release only after it)
+ * ends in an error after 20 s, instead of never on PostgreSQL and after InnoDB's 50 s on MariaDB
+ * (`lock_wait_timeout`: metadata locks, whose default is a day). A wait a test forces lasts as long
+ * as its barrier takes to see it (10 s at most).
+ */
+const POSTGRES_FAIL_FAST = ["set lock_timeout = '20s'"] as const
+const MYSQL_FAIL_FAST = ['set session innodb_lock_wait_timeout = 20', 'set session lock_wait_timeout = 20'] as const
+
+/**
+ * PostgreSQL (READ COMMITTED, its default), and MariaDB in both isolation levels an application runs
+ * it in: InnoDB reads the tables of a data-modifying statement's triggers with shared locks in
+ * REPEATABLE READ (its default) whatever the trigger says, but an `UPDATE`'s without locks in
+ * READ COMMITTED, where only the trigger's own `LOCK IN SHARE MODE` makes it wait.
+ */
+const interleavings = (): Interleaving[] => [
+  ...(postgresUrl() === undefined ? [] : [{ server: 'postgres' as const, label: 'postgres', isolation: 'read committed' as const, session: POSTGRES_FAIL_FAST }]),
+  ...(mysqlUrl() === undefined
+    ? []
+    : [
+        { server: 'mysql' as const, label: 'mysql, REPEATABLE READ', isolation: 'repeatable read' as const, session: MYSQL_FAIL_FAST },
+        {
+          server: 'mysql' as const,
+          label: 'mysql, READ COMMITTED',
+          isolation: 'read committed' as const,
+          session: [...MYSQL_FAIL_FAST, 'set session transaction isolation level read committed'],
+        },
+      ]),
+]
+
+/** A connection of its own, to interleave by hand: statements with `$n` placeholders, and its id on the server. */
+interface Connection {
+  readonly id: number
+  query(text: string, params?: readonly unknown[]): Promise<unknown>
+  end(): Promise<void>
+}
+
+async function connect({ server: kind, session }: Interleaving, url: string): Promise<Connection> {
+  if (kind === 'postgres') {
+    const connection = new pg.Client({ connectionString: url })
+    await connection.connect()
+    for (const statement of session) await connection.query(statement)
+    const id = (await connection.query<{ id: number }>('select pg_backend_pid() as id')).rows[0]?.id as number
+    return { id, query: (text, params) => connection.query(text, params as unknown[]), end: () => connection.end() }
   }
-  throw new Error(`backend ${pid} never waited on a lock`)
+  const connection = createMysqlConnection({ uri: url, supportBigNumbers: true }).promise()
+  for (const statement of session) await connection.query(statement)
+  const [rows] = await connection.query('select connection_id() as id')
+  const id = Number((rows as Array<{ id: number }>)[0]?.id)
+  return {
+    id,
+    query: (text, params) => connection.query(text.replace(/\$\d+/g, '?'), params as unknown[]),
+    end: () => connection.end(),
+  }
 }
 
-/** A toolkit transaction kept open, with its backend's pid. */
-async function openTransaction(db: Kysely<Database>): Promise<{ trx: ControlledTransaction<Database>; pid: number }> {
+/** The Kysely instances of an interleaving suite, on the fixture's database: new pools whose sessions fail fast. */
+function instances({ server: kind, session }: Interleaving, fixture: Fixture): { db: Kysely<Database>; raw: Kysely<Database>; close(): Promise<void> } {
+  const url = fixture.database.url as string
+  const onCreateConnection = async (connection: DatabaseConnection) => {
+    for (const statement of session) await connection.executeQuery(CompiledQuery.raw(statement))
+  }
+  const dialect = () => {
+    if (kind === 'mysql') {
+      return new MysqlDialect({ pool: createMysqlPool({ uri: url, connectionLimit: 10, supportBigNumbers: true, dateStrings: false }), onCreateConnection })
+    }
+    const pool = new pg.Pool({ connectionString: url, max: 10 })
+    // Dropping the database terminates connections still closing; that is expected, not a failure.
+    pool.on('error', () => {})
+    return new PostgresDialect({ pool, onCreateConnection })
+  }
+  const db = new Kysely<Database>({ dialect: dialect(), plugins: [new SoftDeletePlugin(definition)] })
+  const raw = new Kysely<Database>({ dialect: dialect() })
+  return { db, raw, close: async () => void (await Promise.all([db.destroy(), raw.destroy()])) }
+}
+
+/** The lock a connection was seen waiting for: who holds it (both servers), and on MariaDB the table and mode. */
+interface LockWait {
+  readonly holders: readonly number[]
+  readonly table?: string
+  readonly mode?: string
+}
+
+/**
+ * Resolves once the connection `id` waits on a row lock, as the server shows it: PostgreSQL's
+ * pg_stat_activity wait event and `pg_blocking_pids`; MariaDB's InnoDB transaction in `LOCK WAIT`
+ * and the lock it requested (`information_schema.innodb_lock_waits`, `innodb_locks`). Polls the
+ * server until it shows the wait, never sleeping and hoping. Fails at once if `pending` (the
+ * waiting statement) settles first, having never waited, and after 10 s otherwise.
+ *
+ * InnoDB's information_schema tables are a copy it refreshes only once nobody has read it for
+ * 100 ms: polled faster, it shows the same old copy for as long as the polling goes on (why the
+ * first MariaDB attempt missed waits), so MariaDB is polled 150 ms apart. A copy can still be one
+ * read just before, showing a wait already over: a wait an earlier barrier saw is not taken again.
+ */
+async function blocked(kind: Server, admin: Connection, id: number, pending: Promise<unknown>, seen: Set<string>): Promise<LockWait> {
+  let settled = false
+  void pending.then(
+    () => (settled = true),
+    () => (settled = true),
+  )
+  const deadline = Date.now() + 10_000
+  while (Date.now() < deadline) {
+    if (kind === 'postgres') {
+      const result = (await admin.query(
+        `select pg_blocking_pids(pid) as holders from pg_stat_activity where pid = $1 and wait_event_type = 'Lock'`,
+        [id],
+      )) as pg.QueryResult<{ holders: number[] }>
+      const row = result.rows[0]
+      if (row !== undefined && row.holders.length > 0) return { holders: row.holders }
+    } else {
+      const [rows] = (await admin.query(
+        `select r.trx_id as waiter, w.requested_lock_id as lock_id, b.trx_mysql_thread_id as holder, l.lock_table as lock_table, l.lock_mode as lock_mode
+         from information_schema.innodb_trx r
+         join information_schema.innodb_lock_waits w on w.requesting_trx_id = r.trx_id
+         join information_schema.innodb_trx b on b.trx_id = w.blocking_trx_id
+         join information_schema.innodb_locks l on l.lock_id = w.requested_lock_id
+         where r.trx_mysql_thread_id = $1 and r.trx_state = 'LOCK WAIT'`,
+        [id],
+      )) as [Array<{ waiter: string; lock_id: string; holder: number; lock_table: string; lock_mode: string }>, unknown]
+      const first = rows[0]
+      // The waiter of a statement not yet given a transaction id (an autocommit INSERT's trigger) shows as trx 0.
+      const wait = first === undefined ? undefined : `${id}/${first.waiter}/${first.lock_id}`
+      if (first !== undefined && wait !== undefined && !seen.has(wait) && !settled) {
+        seen.add(wait)
+        // `db`.`table` → table
+        return { holders: rows.map((row) => Number(row.holder)), table: first.lock_table.split('.').at(-1)?.replaceAll('`', ''), mode: first.lock_mode }
+      }
+    }
+    if (settled) throw new Error(`connection ${id} finished its statement without ever waiting on a lock`)
+    await new Promise((resolve) => setTimeout(resolve, kind === 'mysql' ? 150 : 10))
+  }
+  const state =
+    kind === 'mysql'
+      ? JSON.stringify(((await admin.query('select state, info from information_schema.processlist where id = $1', [id])) as [unknown[]])[0])
+      : ''
+  throw new Error(`connection ${id} never waited on a lock within 10 s ${state}`)
+}
+
+/** A toolkit transaction kept open, with its connection's id on the server. */
+async function openTransaction(kind: Server, db: Kysely<Database>): Promise<{ trx: ControlledTransaction<Database>; pid: number }> {
   const trx = await db.startTransaction().execute()
-  const pid = (await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx)).rows[0]?.pid as number
+  const query = kind === 'postgres' ? sql<{ pid: number }>`select pg_backend_pid() as pid` : sql<{ pid: number }>`select connection_id() as pid`
+  const pid = Number((await query.execute(trx)).rows[0]?.pid)
   return { trx, pid }
 }
 
-describe.skipIf(postgresUrl() === undefined)('database invariants under forced interleavings on postgres (two connections)', () => {
+/** What one server cannot run of the interleavings, by test name, with the reason. */
+const interleavingLacks: Partial<Record<Server, Readonly<Record<string, string>>>> = {
+  postgres: {
+    'delete a child on its own while its parent is being restored: it waits for the restore, then deletes the restored child and its descendants':
+      "MariaDB's order: PostgreSQL's statement reads the state before the restore (the test above)",
+  },
+  mysql: {
+    'a user cascade and a bulk delete of the same posts, heap order unlike key order: no deadlock':
+      'InnoDB keeps rows in primary-key order (a clustered index): there is no heap order unlike key order to force',
+    'delete a child on its own while its parent is being restored: it sees the state before the restore, and no child is left under a deleted parent':
+      "PostgreSQL's order: InnoDB's locking read waits for the restore's row lock instead (the test below)",
+  },
+}
+
+describe.skipIf(interleavings().length === 0).each(interleavings())('database invariants under forced interleavings on $label (two connections)', (interleaving) => {
+  const kind = interleaving.server
+  const test = (name: string, fn: () => Promise<void>) => {
+    const reason = interleavingLacks[kind]?.[name]
+    return vitestTest.skipIf(reason !== undefined)(reason === undefined ? name : `${name} (skipped: ${reason})`, fn)
+  }
   let fixture: Fixture
+  let own: ReturnType<typeof instances>
   let db: Kysely<Database>
   let raw: Kysely<Database>
-  let admin: pg.Client
-  let other: pg.Client & { pid: number }
+  let admin: Connection
+  let other: Connection
+  const seen = new Set<string>()
+  const opened: { trx: ControlledTransaction<Database>; pid: number }[] = []
+  const open = async (database: Kysely<Database>) => {
+    const transaction = await openTransaction(kind, database)
+    opened.push(transaction)
+    return transaction
+  }
+  /** Waits until connection `id` is blocked on a lock; on MariaDB, checks the table it waits on (what each order is about). */
+  const waitsOnLock = async (id: number, pending: Promise<unknown>, expected: { holder?: number; table: string | readonly string[] }) => {
+    const lock = await blocked(kind, admin, id, pending, seen)
+    if (expected.holder !== undefined) expect(lock.holders).toContain(expected.holder)
+    if (kind === 'mysql') expect(typeof expected.table === 'string' ? [expected.table] : expected.table).toContain(lock.table)
+    return lock
+  }
   beforeAll(async () => {
-    fixture = await createFixture('postgres')
-    db = fixture.db
-    raw = fixture.raw
-    admin = await client(fixture.database.url as string)
-    other = await client(fixture.database.url as string)
+    fixture = await createFixture(kind)
+    own = instances(interleaving, fixture)
+    db = own.db
+    raw = own.raw
+    admin = await connect(interleaving, fixture.database.url as string)
+    other = await connect(interleaving, fixture.database.url as string)
+  })
+  // A failed test must not leave a transaction holding locks for the next, nor a statement waiting
+  // for one: a connection runs its statements in turn, so its rollback would queue behind the wait.
+  afterEach(async () => {
+    const ids = [other.id, ...opened.map((transaction) => transaction.pid)]
+    if (kind === 'postgres') {
+      await admin.query(`select pg_cancel_backend(pid) from pg_stat_activity where pid = any($1) and state = 'active'`, [ids])
+    } else {
+      const [running] = (await admin.query(`select id from information_schema.processlist where command = 'Query' and id in (${ids.map(Number).join(', ')})`)) as [Array<{ id: number }>]
+      for (const { id } of running) await admin.query(`kill query ${Number(id)}`)
+    }
+    await other.query('rollback')
+    for (const { trx } of opened.splice(0)) if (!trx.isCommitted && !trx.isRolledBack) await trx.rollback().execute()
   })
   afterAll(async () => {
     await other?.end()
     await admin?.end()
+    await own?.close()
     await fixture?.close()
   })
 
   const activePostsOf = async (user: number) =>
     raw.selectFrom('posts').select('id').where('author_id', '=', user).where('deleted_at', 'is', null).execute()
+  const orphans = async () => {
+    const rows = await sql<{ n: number }>`select count(*) as n from comments c join posts p on p.id = c.post_id
+      where c.deleted_at is null and p.deleted_at is not null`.execute(raw)
+    return Number(rows.rows[0]?.n)
+  }
 
   test('insert child while the parent is being deleted: the insert waits, then is refused', async () => {
     const user = await insertUser(db)
-    const { trx } = await openTransaction(db)
-    await softDelete(trx, 'users', { id: user })
+    const deleting = await open(db)
+    await softDelete(deleting.trx, 'users', { id: user })
     const insert = error(other.query(`insert into posts (author_id, title, slug) values ($1, 'late', $2)`, [user, `late-${user}`]))
-    await blocked(admin, other.pid)
-    await trx.commit().execute()
+    // MariaDB: the trigger's LOCK IN SHARE MODE read of the user waits for the delete's X lock.
+    await waitsOnLock(other.id, insert, { holder: deleting.pid, table: 'users' })
+    await deleting.trx.commit().execute()
     expect(classifyDatabaseError(await insert)).toBeInstanceOf(ParentDeletedError)
     expect(await activePostsOf(user)).toEqual([])
   })
@@ -232,12 +425,13 @@ describe.skipIf(postgresUrl() === undefined)('database invariants under forced i
     const user = await insertUser(db)
     await other.query('begin')
     await other.query(`insert into posts (author_id, title, slug) values ($1, 'early', $2)`, [user, `early-${user}`])
-    const { trx, pid } = await openTransaction(db)
-    const deleting = softDelete(trx, 'users', { id: user })
-    await blocked(admin, pid)
+    const deleting = await open(db)
+    const deleted = softDelete(deleting.trx, 'users', { id: user })
+    // MariaDB: the insert holds the user S-locked (its trigger's read, its foreign key check); the delete's FOR UPDATE waits.
+    await waitsOnLock(deleting.pid, deleted, { holder: other.id, table: 'users' })
     await other.query('commit')
-    const result = await deleting
-    await trx.commit().execute()
+    const result = await deleted
+    await deleting.trx.commit().execute()
     expect(result.tables.posts?.count).toBe(1)
     expect(await activePostsOf(user)).toEqual([])
   })
@@ -246,26 +440,50 @@ describe.skipIf(postgresUrl() === undefined)('database invariants under forced i
     const user = await insertUser(db)
     const post = await insertPost(db, user)
     await softDelete(db, 'posts', { id: post })
-    const { trx } = await openTransaction(db)
-    await softDelete(trx, 'users', { id: user })
     await other.query('begin')
+    // The restoring transaction read the user before the delete (MariaDB's REPEATABLE READ keeps that snapshot).
+    await other.query('select count(*) from users where id = $1', [user])
+    const deleting = await open(db)
+    await softDelete(deleting.trx, 'users', { id: user })
     const restoring = error(other.query(`update posts set deleted_at = null where id = $1`, [post]))
-    await blocked(admin, other.pid)
-    await trx.commit().execute()
+    // MariaDB: the cascade's locking scan of the user's posts locked the deleted one too, and the restore's
+    // UPDATE waits for it. READ COMMITTED lets go of a row that fails the condition when the scan used an
+    // index (these tables are small enough for a full scan, which keeps it): then the trigger waits on the user.
+    const on = interleaving.isolation === 'read committed' ? ['posts', 'users'] : 'posts'
+    await waitsOnLock(other.id, restoring, { holder: deleting.pid, table: on })
+    await deleting.trx.commit().execute()
     expect(classifyDatabaseError(await restoring)).toBeInstanceOf(ParentDeletedError)
     await other.query('rollback')
     expect(await activePostsOf(user)).toEqual([])
+  })
+
+  test('move a dependent row to a parent being deleted: the move waits, then is refused', async () => {
+    const user = await insertUser(db)
+    const doomed = await insertUser(db)
+    await sql`insert into sessions (user_id) values (${user})`.execute(raw)
+    const session = (await raw.selectFrom('sessions').select('id').where('user_id', '=', user).executeTakeFirstOrThrow()).id
+    const deleting = await open(db)
+    await softDelete(deleting.trx, 'users', { id: doomed })
+    const moving = error(other.query('update sessions set user_id = $1 where id = $2', [doomed, session]))
+    // MariaDB: the trigger's LOCK IN SHARE MODE read of the user waits for the delete's X lock. In READ
+    // COMMITTED InnoDB reads an UPDATE's trigger tables without locks: without that clause the check
+    // would pass on the user as it was, and only the foreign key check would wait, then let it through.
+    await waitsOnLock(other.id, moving, { holder: deleting.pid, table: 'users' })
+    await deleting.trx.commit().execute()
+    expect(classifyDatabaseError(await moving)).toMatchObject({ code: 'PARENT_DELETED', table: 'sessions', parentTable: 'users' })
+    expect(await raw.selectFrom('sessions').select('user_id').where('id', '=', session).executeTakeFirst()).toEqual({ user_id: user })
   })
 
   test('delete a parent while a child is being restored: the delete waits, then cascades to the restored child', async () => {
     const user = await insertUser(db)
     const post = await insertPost(db, user)
     await softDelete(db, 'posts', { id: post })
-    const restoring = await openTransaction(db)
+    const restoring = await open(db)
     await restore(restoring.trx, 'posts', { id: post })
-    const deleting = await openTransaction(db)
+    const deleting = await open(db)
     const deleted = softDelete(deleting.trx, 'users', { id: user })
-    await blocked(admin, deleting.pid)
+    // MariaDB: the restore's parent check holds the user S-locked; the delete's FOR UPDATE waits.
+    await waitsOnLock(deleting.pid, deleted, { holder: restoring.pid, table: 'users' })
     await restoring.trx.commit().execute()
     expect((await deleted).tables.posts?.count).toBe(1)
     await deleting.trx.commit().execute()
@@ -277,17 +495,35 @@ describe.skipIf(postgresUrl() === undefined)('database invariants under forced i
     const post = await insertPost(db, user)
     const comment = await insertComment(db, post, user)
     await softDelete(db, 'users', { id: user })
-    const restoring = await openTransaction(db)
+    const restoring = await open(db)
     await restore(restoring.trx, 'users', { id: user })
     // READ COMMITTED: the restore is not committed, so the post is still deleted to this statement,
     // which has nothing to lock and nothing to do.
     const deleted = await softDelete(db, 'posts', { id: post })
     expect(deleted.alreadyDeleted).toEqual([post])
     await restoring.trx.commit().execute()
-    const orphans = await sql<{ n: number }>`select count(*)::int as n from comments c join posts p on p.id = c.post_id
-      where c.deleted_at is null and p.deleted_at is not null`.execute(raw)
-    expect(orphans.rows[0]?.n).toBe(0)
+    expect(await orphans()).toBe(0)
     expect((await stateOf(raw, 'comments', comment))?.deleted_at).toBeNull()
+  })
+
+  test('delete a child on its own while its parent is being restored: it waits for the restore, then deletes the restored child and its descendants', async () => {
+    const user = await insertUser(db)
+    const post = await insertPost(db, user)
+    const comment = await insertComment(db, post, user)
+    await softDelete(db, 'users', { id: user })
+    const restoring = await open(db)
+    await restore(restoring.trx, 'users', { id: user })
+    const deleting = await open(db)
+    const deleted = softDelete(deleting.trx, 'posts', { id: post })
+    // The restore cascaded to the post and holds it X-locked; the delete's locking read waits, then reads it restored.
+    await waitsOnLock(deleting.pid, deleted, { holder: restoring.pid, table: 'posts' })
+    await restoring.trx.commit().execute()
+    const result = await deleted
+    await deleting.trx.commit().execute()
+    expect(result.deleted).toEqual([post])
+    expect(result.tables.comments?.ids.map(Number)).toEqual([comment])
+    expect((await stateOf(raw, 'users', user))?.deleted_at).toBeNull()
+    expect(await orphans()).toBe(0)
   })
 
   test('a user cascade and a bulk delete of the same posts, heap order unlike key order: no deadlock', async () => {
@@ -301,15 +537,15 @@ describe.skipIf(postgresUrl() === undefined)('database invariants under forced i
     // A third connection holds the second post, so both operations queue behind it in a known order.
     await other.query('begin')
     await other.query('select 1 from posts where id = $1 for update', [second])
-    const cascade = await openTransaction(db)
+    const cascade = await open(db)
     // The cascade reads the posts in heap order (a sequential scan), as it does on a large table.
     await sql`set local enable_indexscan = off`.execute(cascade.trx)
     await sql`set local enable_bitmapscan = off`.execute(cascade.trx)
     const cascading = error(softDelete(cascade.trx, 'users', { id: user }))
-    await blocked(admin, cascade.pid)
-    const bulk = await openTransaction(db)
+    await waitsOnLock(cascade.pid, cascading, { holder: other.id, table: 'posts' })
+    const bulk = await open(db)
     const bulkDeleting = error(softDelete(bulk.trx, 'posts', { ids: [first, second] }))
-    await blocked(admin, bulk.pid)
+    await blocked(kind, admin, bulk.pid, bulkDeleting, seen)
     await other.query('commit')
     expect(await cascading).toBeUndefined()
     await cascade.trx.commit().execute()
@@ -318,13 +554,87 @@ describe.skipIf(postgresUrl() === undefined)('database invariants under forced i
     expect(await activePostsOf(user)).toEqual([])
   })
 
+  test('insert a child in a transaction whose snapshot predates the parent delete: refused, the check reads the parent as committed', async () => {
+    const user = await insertUser(db)
+    await other.query('begin')
+    // Takes the transaction's snapshot (MariaDB's REPEATABLE READ keeps it for every plain read after).
+    await other.query('select count(*) from users where id = $1', [user])
+    await softDelete(db, 'users', { id: user })
+    const insert = await error(other.query(`insert into posts (author_id, title, slug) values ($1, 'stale', $2)`, [user, `stale-${user}`]))
+    expect(classifyDatabaseError(insert)).toBeInstanceOf(ParentDeletedError)
+    await other.query('rollback')
+    expect(await activePostsOf(user)).toEqual([])
+  })
+
+  test('two soft deletes of one row at once: the second waits, then finds it deleted; stamped and audited once', async () => {
+    const user = await insertUser(db)
+    const post = await insertPost(db, user)
+    const first = await open(db)
+    const firstResult = await softDelete(first.trx, 'posts', { id: post }, { by: 'alice', reason: 'spam' })
+    const second = await open(db)
+    const secondResult = softDelete(second.trx, 'posts', { id: post }, { by: 'bob', reason: 'dup' })
+    await waitsOnLock(second.pid, secondResult, { holder: first.pid, table: 'posts' })
+    await first.trx.commit().execute()
+    expect(firstResult.deleted).toEqual([post])
+    expect((await secondResult).alreadyDeleted).toEqual([post])
+    await second.trx.commit().execute()
+    expect((await stateOf(raw, 'posts', post))?.deleted_by).toBe('alice')
+    const audit = await raw.selectFrom('tombstone_audit' as any).select(['action', 'actor']).where('entity', '=', 'posts').where('entity_id', '=', String(post)).execute()
+    expect(audit).toEqual([{ action: 'soft_delete', actor: 'alice' }])
+  })
+
+  test('purge while a due row is being restored: purge passes over the locked row, the restore stands', async () => {
+    const user = await insertUser(db)
+    const post = await insertPost(db, user)
+    await softDelete(db, 'posts', { id: post })
+    await backdate(raw, sql`update posts set deleted_at = ${daysFromNow(kind, -60)}, purge_at = ${daysFromNow(kind, -30)} where id = ${post}`)
+    const restoring = await open(db)
+    await restore(restoring.trx, 'posts', { id: post })
+    // Nothing waits here: a wait would be on the restore, which commits only after the purge returns.
+    const purged = await purge(db)
+    expect(purged.tables.posts?.count ?? 0).toBe(0)
+    await restoring.trx.commit().execute()
+    expect((await stateOf(raw, 'posts', post))?.deleted_at).toBeNull()
+    // Once restored, the row is not due: a second run leaves it too.
+    await purge(db)
+    expect((await stateOf(raw, 'posts', post))?.deleted_at).toBeNull()
+  })
+
+  test('restore while a due row is being purged: the restore waits, then finds the row gone', async () => {
+    const user = await insertUser(db)
+    const post = await insertPost(db, user)
+    await softDelete(db, 'posts', { id: post })
+    await backdate(raw, sql`update posts set deleted_at = ${daysFromNow(kind, -60)}, purge_at = ${daysFromNow(kind, -30)} where id = ${post}`)
+    // The purge's batch holds its rows (FOR UPDATE SKIP LOCKED) until this gate opens.
+    let taken!: () => void
+    const selected = new Promise<void>((resolve) => (taken = resolve))
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const purging = purgeWithHooks(db, { tables: ['posts'], where: { posts: (eb, column) => eb(column('id'), '=', post) } }, { afterSelect: () => (taken(), gate) })
+    try {
+      await Promise.race([selected, purging])
+      const restoring = await open(db)
+      const restored = error(restore(restoring.trx, 'posts', { id: post }))
+      // The purge's connection is the pool's: the holder is not named here.
+      await waitsOnLock(restoring.pid, restored, { table: 'posts' })
+      release()
+      expect((await purging).tables.posts?.count).toBe(1)
+      expect(await restored).toBeInstanceOf(NotFoundError)
+      await restoring.trx.rollback().execute()
+    } finally {
+      release()
+      await purging.catch(() => undefined)
+    }
+    expect(await stateOf(raw, 'posts', post)).toBeUndefined()
+  })
+
   test('a session (dependent row) created while its user is being deleted: waits, then is refused; the other order cascades nothing and leaves it to the app', async () => {
     const user = await insertUser(db)
-    const { trx } = await openTransaction(db)
-    await softDelete(trx, 'users', { id: user })
+    const deleting = await open(db)
+    await softDelete(deleting.trx, 'users', { id: user })
     const login = error(other.query('insert into sessions (user_id) values ($1)', [user]))
-    await blocked(admin, other.pid)
-    await trx.commit().execute()
+    await waitsOnLock(other.id, login, { holder: deleting.pid, table: 'users' })
+    await deleting.trx.commit().execute()
     expect(classifyDatabaseError(await login)).toMatchObject({ code: 'PARENT_DELETED', table: 'sessions' })
     expect(await raw.selectFrom('sessions').select('id').where('user_id', '=', user).execute()).toEqual([])
   })
