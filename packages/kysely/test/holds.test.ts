@@ -4,9 +4,9 @@
  * error, audited. PostgreSQL-only checks (TRUNCATE) and MariaDB-only ones (foreign-key cascades,
  * which fire no trigger there) are named as such.
  */
-import { sql, type Kysely } from 'kysely'
+import { Kysely, sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { backdate, databaseKinds, dialectKinds, type DatabaseKind } from '@tombstone/testing'
+import { backdate, databaseKinds, dialectKinds, freshDatabase, type DatabaseKind } from '@tombstone/testing'
 import {
   AuditAppendOnlyError,
   classifyDatabaseError,
@@ -22,9 +22,10 @@ import {
   releaseHold,
   restore,
   softDelete,
+  SoftDeletePlugin,
   withHardDeletes,
 } from '../src/index.ts'
-import { createFixture, definition, type Database, type Fixture } from './support/fixture.ts'
+import { createFixture, createSchema, definition, type Database, type Fixture } from './support/fixture.ts'
 import { insertComment, insertPost, insertUser } from './support/data.ts'
 import { daysFromNow, idIn } from './support/dialect-sql.ts'
 
@@ -241,6 +242,33 @@ describe.each(dialectKinds().filter((kind) => kind === 'mysql'))('legal holds, M
       expect(await exists(raw, 'comments', comment)).toBe(false)
     } finally {
       await fixture.close()
+    }
+  })
+})
+
+describe('legal holds, SQLite only', () => {
+  test('an audit table made before legal holds (its check refuses hold) is rebuilt by installSoftDeletes, its rows kept', async () => {
+    const database = await freshDatabase('sqlite')
+    const raw = new Kysely<Database>({ dialect: database.dialect() })
+    try {
+      await sql`create table tombstone_audit (
+        id integer primary key autoincrement,
+        at text not null default (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        action text not null check (action in ('soft_delete', 'restore', 'hard_delete', 'purge')),
+        entity text not null, entity_id text not null, actor text, reason text, deletion_id text)`.execute(raw)
+      await sql`insert into tombstone_audit (action, entity, entity_id, actor) values ('restore', 'posts', '41', 'old')`.execute(raw)
+      await createSchema(raw)
+      const db = raw.withPlugin(new SoftDeletePlugin(definition))
+      expect((await readAudit(db, { entity: 'posts', entityId: 41 })).map((entry) => [entry.id, entry.action, entry.actor])).toEqual([[1, 'restore', 'old']])
+      const user = await insertUser(db)
+      const { hold } = await placeHold(db, { table: 'users', id: user }, { by: 'legal', reason: 'case 10' })
+      expect((await readAudit(db, { entity: 'users', entityId: user }))[0]).toMatchObject({ action: 'hold', actor: 'legal' })
+      // Still append-only after the rebuild.
+      expect(classifyDatabaseError(await error(sql`delete from tombstone_audit`.execute(raw)))).toBeInstanceOf(AuditAppendOnlyError)
+      await releaseHold(db, hold.id)
+    } finally {
+      await raw.destroy()
+      await database.drop()
     }
   })
 })
