@@ -508,6 +508,11 @@ describe.each(kinds)('contract on %s', (kind) => {
       expect(hold.rows).toBe(1)
       const listed = await t.request({ method: 'GET', url: `/admin/holds?active=true&type=post&id=${post}`, token: t.admin.token })
       expect(listed.json<{ items: { id: number }[] }>().items.map((item) => item.id)).toEqual([hold.id])
+      // The trash and the deletions list say what is held.
+      const trash = await t.request({ method: 'GET', url: '/admin/trash?type=post&limit=100', token: t.admin.token })
+      expect(trash.json<{ items: { id: number; held: boolean }[] }>().items.find((item) => item.id === post)?.held).toBe(true)
+      const deletions = await t.request({ method: 'GET', url: '/admin/deletions?limit=100', token: t.admin.token })
+      expect(deletions.json<{ items: { id: string; held: boolean }[] }>().items.find((item) => item.id === deletion)?.held).toBe(true)
       problem(await t.request({ method: 'DELETE', url: `/posts/${post}/permanent`, token: t.admin.token }), 409, 'legal-hold')
       const released = await t.request({ method: 'DELETE', url: `/admin/holds/${hold.id}?reason=settled`, token: t.admin.token })
       expect(released.json()).toMatchObject({ id: hold.id, release_reason: 'settled' })
