@@ -201,6 +201,21 @@ describe.each(dialectKinds())('legal holds on %s', (kind) => {
   })
 })
 
+describe.each(dialectKinds())('legal holds before installSoftDeletes on %s', (kind) => {
+  test('listing, placing and releasing say what to run (InvalidConfigurationError), on every dialect', async () => {
+    const database = await freshDatabase(kind)
+    const db = new Kysely<Database>({ dialect: database.dialect(), plugins: [new SoftDeletePlugin(definition)] })
+    try {
+      const notInstalled = (promise: Promise<unknown>) => expect(promise).rejects.toMatchObject({ code: 'INVALID_CONFIGURATION', message: expect.stringContaining('installSoftDeletes') })
+      await notInstalled(listHolds(db))
+      await notInstalled(releaseHold(db, 1))
+    } finally {
+      await db.destroy()
+      await database.drop()
+    }
+  })
+})
+
 describe.each(databaseKinds())('legal holds, PostgreSQL only, on %s', (kind) => {
   test('a TRUNCATE of a table with a held row is refused (TB006); SQLite has no TRUNCATE, MariaDB fires no trigger for it', async () => {
     const fixture = await createFixture(kind)
