@@ -51,11 +51,14 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
  * table, or on every row of one deletion (`deletionId`: the rows it took, the ones restored since
  * included, since a restore does not lift a hold). While it stands, the database refuses, for every
  * client, any statement that would remove a held row for good (`forceDelete`, a plain `DELETE` with
- * the hard-delete opt-in, `TRUNCATE`; SQLSTATE `TB006`, {@link LegalHoldError}), and {@link purge}
- * skips the held rows (and the rows above them, which cannot go without them) and counts them. The
- * held rows are fixed when it is placed: a row inserted later is not covered. The target rows are
- * locked `FOR SHARE` while the hold is written, so a concurrent force delete either finished before
- * (the row is in `notFound`) or is refused. Audited: one `hold` entry per held row.
+ * the hard-delete opt-in, a foreign-key cascade, and on PostgreSQL `TRUNCATE`; `TB006`,
+ * {@link LegalHoldError}), and {@link purge} skips the held rows (and the rows above them, which
+ * cannot go without them) and counts them. The held rows are fixed when it is placed: a row
+ * inserted later is not covered. The target rows are locked while the hold is written (PostgreSQL
+ * `FOR SHARE`, MariaDB/MySQL `LOCK IN SHARE MODE`, in key order; SQLite: the transaction's write
+ * lock), so a concurrent force delete either finished before (the row is in `notFound`) or is
+ * refused. Audited: one `hold` entry per held row. The same on every dialect (docs/dialects.md,
+ * "Legal holds", for how each database holds it).
  *
  * @example
  * ```ts

@@ -9,8 +9,9 @@ export const HOLDS_TABLE = 'tombstone_holds'
 export const HELD_ROWS_TABLE = 'tombstone_held_rows'
 
 /**
- * Installs legal holds in the database, for every declared table of a definition. Idempotent; run
- * by {@link installSoftDeletes}, as the tables' owner.
+ * Installs legal holds in a PostgreSQL (or PGlite) database, for every declared table of a
+ * definition (SQLite's and MariaDB's forms: `dialects/sqlite.ts`, `dialects/mysql.ts`). Idempotent;
+ * run by {@link installSoftDeletes}, as the tables' owner.
  *
  * - `tombstone_holds` and `tombstone_held_rows`, which nobody but the owner may write: holds are
  *   placed and released only through the `SECURITY DEFINER` functions `tombstone_place_hold()` and
