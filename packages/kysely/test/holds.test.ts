@@ -21,7 +21,9 @@ import {
   readAudit,
   releaseHold,
   restore,
+  defineSoftDeletes,
   softDelete,
+  softDeleteColumns,
   SoftDeletePlugin,
   withHardDeletes,
 } from '../src/index.ts'
@@ -282,6 +284,41 @@ describe('legal holds, SQLite only', () => {
       expect(classifyDatabaseError(await error(sql`delete from tombstone_audit`.execute(raw)))).toBeInstanceOf(AuditAppendOnlyError)
       await releaseHold(db, hold.id)
     } finally {
+      await raw.destroy()
+      await database.drop()
+    }
+  })
+})
+
+describe.each(dialectKinds())('legal holds on a table that references itself, on %s', (kind) => {
+  test('the purge keeps a held reply and the comments above it, and takes the rest', async () => {
+    interface Notes {
+      notes: { id: number; parent_id: number | null; deleted_at: Date | null; deleted_by: string | null; delete_reason: string | null; deletion_id: string | null; purge_at: Date | null }
+    }
+    const notes = defineSoftDeletes<Notes>()({ tables: { notes: {} }, relations: [{ parent: 'notes', child: 'notes', foreignKey: 'parent_id' }], audit: true })
+    const database = await freshDatabase(kind)
+    const raw = new Kysely<Notes>({ dialect: database.dialect() })
+    const db = new Kysely<Notes>({ dialect: database.dialect(), plugins: [new SoftDeletePlugin(notes)] })
+    try {
+      await raw.schema
+        .createTable('notes')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('parent_id', 'integer', (c) => c.references('notes.id'))
+        .$call(softDeleteColumns({ dialect: kind === 'pglite' ? 'postgres' : kind }))
+        .execute()
+      await installSoftDeletes(raw, notes, { onWarning: () => {} })
+      // 1 ── 2 ── 3 (held), and 4 ── 5: both trees deleted and due.
+      for (const [id, parent_id] of [[1, null], [2, 1], [3, 2], [4, null], [5, 4]] as const) await raw.insertInto('notes').values({ id, parent_id }).execute()
+      await softDelete(db, 'notes', { ids: [1, 4] })
+      const { hold } = await placeHold(db, { table: 'notes', id: 3 }, { by: 'legal', reason: 'case 11' })
+      const result = await purge(db, { before: new Date(Date.now() + 60_000) })
+      expect(result.held).toBeGreaterThan(0)
+      expect((await raw.selectFrom('notes').select('id').orderBy('id').execute()).map((row) => row.id)).toEqual([1, 2, 3])
+      await releaseHold(db, hold.id)
+      await purge(db, { before: new Date(Date.now() + 60_000) })
+      expect(await raw.selectFrom('notes').select('id').execute()).toEqual([])
+    } finally {
+      await db.destroy()
       await raw.destroy()
       await database.drop()
     }

@@ -367,6 +367,17 @@ export function freeOfHolds(context: Context, name: string, qualifier: string, k
     // The replies below it, to any depth, along the table's own relation (operations/tree.ts).
     const [t, key, fk, pk] = [sql.table(name), sql.id(table.key), sql.id(self.foreignKey), sql.id(self.parentKey)]
     const tree = sql.id(`tombstone_sub${depth}`)
+    if (kind === 'mysql') {
+      // MariaDB takes no outer reference inside a CTE: the held rows and their ancestors instead,
+      // uncorrelated, and the row looked up among them.
+      conditions.push(sql<SqlBool>`not exists (with recursive ${tree}(k, fk) as (
+          select c.${key}, c.${fk} from ${t} as c join ${sql.table(HELD_ROWS_TABLE)} as h
+            on h.entity = ${name} and h.entity_id = ${asText(kind, sql`c.${key}`)} and not h.released
+          union
+          select p.${key}, p.${fk} from ${t} as p join ${tree} as r on p.${pk} = r.fk
+        ) select 1 from ${tree} as s where s.k = ${sql.ref(`${qualifier}.${table.key}`)})`)
+      return sql<SqlBool>`(${sql.join(conditions, sql` and `)})`
+    }
     conditions.push(sql<SqlBool>`not exists (with recursive ${tree}(k, pk) as (
         select c.${key}, c.${pk} from ${t} as c where c.${fk} = ${sql.ref(`${qualifier}.${self.parentKey}`)}
         union
