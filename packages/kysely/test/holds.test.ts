@@ -263,16 +263,23 @@ describe.each(dialectKinds().filter((kind) => kind === 'mysql'))('legal holds, M
   })
 })
 
-describe('legal holds, SQLite only', () => {
-  test('an audit table made before legal holds (its check refuses hold) is rebuilt by installSoftDeletes, its rows kept', async () => {
-    const database = await freshDatabase('sqlite')
+describe.each(dialectKinds().filter((kind) => kind === 'sqlite' || kind === 'mysql'))('legal holds on an older database, on %s', (kind) => {
+  test('an audit table made before legal holds (its check refuses hold) takes them after installSoftDeletes, its rows kept (SQLite: rebuilt)', async () => {
+    const database = await freshDatabase(kind)
     const raw = new Kysely<Database>({ dialect: database.dialect() })
     try {
-      await sql`create table tombstone_audit (
-        id integer primary key autoincrement,
-        at text not null default (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-        action text not null check (action in ('soft_delete', 'restore', 'hard_delete', 'purge')),
-        entity text not null, entity_id text not null, actor text, reason text, deletion_id text)`.execute(raw)
+      await (kind === 'sqlite'
+        ? sql`create table tombstone_audit (
+            id integer primary key autoincrement,
+            at text not null default (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+            action text not null check (action in ('soft_delete', 'restore', 'hard_delete', 'purge')),
+            entity text not null, entity_id text not null, actor text, reason text, deletion_id text)`
+        : sql`create table tombstone_audit (
+            id bigint primary key auto_increment,
+            at datetime(3) not null default current_timestamp(3),
+            action varchar(16) not null check (action in ('soft_delete', 'restore', 'hard_delete', 'purge')),
+            entity varchar(255) not null, entity_id varchar(255) not null, actor varchar(255), reason text, deletion_id char(36))`
+      ).execute(raw)
       await sql`insert into tombstone_audit (action, entity, entity_id, actor) values ('restore', 'posts', '41', 'old')`.execute(raw)
       await createSchema(raw)
       const db = raw.withPlugin(new SoftDeletePlugin(definition))

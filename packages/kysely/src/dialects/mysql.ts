@@ -174,8 +174,10 @@ export async function createMysqlAuditTable(db: Kysely<any>, table: string): Pro
     key ${id(`${table}_actor_idx`)} (actor)
   )`).execute(db)
   await sql.raw(`alter table ${id(table)} add column if not exists hold_id bigint`).execute(db)
-  // MariaDB keeps a column's check with the column: redefining the column replaces it.
-  await sql.raw(`alter table ${id(table)} modify ${action}`).execute(db)
+  // A table made before legal holds: MariaDB keeps a column's check with the column, so redefining
+  // the column replaces it (once: it may copy the table).
+  const shown = await sql.raw<Record<string, string>>(`show create table ${id(table)}`).execute(db)
+  if (!(shown.rows[0]?.['Create Table'] ?? '').includes("'hold'")) await sql.raw(`alter table ${id(table)} modify ${action}`).execute(db)
   for (const event of ['update', 'delete'] as const) {
     const trigger = id(`${table}_append_only_${event}`)
     await sql.raw(`drop trigger if exists ${trigger}`).execute(db)
