@@ -293,12 +293,12 @@ export class DeletionStampedError extends TombstoneError {
 
 /**
  * A row under a legal hold would be removed for good (SQLSTATE `TB006`, raised by the database for
- * every client: {@link forceDelete}, a plain `DELETE` with the hard-delete opt-in, a `TRUNCATE`, a
+ * every client on every dialect: {@link forceDelete}, a plain `DELETE` with the hard-delete opt-in, a `TRUNCATE` (PostgreSQL), a
  * foreign-key cascade). Nothing changed. Release the hold ({@link releaseHold}) first.
  *
  * @example
  * ```ts
- * const hold = await placeHold(db, { table: 'posts', keys: [7], by: 'legal', reason: 'case 42' })
+ * const { hold } = await placeHold(db, { table: 'posts', id: 7 }, { by: 'legal', reason: 'case 42' })
  * await forceDelete(db, 'posts', { id: 7 }) // LegalHoldError { table: 'posts', id: '7', holdId: hold.id }
  * ```
  */

@@ -87,7 +87,7 @@ describe.each(dialectKinds())('previews on %s', (kind) => {
     expect((await previewSoftDelete(db, 'posts', { id: posts[0] as number }, { cascade: false })).tables).not.toHaveProperty('comments')
   })
 
-  test('previewForceDelete counts every descendant whatever its state (and, on PostgreSQL, the held ones)', async () => {
+  test('previewForceDelete counts every descendant whatever its state, and the held ones', async () => {
     const user = await insertUser(db)
     const post = await insertPost(db, user)
     const [active, deleted] = [await insertComment(db, post, user), await insertComment(db, post, user)]
@@ -97,14 +97,12 @@ describe.each(dialectKinds())('previews on %s', (kind) => {
     expect(await snapshot(raw)).toBe(before)
     expect(preview).toMatchObject({ operation: 'forceDelete', count: 3, held: 0, wouldRefuse: false })
     expect(preview.tables.comments?.sample.map(Number).sort((a, b) => a - b)).toEqual([active, deleted].sort((a, b) => a - b))
-    if (postgres) {
-      // Legal holds are PostgreSQL's (docs/dialects.md).
-      const { hold } = await placeHold(db, { table: 'comments', id: deleted }, { by: 'legal', reason: 'case' })
-      const held = await previewForceDelete(db, 'posts', { id: post })
-      expect(held).toMatchObject({ held: 1, wouldRefuse: true })
-      expect(held.tables.comments?.held).toBe(1)
-      await releaseHold(db, hold.id)
-    }
+    const { hold } = await placeHold(db, { table: 'comments', id: deleted }, { by: 'legal', reason: 'case' })
+    const held = await previewForceDelete(db, 'posts', { id: post })
+    expect(held).toMatchObject({ held: 1, wouldRefuse: true })
+    expect(held.tables.comments?.held).toBe(1)
+    expect(held.tables.posts?.held).toBe(0)
+    await releaseHold(db, hold.id)
     const done = await forceDelete(db, 'posts', { id: post })
     expect(previewed(preview)).toEqual(did(done.tables))
     expect(done.count).toBe(preview.count)

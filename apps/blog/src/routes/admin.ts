@@ -126,11 +126,13 @@ async function auditContext(db: Kysely<Database>, entries: readonly { entity: st
  * held.has('posts:7') // true while a hold stands on post 7
  */
 export async function heldRows(db: Kysely<Database>, rows: readonly { table: string; id: number }[]): Promise<Set<string>> {
-  // Legal holds are PostgreSQL's (docs/dialects.md): on SQLite no row is held.
-  if (rows.length === 0 || isSqlite(db)) return new Set()
+  if (rows.length === 0) return new Set()
   const pairs = sql.join(rows.map((row) => sql`(${row.table}, ${String(row.id)})`))
+  // A list of row values on the right of IN is PostgreSQL's; SQLite takes them as a VALUES subquery.
   const found = await sql<{ entity: string; entity_id: string }>`
-    select distinct entity, entity_id from tombstone_held_rows where not released and (entity, entity_id) in (${pairs})`.execute(db)
+    select distinct entity, entity_id from tombstone_held_rows where not released and (entity, entity_id) in (${
+      isSqlite(db) ? sql`values ${pairs}` : pairs
+    })`.execute(db)
   return new Set(found.rows.map((row) => `${row.entity}:${Number(row.entity_id)}`))
 }
 

@@ -192,15 +192,6 @@ function restoredView(deletionId: string, result: RestoreResult) {
 }
 
 /**
- * The hold endpoints stand on the toolkit's legal holds, which are PostgreSQL's (docs/dialects.md):
- * on SQLite they answer 501 `not-implemented`, after the caller's authentication and role were
- * checked, instead of failing. Deletions as objects work on both.
- */
-function postgresOnly(app: FastifyInstance, feature: string): void {
-  if (isSqlite(app.db)) throw new HttpProblem('not-implemented', `${feature}: PostgreSQL only; this service runs on SQLite`)
-}
-
-/**
  * What the admin page names a page of deletions by: who (by name), the first target row and its
  * label, how many targets, whether a hold stands on it. A few queries for the page, not per item.
  *
@@ -225,12 +216,14 @@ async function summaryContext(db: Kysely<Database>, deletions: readonly Deletion
         from tombstone_audit where action = 'soft_delete' and deletion_id in (${list}) group by deletion_id, entity`,
     ).execute(db)
     for (const row of found.rows) roots.set(`${row.deletion_id}:${row.entity}`, { first: Number(row.first), n: Number(row.n) })
-    // Legal holds are PostgreSQL's: on SQLite no deletion is held.
-    if (!sqlite) {
-      const holds = await sql<{ deletion_id: string }>`
-        select distinct deletion_id::text as deletion_id from tombstone_holds where released_at is null and deletion_id in (${list})`.execute(db)
-      for (const row of holds.rows) held.add(row.deletion_id)
-    }
+    const holds = await bySql(
+      db,
+      () => sql<{ deletion_id: string }>`
+        select distinct deletion_id::text as deletion_id from tombstone_holds where released_at is null and deletion_id in (${list})`,
+      () => sql<{ deletion_id: string }>`
+        select distinct deletion_id from tombstone_holds where released_at is null and deletion_id in (${list})`,
+    ).execute(db)
+    for (const row of holds.rows) held.add(row.deletion_id)
   }
   const wanted = (table: string) => deletions.filter((d) => d.table === table).map((d) => roots.get(`${d.id}:${d.table}`)?.first).filter((id): id is number => id !== undefined)
   const labels = new Map<string, string>()
@@ -430,7 +423,6 @@ export async function deletionRoutes(instance: FastifyInstance, options: { undoW
     },
     async (request, reply) => {
       const actor = requireAdmin(request.actor)
-      postgresOnly(app, 'Legal holds')
       const body = request.body
       const result =
         'deletion_id' in body
@@ -469,7 +461,6 @@ export async function deletionRoutes(instance: FastifyInstance, options: { undoW
       const limit = query.limit ?? 20
       // The client's input is checked first: a bad cursor is a 422 on every database.
       const [beforeId] = query.cursor === undefined ? [undefined] : decodeCursor(query.cursor, ['number'])
-      postgresOnly(app, 'Legal holds')
       const holds = await listHolds(app.db, {
         limit: limit + 1,
         ...(query.active === undefined ? {} : { active: query.active }),
@@ -500,7 +491,6 @@ export async function deletionRoutes(instance: FastifyInstance, options: { undoW
     },
     async (request) => {
       const actor = requireAdmin(request.actor)
-      postgresOnly(app, 'Legal holds')
       const { id } = request.params
       const { reason } = request.query
       const result = await releaseHold(app.db, id, { by: actor.id, reason: reason ?? null })

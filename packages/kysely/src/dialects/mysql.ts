@@ -24,6 +24,7 @@ import { sql, type Kysely, type SqlBool } from 'kysely'
 import type { Retention, SoftDeleteDefinition, TableDefinition } from '../definition.ts'
 import { InvalidArgumentError } from '../errors.ts'
 import { parentChecks, type ParentCheck } from '../schema/invariants.ts'
+import { deletionRowsSql, HELD_ROWS_TABLE, HOLDS_TABLE } from '../holds/schema.ts'
 import { plainKey } from './adapter.ts'
 import { groupIndexes, registerPortable, type PortableDialect } from './portable.ts'
 
@@ -153,25 +154,227 @@ export async function removeMysqlGuard(db: Kysely<any>, table: string): Promise<
   await sql.raw(`drop trigger if exists ${id(`tombstone_guard_${table}`.slice(0, 64))}`).execute(db)
 }
 
-/** The append-only audit table (UPDATE and DELETE refused with `TB002`; MySQL's TRUNCATE fires no trigger). */
+/**
+ * The append-only audit table (UPDATE and DELETE refused with `TB002`; MySQL's TRUNCATE fires no
+ * trigger). A table made before legal holds gains `hold_id` and the `hold` and `release` actions.
+ */
 export async function createMysqlAuditTable(db: Kysely<any>, table: string): Promise<void> {
+  const action = `action varchar(16) not null check (action in ('soft_delete', 'restore', 'hard_delete', 'purge', 'hold', 'release'))`
   await sql.raw(`create table if not exists ${id(table)} (
     id bigint primary key auto_increment,
     at datetime(3) not null default current_timestamp(3),
-    action varchar(16) not null check (action in ('soft_delete', 'restore', 'hard_delete', 'purge')),
+    ${action},
     entity varchar(255) not null,
     entity_id varchar(255) not null,
     actor varchar(255),
     reason text,
     deletion_id char(36),
+    hold_id bigint,
     key ${id(`${table}_entity_idx`)} (entity, entity_id),
     key ${id(`${table}_actor_idx`)} (actor)
   )`).execute(db)
+  await sql.raw(`alter table ${id(table)} add column if not exists hold_id bigint`).execute(db)
+  // A table made before legal holds: MariaDB keeps a column's check with the column, so redefining
+  // the column replaces it (once: it may copy the table).
+  const shown = await sql.raw<Record<string, string>>(`show create table ${id(table)}`).execute(db)
+  if (!(shown.rows[0]?.['Create Table'] ?? '').includes("'hold'")) await sql.raw(`alter table ${id(table)} modify ${action}`).execute(db)
   for (const event of ['update', 'delete'] as const) {
     const trigger = id(`${table}_append_only_${event}`)
     await sql.raw(`drop trigger if exists ${trigger}`).execute(db)
     await sql.raw(`create trigger ${trigger} before ${event} on ${id(table)} for each row
       ${signal('TB002', `json_object('table', ${literal(table)})`)}`).execute(db)
+  }
+}
+
+/**
+ * Legal holds on MariaDB/MySQL, the form of PostgreSQL's (`holds/schema.ts`) this database allows:
+ *
+ * - `tombstone_holds` and `tombstone_held_rows`, written through two `SQL SECURITY DEFINER`
+ *   functions, `tombstone_place_hold()` and `tombstone_release_hold()` (grant the application
+ *   `EXECUTE` on them and `SELECT` on the tables, no other right on them: they run with their
+ *   definer's). For a client that has rights on the tables anyway, triggers keep the history: a
+ *   `DELETE`, or an `UPDATE` that is not a release, is refused with `TB002`;
+ * - the audit is written by the database: `tombstone_place_hold()` writes one `hold` entry per held
+ *   row (as PostgreSQL's does; a trigger on `tombstone_held_rows` cannot, since the hold on a
+ *   deletion reads the audit in the same statement), and a trigger on `tombstone_holds` writes one
+ *   `release` entry per row when a hold is released (it marks the rows released itself);
+ * - on each declared table, a `BEFORE DELETE` row trigger refuses (`TB006`) the removal of a row a
+ *   standing hold covers, whatever opt-in the connection has. InnoDB fires no trigger for the rows a
+ *   foreign key's `ON DELETE CASCADE` removes, so the trigger also looks down every chain of
+ *   single-column cascading foreign keys (read from the catalog at install, up to four levels) from
+ *   the row to a held row of a declared table, and is installed on every table that starts such a
+ *   chain (declared or not). A cascading key added after `installSoftDeletes` is covered by running
+ *   it again.
+ */
+async function installMysqlHolds(db: Kysely<any>, definition: SoftDeleteDefinition<any>): Promise<void> {
+  await sql.raw(`create table if not exists ${HOLDS_TABLE} (
+    id bigint primary key auto_increment,
+    entity varchar(255) not null,
+    deletion_id char(36),
+    placed_at datetime(3) not null default current_timestamp(3),
+    placed_by varchar(255),
+    reason text not null,
+    released_at datetime(3),
+    released_by varchar(255),
+    release_reason text,
+    key ${HOLDS_TABLE}_deletion_idx (deletion_id)
+  )`).execute(db)
+  await sql.raw(`create table if not exists ${HELD_ROWS_TABLE} (
+    hold_id bigint not null,
+    entity varchar(255) not null,
+    entity_id varchar(255) not null,
+    released boolean not null default false,
+    primary key (hold_id, entity, entity_id),
+    key ${HELD_ROWS_TABLE}_active_idx (entity, entity_id, released),
+    foreign key (hold_id) references ${HOLDS_TABLE} (id)
+  )`).execute(db)
+  const refuse = (table: string) => signal('TB002', `json_object('table', ${literal(table)})`)
+  const released = `(select h.released_at from ${HOLDS_TABLE} h where h.id = new.hold_id)`
+  const audit = definition.auditTable === undefined ? undefined : id(definition.auditTable)
+  const triggers: [string, string][] = [
+    [`${HOLDS_TABLE}_append_only_delete`, `before delete on ${HOLDS_TABLE} for each row ${refuse(HOLDS_TABLE)}`],
+    [
+      `${HOLDS_TABLE}_append_only_update`,
+      `before update on ${HOLDS_TABLE} for each row begin
+        if not (old.released_at is null and new.released_at is not null and new.id = old.id and new.entity = old.entity
+          and new.deletion_id <=> old.deletion_id and new.placed_at = old.placed_at and new.placed_by <=> old.placed_by and new.reason = old.reason) then
+          ${refuse(HOLDS_TABLE)};
+        end if;
+      end`,
+    ],
+    [
+      `${HOLDS_TABLE}_release`,
+      `after update on ${HOLDS_TABLE} for each row begin
+        if old.released_at is null and new.released_at is not null then
+          update ${HELD_ROWS_TABLE} set released = true where hold_id = new.id;
+          ${
+            audit === undefined
+              ? ''
+              : `insert into ${audit} (action, entity, entity_id, actor, reason, deletion_id, hold_id)
+            select 'release', r.entity, r.entity_id, new.released_by, new.release_reason, new.deletion_id, new.id
+            from ${HELD_ROWS_TABLE} r where r.hold_id = new.id order by r.entity, r.entity_id;`
+          }
+        end if;
+      end`,
+    ],
+    [`${HELD_ROWS_TABLE}_append_only_delete`, `before delete on ${HELD_ROWS_TABLE} for each row ${refuse(HELD_ROWS_TABLE)}`],
+    [
+      `${HELD_ROWS_TABLE}_append_only_update`,
+      `before update on ${HELD_ROWS_TABLE} for each row begin
+        if not (not old.released and new.released and new.hold_id = old.hold_id and new.entity = old.entity
+          and new.entity_id = old.entity_id and ${released} is not null) then
+          ${refuse(HELD_ROWS_TABLE)};
+        end if;
+      end`,
+    ],
+    [
+      `${HELD_ROWS_TABLE}_append_only_insert`,
+      `before insert on ${HELD_ROWS_TABLE} for each row begin
+        if new.released or ${released} is not null then
+          ${refuse(HELD_ROWS_TABLE)};
+        end if;
+      end`,
+    ],
+  ]
+  for (const [name, body] of triggers) {
+    await sql.raw(`drop trigger if exists ${id(name)}`).execute(db)
+    await sql.raw(`create trigger ${id(name)} ${body}`).execute(db)
+  }
+
+  const deletionRows = deletionRowsSql(definition, 'mysql', 'p_deletion')
+  await sql.raw(`drop function if exists tombstone_place_hold`).execute(db)
+  await sql.raw(`create function tombstone_place_hold(p_entity varchar(255), p_keys longtext, p_deletion char(36), p_actor varchar(255), p_reason text)
+    returns bigint not deterministic modifies sql data sql security definer
+    begin
+      declare p_id bigint;
+      if p_reason is null or trim(p_reason) = '' or p_entity is null or trim(p_entity) = '' then
+        signal sqlstate '22023' set message_text = 'a legal hold needs a table and a reason';
+      end if;
+      insert into ${HOLDS_TABLE} (entity, deletion_id, placed_by, reason) values (p_entity, p_deletion, p_actor, p_reason);
+      set p_id = last_insert_id();
+      insert ignore into ${HELD_ROWS_TABLE} (hold_id, entity, entity_id)
+        select distinct p_id, p_entity, k.k from json_table(coalesce(p_keys, '[]'), '$[*]' columns (k varchar(255) path '$')) as k
+        where k.k is not null order by k.k;
+      if p_deletion is not null then
+        insert ignore into ${HELD_ROWS_TABLE} (hold_id, entity, entity_id)
+          select distinct p_id, d.entity, d.entity_id from (${deletionRows}) as d order by d.entity, d.entity_id;
+      end if;
+      ${
+        audit === undefined
+          ? ''
+          : `insert into ${audit} (action, entity, entity_id, actor, reason, deletion_id, hold_id)
+        select 'hold', r.entity, r.entity_id, p_actor, p_reason, p_deletion, p_id from ${HELD_ROWS_TABLE} r where r.hold_id = p_id order by r.entity, r.entity_id;`
+      }
+      return p_id;
+    end`).execute(db)
+  await sql.raw(`drop function if exists tombstone_release_hold`).execute(db)
+  await sql.raw(`create function tombstone_release_hold(p_id bigint, p_actor varchar(255), p_reason text)
+    returns boolean not deterministic modifies sql data sql security definer
+    begin
+      update ${HOLDS_TABLE} set released_at = now(3), released_by = p_actor, release_reason = p_reason where id = p_id and released_at is null;
+      return row_count() > 0;
+    end`).execute(db)
+
+  // The guard: the row itself, and the held rows below it along cascading foreign keys.
+  const cascades = await sql<{ child: string; column: string; parent: string; parentColumn: string; name: string }>`
+    select k.table_name as child, k.column_name as \`column\`, k.referenced_table_name as parent, k.referenced_column_name as parentColumn, k.constraint_name as name
+    from information_schema.referential_constraints r
+    join information_schema.key_column_usage k on k.constraint_schema = r.constraint_schema and k.constraint_name = r.constraint_name and k.table_name = r.table_name
+    where r.constraint_schema = database() and r.delete_rule = 'CASCADE'
+      and (select count(*) from information_schema.key_column_usage c where c.constraint_schema = r.constraint_schema
+        and c.constraint_name = r.constraint_name and c.table_name = r.table_name) = 1`.execute(db)
+  const below = new Map<string, { child: string; column: string; parentColumn: string }[]>()
+  for (const row of cascades.rows) below.set(row.parent, [...(below.get(row.parent) ?? []), { child: row.child, column: row.column, parentColumn: row.parentColumn }])
+  const held = (table: string, key: string) =>
+    `(select json_object('table', ${literal(table)}, 'id', ${key}, 'hold_id', cast(h.hold_id as char)) from ${HELD_ROWS_TABLE} h
+      where h.entity = ${literal(table)} and h.entity_id = ${key} and not h.released order by h.hold_id limit 1)`
+  const checks = new Map<string, string[]>()
+  for (const table of definition.tables.values()) {
+    checks.set(table.name, [held(table.name, `cast(old.${id(table.key)} as char)`)])
+  }
+  // Every chain parent → … → a declared table, by depth-first search from each table that has children.
+  const walk = (start: string, parentColumn: string, path: { child: string; column: string; parentColumn: string }[], seen: Set<string>) => {
+    const last = path.at(-1)
+    if (last !== undefined) {
+      const target = definition.tables.get(last.child)
+      if (target !== undefined) {
+        const joins = path
+          .slice(1)
+          .map((step, i) => `join ${id(step.child)} c${i + 1} on c${i + 1}.${id(step.column)} = c${i}.${id(step.parentColumn)}`)
+          .join(' ')
+        const alias = `c${path.length - 1}`
+        const key = `cast(${alias}.${id(target.key)} as char)`
+        const first = path[0] as { child: string; column: string; parentColumn: string }
+        checks.set(start, [
+          ...(checks.get(start) ?? []),
+          `(select json_object('table', ${literal(target.name)}, 'id', ${key}, 'hold_id', cast(h.hold_id as char))
+            from ${id(first.child)} c0 ${joins}
+            join ${HELD_ROWS_TABLE} h on h.entity = ${literal(target.name)} and h.entity_id = ${key} and not h.released
+            where c0.${id(first.column)} = old.${id(parentColumn)} order by h.hold_id limit 1)`,
+        ])
+      }
+      if (path.length >= 4) return
+    }
+    const from = last === undefined ? start : last.child
+    for (const step of below.get(from) ?? []) {
+      if (seen.has(step.child)) continue
+      // The first step starts from the column the chain's first key references.
+      if (last === undefined) walk(start, step.parentColumn, [step], new Set([...seen, step.child]))
+      else walk(start, parentColumn, [...path, step], new Set([...seen, step.child]))
+    }
+  }
+  for (const parent of below.keys()) walk(parent, '', [], new Set([parent]))
+  for (const [table, found] of checks) {
+    const trigger = id(`tombstone_hold_delete_${table}`.slice(0, 64))
+    await sql.raw(`drop trigger if exists ${trigger}`).execute(db)
+    await sql.raw(`create trigger ${trigger} before delete on ${id(table)} for each row
+      begin
+        declare v_held text;
+        set v_held = coalesce(${found.join(', ')});
+        if v_held is not null then
+          ${signal('TB006', 'v_held')};
+        end if;
+      end`).execute(db)
   }
 }
 
@@ -280,4 +483,5 @@ export async function installMysqlInvariants(db: Kysely<any>, definition: SoftDe
   for (const table of definition.tables.values()) await installMysqlTable(db, table, definition.auditTable)
   for (const table of definition.tables.values()) await installMysqlNeverPolicy(db, table)
   for (const check of parentChecks(definition)) await installMysqlParentCheck(db, check)
+  await installMysqlHolds(db, definition)
 }

@@ -5,8 +5,8 @@
  * transaction (the caller's, when given one): SQLite a deferred `begin` (a snapshot, no write
  * lock), MariaDB/MySQL `repeatable read, read only` (consistent reads: no row lock).
  *
- * Legal holds are PostgreSQL's: on these dialects `held` is always 0, as the force delete there
- * checks no hold.
+ * A force delete's preview counts, per table, the rows a standing legal hold covers (`held`), as
+ * on PostgreSQL: the force delete would be refused (`TB006`).
  *
  * @module
  */
@@ -18,6 +18,8 @@ import { targetVisibility, withDeleted } from '../plugin/markers.ts'
 import { keysOf, keyText, missingKeys, type Context, type Target } from '../operations/context.ts'
 import { cascadeRows, readOnly, result, type PreviewConflict, type PreviewResult, type PreviewTable } from '../operations/preview.ts'
 import { deletedParents, type PortableDialect } from './portable.ts'
+import { holdsInstalled } from '../holds/holds.ts'
+import { HELD_ROWS_TABLE } from '../holds/schema.ts'
 
 /** What the PostgreSQL entry point has validated (target keys, sample size) before it hands over. @internal */
 export interface PortablePreview {
@@ -51,12 +53,12 @@ export async function portablePreviewSoftDelete(d: PortableDialect, db: Kysely<a
       alreadyDeleted = missing.filter((key) => existing.some((row) => keyText(row.key as RowKey) === keyText(key)))
       notFound = missingKeys(missing, alreadyDeleted)
     }
-    const tables = await cascadeSummary(d, trx, context, root, found, { active: true, cascade, sampleSize })
+    const tables = await cascadeSummary(d, trx, context, root, found, { active: true, cascade, sampleSize, held: false })
     return result('softDelete', tables, { notFound, alreadyDeleted })
   })
 }
 
-/** `previewForceDelete` on SQLite and MariaDB/MySQL (no legal holds there: `held` is 0). @internal */
+/** `previewForceDelete` on SQLite and MariaDB/MySQL (`held`: the rows a standing hold covers). @internal */
 export async function portablePreviewForceDelete(d: PortableDialect, db: Kysely<any>, prepared: PortablePreview): Promise<PreviewResult> {
   const { context, root, keys, target, sampleSize } = prepared
   return readOnly(db, async (trx) => {
@@ -64,7 +66,8 @@ export async function portablePreviewForceDelete(d: PortableDialect, db: Kysely<
     const base = trx.selectFrom(root.name).select(`${root.key} as key`).$call(targetVisibility({ [root.name]: 'include' }))
     const rows = await (keys === undefined ? base.where(target.where as never) : base.where(d.keyIn(root.key, keys))).execute()
     const found = keysOf(rows, 'key')
-    const tables = await cascadeSummary(d, trx, context, root, found, { active: false, cascade: true, sampleSize })
+    const held = await holdsInstalled(trx)
+    const tables = await cascadeSummary(d, trx, context, root, found, { active: false, cascade: true, sampleSize, held })
     return result('forceDelete', tables, { notFound: keys === undefined ? [] : missingKeys(keys, found) })
   })
 }
@@ -118,28 +121,35 @@ async function cascadeSummary(
   context: Context,
   root: TableDefinition,
   keys: readonly RowKey[],
-  options: { active: boolean; cascade: boolean; sampleSize: number },
+  options: { active: boolean; cascade: boolean; sampleSize: number; held: boolean },
 ): Promise<Record<string, PreviewTable>> {
   if (keys.length === 0) return { [root.name]: { count: 0, sample: [], held: 0 } }
   const { tables, alias, ctes, with: prefix } = cascadeRows(context, root, keys, options, d.keyIn)
   const limit = sql.lit(Math.max(options.sampleSize, 1))
   const branches = tables.map(
-    (name, index) => sql`select t, k, rn, n from (select ${sql.lit(index)} as t, x.k as k, row_number() over (order by x.k) as rn,
-      count(*) over () as n from ${sql.id(alias.get(name) as string)} as x) as ${sql.id(`s${index}`)} where rn <= ${limit}`,
+    (name, index) => sql`select t, k, rn, n, h from (select ${sql.lit(index)} as t, x.k as k, row_number() over (order by x.k) as rn,
+      count(*) over () as n, ${options.held ? held(d, name) : sql`0`} as h from ${sql.id(alias.get(name) as string)} as x) as ${sql.id(`s${index}`)} where rn <= ${limit}`,
   )
-  const rows = await sql<{ t: number | string; k: RowKey; rn: number | string; n: number | string }>`${prefix} ${sql.join(ctes)}
+  const rows = await sql<{ t: number | string; k: RowKey; rn: number | string; n: number | string; h: number | string }>`${prefix} ${sql.join(ctes)}
     ${sql.join(branches, sql` union all `)}`.execute(trx)
   const summary: Record<string, PreviewTable> = {}
   for (const [index, name] of tables.entries()) {
     const mine = rows.rows.filter((row) => Number(row.t) === index).sort((a, b) => Number(a.rn) - Number(b.rn))
     if (index > 0 && mine.length === 0) continue
-    summary[name] = { count: Number(mine[0]?.n ?? 0), sample: mine.slice(0, options.sampleSize).map((row) => keyText(row.k)), held: 0 }
+    summary[name] = { count: Number(mine[0]?.n ?? 0), sample: mine.slice(0, options.sampleSize).map((row) => keyText(row.k)), held: Number(mine[0]?.h ?? 0) }
   }
   return summary
 }
 
 /** Rows a restore would bring back, per table: keys and the deletion id each had. */
 type Restored = Map<string, { ids: RowKey[]; deletionIds: (string | null)[] }>
+
+/** Per table, over the CTE's rows `x`: how many a standing legal hold covers. */
+function held(d: PortableDialect, name: string): RawBuilder<unknown> {
+  const key = d.kind === 'mysql' ? sql`cast(x.k as char)` : sql`cast(x.k as text)`
+  return sql`sum(case when exists (select 1 from ${sql.table(HELD_ROWS_TABLE)} h
+    where h.entity = ${name} and h.entity_id = ${key} and not h.released) then 1 else 0 end) over ()`
+}
 
 /**
  * What portableRestore's `restoreTrees` would bring back, per table in walk order: the targets,

@@ -19,6 +19,7 @@
 import { sql, type Kysely } from 'kysely'
 import type { Retention, SoftDeleteDefinition, TableDefinition } from '../definition.ts'
 import { parentChecks, quoteIdent, quoteLiteral, type ParentCheck } from '../schema/invariants.ts'
+import { HELD_ROWS_TABLE, HOLDS_TABLE } from '../holds/schema.ts'
 
 /** The time format every stamp uses: ISO 8601 in UTC with milliseconds, as `Date#toISOString`. */
 export const SQLITE_NOW = `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`
@@ -76,19 +77,44 @@ export async function removeSqliteGuard(db: Kysely<any>, table: string): Promise
   await sql.raw(`drop trigger if exists ${ident(`tombstone_guard_${table}`)}`).execute(db)
 }
 
-/** The append-only audit table: `BEFORE UPDATE` and `BEFORE DELETE` raise `TB002`. */
-export async function createSqliteAuditTable(db: Kysely<any>, table: string): Promise<void> {
-  const name = ident(table)
-  await sql.raw(`create table if not exists ${name} (
-    id integer primary key autoincrement,
+/** The audit table's columns (legal holds' `hold` and `release` entries included). */
+function sqliteAuditColumns(): string {
+  return `id integer primary key autoincrement,
     at text not null default (${SQLITE_NOW}),
-    action text not null check (action in ('soft_delete', 'restore', 'hard_delete', 'purge')),
+    action text not null check (action in ('soft_delete', 'restore', 'hard_delete', 'purge', 'hold', 'release')),
     entity text not null,
     entity_id text not null,
     actor text,
     reason text,
-    deletion_id text
-  )`).execute(db)
+    deletion_id text,
+    hold_id integer`
+}
+
+/**
+ * The append-only audit table: `BEFORE UPDATE` and `BEFORE DELETE` raise `TB002`. A table made
+ * before legal holds (its check refuses `hold`) is rebuilt with the same rows: SQLite cannot alter a
+ * check. Dropping it drops its triggers first, so the copy is not refused.
+ */
+export async function createSqliteAuditTable(db: Kysely<any>, table: string): Promise<void> {
+  const name = ident(table)
+  const existing = await sql<{ sql: string }>`select sql from sqlite_master where type = 'table' and name = ${table}`.execute(db)
+  const definitionSql = existing.rows[0]?.sql
+  if (definitionSql !== undefined && !definitionSql.includes("'hold'")) {
+    const copy = ident(`${table}_tombstone_rebuild`)
+    await sql.raw(`drop table if exists ${copy}`).execute(db)
+    await sql.raw(`create table ${copy} (${sqliteAuditColumns()})`).execute(db)
+    await sql.raw(`insert into ${copy} (id, at, action, entity, entity_id, actor, reason, deletion_id)
+      select id, at, action, entity, entity_id, actor, reason, deletion_id from ${name} order by id`).execute(db)
+    await sql.raw(`drop table ${name}`).execute(db)
+    // Legacy mode: the other tables' triggers name the audit table, which does not exist for a moment.
+    await sql.raw(`pragma legacy_alter_table = on`).execute(db)
+    try {
+      await sql.raw(`alter table ${copy} rename to ${name}`).execute(db)
+    } finally {
+      await sql.raw(`pragma legacy_alter_table = off`).execute(db)
+    }
+  }
+  await sql.raw(`create table if not exists ${name} (${sqliteAuditColumns()})`).execute(db)
   await sql.raw(`create index if not exists ${ident(`${table}_entity_idx`)} on ${name} (entity, entity_id)`).execute(db)
   await sql.raw(`create index if not exists ${ident(`${table}_actor_idx`)} on ${name} (actor)`).execute(db)
   for (const event of ['update', 'delete'] as const) {
@@ -96,6 +122,109 @@ export async function createSqliteAuditTable(db: Kysely<any>, table: string): Pr
     await sql.raw(`drop trigger if exists ${trigger}`).execute(db)
     await sql.raw(`create trigger ${trigger} before ${event} on ${name} for each row
       begin ${raise('TB002', `json_object('table', ${quoteLiteral(table)})`)}; end`).execute(db)
+  }
+}
+
+/**
+ * Legal holds on SQLite (see `holds/schema.ts` for PostgreSQL's form): the same two tables, and
+ * triggers instead of owner-only tables and functions (SQLite has no roles):
+ *
+ * - `tombstone_holds` and `tombstone_held_rows` keep their history: a `DELETE` of either, or an
+ *   `UPDATE` that is not a release (a standing hold's `released_at` set, nothing else changed; a held
+ *   row's `released` set once its hold is released), is refused with `TB002`, whoever runs it;
+ * - the audit is written by the database: one `hold` entry per row inserted into
+ *   `tombstone_held_rows`, one `release` entry per row when its hold is released (the release marks
+ *   the rows released itself);
+ * - on each declared table, a `BEFORE DELETE` row trigger refuses (`TB006`) the removal of a row a
+ *   standing hold covers, whatever opt-in the transaction has. SQLite fires it for the rows a
+ *   foreign key's `ON DELETE CASCADE` removes too.
+ *
+ * What SQLite cannot do, as for the opt-in: keep out a client that writes the file itself and drops
+ * a trigger.
+ */
+async function installSqliteHolds(db: Kysely<any>, definition: SoftDeleteDefinition<any>): Promise<void> {
+  await sql.raw(`create table if not exists ${HOLDS_TABLE} (
+    id integer primary key autoincrement,
+    entity text not null check (trim(entity) <> ''),
+    deletion_id text,
+    placed_at text not null default (${SQLITE_NOW}),
+    placed_by text,
+    reason text not null check (trim(reason) <> ''),
+    released_at text,
+    released_by text,
+    release_reason text
+  )`).execute(db)
+  await sql.raw(`create table if not exists ${HELD_ROWS_TABLE} (
+    hold_id integer not null references ${HOLDS_TABLE} (id),
+    entity text not null,
+    entity_id text not null,
+    released integer not null default 0 check (released in (0, 1)),
+    primary key (hold_id, entity, entity_id)
+  )`).execute(db)
+  await sql.raw(`create index if not exists ${HELD_ROWS_TABLE}_active_idx on ${HELD_ROWS_TABLE} (entity, entity_id) where not released`).execute(db)
+  await sql.raw(`create index if not exists ${HOLDS_TABLE}_deletion_idx on ${HOLDS_TABLE} (deletion_id) where deletion_id is not null`).execute(db)
+  const refuse = (table: string) => raise('TB002', `json_object('table', ${quoteLiteral(table)})`)
+  const released = `(select h.released_at from ${HOLDS_TABLE} h where h.id = new.hold_id)`
+  const triggers: [string, string][] = [
+    [`${HOLDS_TABLE}_append_only_delete`, `before delete on ${HOLDS_TABLE} for each row begin ${refuse(HOLDS_TABLE)}; end`],
+    [
+      `${HOLDS_TABLE}_append_only_update`,
+      `before update on ${HOLDS_TABLE} for each row
+        when not (old.released_at is null and new.released_at is not null and new.id = old.id and new.entity = old.entity
+          and new.deletion_id is old.deletion_id and new.placed_at = old.placed_at and new.placed_by is old.placed_by and new.reason = old.reason)
+        begin ${refuse(HOLDS_TABLE)}; end`,
+    ],
+    [`${HELD_ROWS_TABLE}_append_only_delete`, `before delete on ${HELD_ROWS_TABLE} for each row begin ${refuse(HELD_ROWS_TABLE)}; end`],
+    [
+      `${HELD_ROWS_TABLE}_append_only_update`,
+      `before update on ${HELD_ROWS_TABLE} for each row
+        when not (old.released = 0 and new.released = 1 and new.hold_id = old.hold_id and new.entity = old.entity
+          and new.entity_id = old.entity_id and ${released} is not null)
+        begin ${refuse(HELD_ROWS_TABLE)}; end`,
+    ],
+    [
+      `${HELD_ROWS_TABLE}_append_only_insert`,
+      `before insert on ${HELD_ROWS_TABLE} for each row when new.released <> 0 or ${released} is not null
+        begin ${refuse(HELD_ROWS_TABLE)}; end`,
+    ],
+  ]
+  const audit = definition.auditTable === undefined ? undefined : ident(definition.auditTable)
+  triggers.push([
+    `${HOLDS_TABLE}_release`,
+    `after update of released_at on ${HOLDS_TABLE} for each row when old.released_at is null and new.released_at is not null
+      begin
+        update ${HELD_ROWS_TABLE} set released = 1 where hold_id = new.id;
+        ${
+          audit === undefined
+            ? ''
+            : `insert into ${audit} (action, entity, entity_id, actor, reason, deletion_id, hold_id)
+          select 'release', r.entity, r.entity_id, new.released_by, new.release_reason, new.deletion_id, new.id
+          from ${HELD_ROWS_TABLE} r where r.hold_id = new.id order by r.entity, r.entity_id;`
+        }
+      end`,
+  ])
+  if (audit !== undefined) {
+    triggers.push([
+      `${HELD_ROWS_TABLE}_audit`,
+      `after insert on ${HELD_ROWS_TABLE} for each row
+        begin
+          insert into ${audit} (action, entity, entity_id, actor, reason, deletion_id, hold_id)
+          select 'hold', new.entity, new.entity_id, h.placed_by, h.reason, h.deletion_id, h.id from ${HOLDS_TABLE} h where h.id = new.hold_id;
+        end`,
+    ])
+  } else await sql.raw(`drop trigger if exists ${HELD_ROWS_TABLE}_audit`).execute(db)
+  for (const [name, body] of triggers) {
+    await sql.raw(`drop trigger if exists ${ident(name)}`).execute(db)
+    await sql.raw(`create trigger ${ident(name)} ${body}`).execute(db)
+  }
+  for (const table of definition.tables.values()) {
+    const trigger = ident(`tombstone_hold_delete_${table.name}`)
+    const key = `cast(old.${quoteIdent(table.key)} as text)`
+    const holding = `select r.hold_id from ${HELD_ROWS_TABLE} r where r.entity = ${quoteLiteral(table.name)} and r.entity_id = ${key} and not r.released`
+    await sql.raw(`drop trigger if exists ${trigger}`).execute(db)
+    await sql.raw(`create trigger ${trigger} before delete on ${ident(table.name)} for each row
+      when exists (${holding})
+      begin ${raise('TB006', `json_object('table', ${quoteLiteral(table.name)}, 'id', ${key}, 'hold_id', (select cast(hold_id as text) from (${holding} order by r.hold_id limit 1)))`)}; end`).execute(db)
   }
 }
 
@@ -223,4 +352,5 @@ export async function installSqliteInvariants(db: Kysely<any>, definition: SoftD
   for (const table of definition.tables.values()) await installSqliteTable(db, table, definition.auditTable)
   for (const table of definition.tables.values()) await installSqliteNeverPolicy(db, table)
   for (const check of parentChecks(definition)) await installSqliteParentCheck(db, check)
+  await installSqliteHolds(db, definition)
 }

@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely'
+import type { DialectKind } from '../dialects/adapter.ts'
 import type { SoftDeleteDefinition, TableDefinition } from '../definition.ts'
 import { installShared, objectName, quoteIdent, quoteLiteral, quoteTable, TRIGGER_SQLSTATE } from '../schema/invariants.ts'
 
@@ -8,8 +9,9 @@ export const HOLDS_TABLE = 'tombstone_holds'
 export const HELD_ROWS_TABLE = 'tombstone_held_rows'
 
 /**
- * Installs legal holds in the database, for every declared table of a definition. Idempotent; run
- * by {@link installSoftDeletes}, as the tables' owner.
+ * Installs legal holds in a PostgreSQL (or PGlite) database, for every declared table of a
+ * definition (SQLite's and MariaDB's forms: `dialects/sqlite.ts`, `dialects/mysql.ts`). Idempotent;
+ * run by {@link installSoftDeletes}, as the tables' owner.
  *
  * - `tombstone_holds` and `tombstone_held_rows`, which nobody but the owner may write: holds are
  *   placed and released only through the `SECURITY DEFINER` functions `tombstone_place_hold()` and
@@ -48,19 +50,7 @@ export async function installHolds(db: Kysely<any>, definition: SoftDeleteDefini
   await sql.raw(`revoke all on table ${HOLDS_TABLE}, ${HELD_ROWS_TABLE} from public`).execute(db)
 
   const audit = definition.auditTable === undefined ? undefined : quoteTable(definition.auditTable)
-  // A hold on a deletion covers every row the deletion took: the audit's soft_delete entries (rows
-  // restored since included: a restore does not lift a hold) and the rows carrying its id now.
-  const deletionRows = [
-    ...(audit === undefined
-      ? []
-      : [`select a.entity, a.entity_id from ${audit} a where a.deletion_id = p_deletion and a.action = 'soft_delete'`]),
-    ...[...definition.tables.values()].map(
-      (table) =>
-        `select ${quoteLiteral(table.name)}, t.${quoteIdent(table.key)}::text from ${quoteTable(table.name)} t where t.${quoteIdent(
-          table.columns.deletionId,
-        )} = p_deletion`,
-    ),
-  ].join(' union ')
+  const deletionRows = deletionRowsSql(definition, 'postgres', 'p_deletion')
   const auditInsert = (action: 'hold' | 'release', actor: string, reason: string) =>
     audit === undefined
       ? ''
@@ -147,4 +137,24 @@ async function installHoldGuard(db: Kysely<any>, schema: string, table: TableDef
   await sql.raw(`drop trigger if exists tombstone_hold_truncate on ${target}`).execute(db)
   await sql.raw(`create trigger tombstone_hold_truncate before truncate on ${target}
     for each statement execute function tombstone_hold_truncate_guard(${name})`).execute(db)
+}
+
+/**
+ * The rows a hold on a deletion covers, as `select entity, entity_id` (a union): the audit's
+ * `soft_delete` entries of the deletion (rows restored since included: a restore does not lift a
+ * hold) and the rows carrying its id now. `deletion` is SQL (a parameter's name or a literal).
+ * One text for every dialect but its quoting and casts. @internal
+ */
+export function deletionRowsSql(definition: SoftDeleteDefinition<any>, kind: DialectKind, deletion: string): string {
+  const table = kind === 'mysql' ? (name: string) => `\`${name}\`` : quoteTable
+  const column = kind === 'mysql' ? (name: string) => `\`${name}\`` : quoteIdent
+  const text = (expression: string) => (kind === 'postgres' ? `${expression}::text` : kind === 'mysql' ? `cast(${expression} as char)` : `cast(${expression} as text)`)
+  return [
+    ...(definition.auditTable === undefined
+      ? []
+      : [`select a.entity as entity, a.entity_id as entity_id from ${table(definition.auditTable)} a where a.deletion_id = ${deletion} and a.action = 'soft_delete'`]),
+    ...[...definition.tables.values()].map(
+      (t) => `select ${quoteLiteral(t.name)} as entity, ${text(`t.${column(t.key)}`)} as entity_id from ${table(t.name)} t where t.${column(t.columns.deletionId)} = ${deletion}`,
+    ),
+  ].join(' union ')
 }

@@ -4,7 +4,8 @@ import { InvalidArgumentError, type RowKey } from '../errors.ts'
 import { withDeleted } from '../plugin/markers.ts'
 import { contextOf, type ActorOptions, type Context } from '../operations/context.ts'
 import { removeTrees, selectionFor } from '../operations/force-delete.ts'
-import { freeOfHolds, standingHolds } from '../holds/holds.ts'
+import { freeOfHolds, holdsInstalled, standingHolds } from '../holds/holds.ts'
+import { dialectKindOf, type DialectKind } from '../dialects/adapter.ts'
 import { HELD_ROWS_TABLE } from '../holds/schema.ts'
 import { portableFor } from '../dialects/portable.ts'
 
@@ -171,18 +172,17 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
   if (!Number.isFinite(dutyCycle) || dutyCycle <= 0 || dutyCycle > 1) throw new InvalidArgumentError('dutyCycle must be greater than 0 and at most 1')
   if (options.before !== undefined && Number.isNaN(options.before.getTime())) throw new InvalidArgumentError('before is not a valid date')
   if (options.asOf !== undefined && Number.isNaN(options.asOf.getTime())) throw new InvalidArgumentError('asOf is not a valid date')
-  // SQLite and MariaDB/MySQL: their clock, locks and counts (dialects/portable.ts); legal holds are
-  // PostgreSQL's only.
+  // SQLite and MariaDB/MySQL: their clock, locks and counts (dialects/portable.ts).
   const portable = portableFor(db)
   const clock =
     portable !== undefined
-      ? { now: await portable.now(db), holds: false }
+      ? { now: await portable.now(db), holds: await holdsInstalled(db) }
       : (await sql<{ now: Date; holds: boolean }>`select now() as now, to_regclass(${HELD_ROWS_TABLE}) is not null as holds`.execute(db)).rows[0]
   const asOf = options.asOf ?? new Date(clock?.now as Date)
   options = { ...options, asOf }
   // Rows under a legal hold (or above one) are never taken. Without a standing hold (or without the
   // holds installed) there is nothing to skip, and the statements stay as they were.
-  const holds = clock?.holds === true && (await standingHolds(db)) ? context : undefined
+  const holds: Holds | undefined = clock?.holds === true && (await standingHolds(db)) ? { context, kind: dialectKindOf(db) } : undefined
   const wanted = new Set(options.tables ?? context.definition.tables.keys())
   for (const name of wanted) context.definition.table(name)
   for (const [name, predicate] of Object.entries(options.where ?? {})) {
@@ -206,8 +206,8 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
     if (holds !== undefined) {
       const heldRow = await db
         .selectFrom(name)
-        .select(sql<number>`count(*)::int`.as('n'))
-        .where((eb) => eb.and([due(eb, context.definition.table(name), options, name, undefined), eb.not(freeOfHolds(context, name, name))]))
+        .select((portable === undefined ? sql<number>`count(*)::int` : sql<number>`count(*)`).as('n'))
+        .where((eb) => eb.and([due(eb, context.definition.table(name), options, name, undefined), eb.not(freeOfHolds(context, name, name, holds.kind))]))
         .$call(withDeleted({ '*': 'include' }))
         .executeTakeFirstOrThrow()
       held.set(name, Number(heldRow.n))
@@ -337,15 +337,21 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
   }
 }
 
+/** What the purge skips legal holds with: the definition, and the dialect's casts. */
+interface Holds {
+  readonly context: Context
+  readonly kind: DialectKind
+}
+
 /** `deleted_at is not null` and due, qualified by `qualifier`; with `holds`, and free of legal holds. */
 function due(
   eb: ExpressionBuilder<any, any>,
   table: TableDefinition,
   options: PurgeOptions,
   qualifier: string,
-  holds: Context | undefined,
+  holds: Holds | undefined,
 ): Expression<SqlBool> {
-  if (holds !== undefined) return eb.and([due(eb, table, options, qualifier, undefined), freeOfHolds(holds, table.name, qualifier)])
+  if (holds !== undefined) return eb.and([due(eb, table, options, qualifier, undefined), freeOfHolds(holds.context, table.name, qualifier, holds.kind)])
   const deletedAt = sql.ref(`${qualifier}.${table.columns.deletedAt}`)
   const asOf = options.asOf as Date
   // Deleted by the plan's instant: a row deleted (again) after it is not in the plan.
@@ -367,7 +373,7 @@ function dueOrBelowDue(
   name: string,
   options: PurgeOptions,
   qualifier: string,
-  holds: Context | undefined,
+  holds: Holds | undefined,
   depth = 0,
 ): Expression<SqlBool> {
   const table = context.definition.table(name)
@@ -399,7 +405,7 @@ function reached(
   name: string,
   options: PurgeOptions,
   qualifier: string,
-  holds: Context | undefined,
+  holds: Holds | undefined,
   depth: number,
 ): Expression<SqlBool> {
   const table = context.definition.table(name)

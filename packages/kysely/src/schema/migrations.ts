@@ -400,7 +400,7 @@ export async function installSoftDeletes(
   }
   if (options.guard !== false) await installHardDeleteGuard(db, [...definition.tables.keys()])
   if (definition.auditTable !== undefined) await createAuditTable(db, definition.auditTable)
-  // Legal holds and the report of plain unique constraints are PostgreSQL's only, so far.
+  // The report of plain unique constraints is PostgreSQL's only, so far; each dialect installs its own legal holds.
   const kind = dialectKindOf(db)
   if (kind === 'sqlite' || kind === 'mysql') {
     await (kind === 'sqlite' ? installSqliteInvariants(db, definition) : installMysqlInvariants(db, definition))
