@@ -90,7 +90,6 @@ describe('a self-referencing relation in a definition', () => {
 })
 
 describe.each(dialectKinds())('threaded comments on %s', (kind) => {
-  const postgres = kind === 'pglite' || kind === 'postgres'
   let database: FreshDatabase
   let raw: Kysely<Database>
   let db: Kysely<Database>
