@@ -11,7 +11,8 @@
  *   connection never sees an opt-in; what binds it to one transaction is that the toolkit removes it
  *   before the transaction ends. A client that commits a grant row of its own leaves its connection
  *   opted in until it removes it: MySQL has no commit hook to do it, and no privilege keeps a
- *   client with `INSERT` on the grants table out (grant the application no right on it);
+ *   client with `INSERT` on the grants table out (the toolkit writes it from the caller's connection:
+ *   grant `INSERT, DELETE` on it only to a role that force-deletes or purges);
  * - **refusals** are `SIGNAL SQLSTATE 'TB00n'` with a JSON `MESSAGE_TEXT`; drivers report the
  *   SQLSTATE as such (mysql2's `sqlState`);
  * - **stamping** is a `BEFORE UPDATE` trigger (MySQL can set `NEW` columns), **audit** row triggers;
