@@ -51,6 +51,11 @@ interface Frame {
   /** Visibility for this query's own tables only (never inherited by nested queries). */
   readonly target: ReadonlyMap<string, Visibility> | undefined
   readonly hardDelete: boolean
+  /**
+   * Whether a query nested here is rewritten exactly as on its own: no `withDeleted` scope is
+   * inherited and no CTE in scope has the name of a declared table.
+   */
+  readonly neutral: boolean
 }
 
 const DML_ROOTS: Readonly<Record<string, true>> = {
@@ -109,6 +114,12 @@ type WithEndModifiers = OperationNode & { readonly endModifiers?: readonly Opera
 const OWNER = Symbol('tombstone.owner')
 
 /**
+ * The property naming the transformer that returned a query node from a pass of its own (a query
+ * not nested in another one; see `#query`).
+ */
+const TRANSFORMED = Symbol('tombstone.transformed')
+
+/**
  * Rewrites a query tree so that every soft-deletable table it reads is filtered by its visibility
  * (active rows by default), wherever the table appears. Filters are qualified by the alias and go
  * where they keep the query's meaning:
@@ -158,12 +169,12 @@ export class SoftDeleteTransformer {
     switch (node.kind) {
       case 'SelectQueryNode':
         // A derived table of ours is rebuilt by the node holding it, never copied.
-        return this.#isOwn(node) ? node : this.#query(node)
+        return this.#isOwn(node) || this.#done(node) ? node : this.#query(node)
       case 'InsertQueryNode':
       case 'UpdateQueryNode':
       case 'DeleteQueryNode':
       case 'MergeQueryNode':
-        return this.#query(node)
+        return this.#done(node) ? node : this.#query(node)
       case 'BinaryOperationNode':
         // Nor is a filter of ours.
         return this.#isOwn(node) ? node : this.#children(node)
@@ -188,9 +199,14 @@ export class SoftDeleteTransformer {
       const value = (node as unknown as Record<string, unknown>)[key]
       if (typeof value !== 'object' || value === null) continue
       let next: unknown
-      if (Array.isArray(value)) next = this.#list(value)
-      else if ('kind' in value) next = this.#node(value as OperationNode)
-      else continue
+      if (Array.isArray(value)) {
+        next = this.#list(value)
+      } else {
+        // Scalars are skipped here rather than in `#node`: most children are, and a call costs.
+        const kind = (value as { kind?: unknown }).kind
+        if (typeof kind !== 'string' || SCALARS.has(kind)) continue
+        next = this.#node(value as OperationNode)
+      }
       if (next !== value) {
         copy ??= { ...(node as unknown as Record<string, unknown>) }
         copy[key] = next
@@ -203,7 +219,9 @@ export class SoftDeleteTransformer {
     let copy: unknown[] | undefined
     for (let index = 0; index < list.length; index++) {
       const item = list[index]
-      if (typeof item !== 'object' || item === null || !('kind' in item)) continue
+      if (typeof item !== 'object' || item === null) continue
+      const kind = (item as { kind?: unknown }).kind
+      if (typeof kind !== 'string' || SCALARS.has(kind)) continue
       const next = this.#node(item as OperationNode)
       if (next !== item) {
         copy ??= list.slice()
@@ -221,14 +239,44 @@ export class SoftDeleteTransformer {
     const withNode = (node as { with?: WithNode }).with
     const ctes = withNode === undefined ? outerCtes : union(outerCtes, withNode.expressions.map(cteName))
     const scopes = parent?.scopes ?? []
+    const ownScopes = markers?.scope === undefined ? scopes : [markers.scope, ...scopes]
     this.#frames.push({
       ctes,
       outerCtes,
-      scopes: markers?.scope === undefined ? scopes : [markers.scope, ...scopes],
+      scopes: ownScopes,
       target: markers?.target,
       hardDelete: markers?.hardDelete ?? false,
+      neutral:
+        ownScopes.length === 0 &&
+        (parent?.neutral ?? true) &&
+        (withNode === undefined || !withNode.expressions.some((cte) => this.#definition.match(cteName(cte), undefined) !== undefined)),
     })
     try {
+      const result = this.#queryOfKind(node)
+      // Marks the result of a pass of its own, so that the pass over a query it is later nested in
+      // (Kysely transforms a builder when it is embedded, then the query holding it) returns it as
+      // it is where the rewrite would be the same. A copy inherits the mark, so a nested result
+      // loses it.
+      const transformed = parent === undefined ? this : undefined
+      if (result !== node && (result as { [TRANSFORMED]?: unknown })[TRANSFORMED] !== transformed && !Object.isFrozen(result)) {
+        ;(result as { [TRANSFORMED]?: unknown })[TRANSFORMED] = transformed
+      }
+      return result
+    } finally {
+      this.#frames.pop()
+    }
+  }
+
+  /**
+   * Whether a query node is the result of a pass of this transformer's own, and the query holding
+   * it lets it be seen as it is: the rewrite is idempotent, so it would change nothing.
+   */
+  #done(node: OperationNode): boolean {
+    return (node as { [TRANSFORMED]?: unknown })[TRANSFORMED] === this && (this.#frames.at(-1)?.neutral ?? true)
+  }
+
+  #queryOfKind(node: OperationNode): OperationNode {
+    {
       const kind = node.kind as (DeleteQueryNode | InsertQueryNode | MergeQueryNode | SelectQueryNode | UpdateQueryNode)['kind']
       switch (kind) {
         case 'SelectQueryNode':
@@ -244,8 +292,6 @@ export class SoftDeleteTransformer {
         default:
           return kind satisfies never
       }
-    } finally {
-      this.#frames.pop()
     }
   }
 
