@@ -276,22 +276,20 @@ export class SoftDeleteTransformer {
   }
 
   #queryOfKind(node: OperationNode): OperationNode {
-    {
-      const kind = node.kind as (DeleteQueryNode | InsertQueryNode | MergeQueryNode | SelectQueryNode | UpdateQueryNode)['kind']
-      switch (kind) {
-        case 'SelectQueryNode':
-          return this.#select(node as SelectQueryNode)
-        case 'InsertQueryNode':
-          return this.#insert(node as InsertQueryNode)
-        case 'UpdateQueryNode':
-          return this.#update(node as UpdateQueryNode)
-        case 'DeleteQueryNode':
-          return this.#delete(node as DeleteQueryNode)
-        case 'MergeQueryNode':
-          return this.#merge(node as MergeQueryNode)
-        default:
-          return kind satisfies never
-      }
+    const kind = node.kind as (DeleteQueryNode | InsertQueryNode | MergeQueryNode | SelectQueryNode | UpdateQueryNode)['kind']
+    switch (kind) {
+      case 'SelectQueryNode':
+        return this.#select(node as SelectQueryNode)
+      case 'InsertQueryNode':
+        return this.#insert(node as InsertQueryNode)
+      case 'UpdateQueryNode':
+        return this.#update(node as UpdateQueryNode)
+      case 'DeleteQueryNode':
+        return this.#delete(node as DeleteQueryNode)
+      case 'MergeQueryNode':
+        return this.#merge(node as MergeQueryNode)
+      default:
+        return kind satisfies never
     }
   }
 
