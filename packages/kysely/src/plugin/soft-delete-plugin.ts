@@ -42,7 +42,7 @@ export class SoftDeletePlugin implements KyselyPlugin {
 
   /** Called by Kysely for every query: returns its tree with the read filter and the guard applied. */
   transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-    return this.#transformer.transformNode(args.node, args.queryId)
+    return this.#transformer.transformNode(args.node)
   }
 
   /** Called by Kysely for every result: returns it unchanged (the plugin only rewrites queries). */
