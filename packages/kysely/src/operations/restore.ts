@@ -277,7 +277,7 @@ export async function deletedParents(
 ): Promise<ParentDeletedEntry[]> {
   const entries: ParentDeletedEntry[] = []
   const self = context.definition.selfRelationOf(root.name)
-  for (const relation of [...context.definition.parentsOf(root.name), ...(self === undefined ? [] : [self])]) {
+  for (const relation of parentRelations(context, root.name)) {
     const rows = await trx
       .selectFrom(`${root.name} as tombstone_child`)
       .innerJoin(
