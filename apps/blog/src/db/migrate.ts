@@ -6,11 +6,13 @@ import * as bootstrapState from './migrations/003-bootstrap-state.ts'
 import * as registrations from './migrations/004-registrations.ts'
 import * as legalHolds from './migrations/005-legal-holds.ts'
 import * as legalHoldsSqlite from './migrations/006-legal-holds-sqlite.ts'
+import * as triggerPlans from './migrations/007-trigger-plans.ts'
 import * as sqliteInitial from './migrations/sqlite/001-initial.ts'
 import * as sqliteBootstrapState from './migrations/sqlite/003-bootstrap-state.ts'
 import * as sqliteRegistrations from './migrations/sqlite/004-registrations.ts'
 import * as sqliteLegalHolds from './migrations/sqlite/005-legal-holds.ts'
 import * as sqliteLegalHoldsSqlite from './migrations/sqlite/006-legal-holds-sqlite.ts'
+import * as sqliteTriggerPlans from './migrations/sqlite/007-trigger-plans.ts'
 import { isSqlite } from './sql-dialect.ts'
 
 /** Every migration, in order. Statically imported, so that bundles and tests see the same list. */
@@ -21,6 +23,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '004-registrations': registrations,
   '005-legal-holds': legalHolds,
   '006-legal-holds-sqlite': legalHoldsSqlite,
+  '007-trigger-plans': triggerPlans,
 }
 
 /**
@@ -34,6 +37,7 @@ export const SQLITE_MIGRATIONS: Readonly<Record<string, Migration>> = {
   '004-registrations': sqliteRegistrations,
   '005-legal-holds': sqliteLegalHolds,
   '006-legal-holds-sqlite': sqliteLegalHoldsSqlite,
+  '007-trigger-plans': sqliteTriggerPlans,
 }
 
 /** The migrations for the database `db` speaks. */

@@ -113,15 +113,17 @@ async function installHoldGuard(db: Kysely<any>, schema: string, table: TableDef
   const fn = quoteIdent(objectName('tombstone_hold_guard_', table.name))
   const name = quoteLiteral(table.name)
   const key = quoteIdent(table.key)
+  // Through EXECUTE, planned with the transition table's real size (see installAudit in schema/invariants.ts).
+  const firstHeld = `select o.${key}::text, r.hold_id::text
+        from tombstone_removed o join ${HELD_ROWS_TABLE} r on r.entity = ${name} and r.entity_id = o.${key}::text and not r.released
+        limit 1`
   await sql.raw(`create or replace function ${fn}() returns trigger language plpgsql
     security definer set search_path = ${schema}, pg_temp as $$
     declare
       v_id text;
       v_hold text;
     begin
-      select o.${key}::text, r.hold_id::text into v_id, v_hold
-        from tombstone_removed o join ${HELD_ROWS_TABLE} r on r.entity = ${name} and r.entity_id = o.${key}::text and not r.released
-        limit 1;
+      execute ${quoteLiteral(firstHeld)} into v_id, v_hold;
       if v_id is not null then
         raise exception 'row % of % is under legal hold %: it cannot be removed for good', v_id, ${name}, v_hold
           using errcode = '${TRIGGER_SQLSTATE.legalHold}', schema = tg_table_schema, table = tg_table_name,

@@ -220,25 +220,30 @@ async function installAudit(db: Kysely<any>, schema: string, table: TableDefinit
   const name = quoteLiteral(table.name)
   const updateFn = quoteIdent(objectName('tombstone_audit_update_', table.name))
   const deleteFn = quoteIdent(objectName('tombstone_audit_delete_', table.name))
-  await sql.raw(`create or replace function ${updateFn}() returns trigger language plpgsql
-    security definer set search_path = ${schema}, pg_temp as $$
-    declare c jsonb := tombstone_context();
-    begin
-      insert into ${audit} (action, entity, entity_id, actor, reason, deletion_id)
+  // Through EXECUTE, planned afresh for each statement with its transition tables' real sizes: a plan
+  // cached by PL/pgSQL would keep the estimates of the statement it was made for (a 100,000-row
+  // cascade's plan, JIT-compiled on every later one-row UPDATE; or a one-row nested loop run on a
+  // cascade).
+  const insertUpdates = `insert into ${audit} (action, entity, entity_id, actor, reason, deletion_id)
       select case when n.${at} is null then 'restore' else 'soft_delete' end, ${name}, n.${key}::text,
-             coalesce(c->>'actor', case when n.${at} is not null then n.${by}::text end),
-             coalesce(c->>'reason', case when n.${at} is not null then n.${why} end),
+             coalesce($1->>'actor', case when n.${at} is not null then n.${by}::text end),
+             coalesce($1->>'reason', case when n.${at} is not null then n.${why} end),
              coalesce(n.${id}, o.${id})
       from tombstone_new n join tombstone_old o on o.${key} = n.${key}
-      where (o.${at} is null) <> (n.${at} is null);
+      where (o.${at} is null) <> (n.${at} is null)`
+  await sql.raw(`create or replace function ${updateFn}() returns trigger language plpgsql
+    security definer set search_path = ${schema}, pg_temp as $$
+    begin
+      execute ${quoteLiteral(insertUpdates)} using tombstone_context();
       return null;
     end $$`).execute(db)
+  const insertDeletes = `insert into ${audit} (action, entity, entity_id, actor, reason, deletion_id)
+      select coalesce(g.purpose, 'hard_delete'), ${name}, o.${key}::text, g.actor, g.reason, o.${id}
+      from tombstone_old o left join tombstone_hard_delete_grants g on g.txid = txid_current()`
   await sql.raw(`create or replace function ${deleteFn}() returns trigger language plpgsql
     security definer set search_path = ${schema}, pg_temp as $$
     begin
-      insert into ${audit} (action, entity, entity_id, actor, reason, deletion_id)
-      select coalesce(g.purpose, 'hard_delete'), ${name}, o.${key}::text, g.actor, g.reason, o.${id}
-      from tombstone_old o left join tombstone_hard_delete_grants g on g.txid = txid_current();
+      execute ${quoteLiteral(insertDeletes)};
       return null;
     end $$`).execute(db)
   const target = quoteTable(table.name)
@@ -286,21 +291,26 @@ async function installParentCheck(db: Kysely<any>, check: ParentCheck): Promise<
     const where = withOld ? `${active} and ${changed}` : active
     // One query locks the referenced parents FOR SHARE, in key order, and reads their state as locked
     // (FOR SHARE waits for a concurrent soft delete or restore, an UPDATE, and returns the row as that
-    // left it). Parents are found by key only: no condition on deleted_at, which a stale plan would
-    // serve from a partial index of deleted rows. A cascade's soft delete makes no row active, so it
-    // costs one scan of its transition table here.
-    return `
-        if exists (select 1 from ${from} where ${where}) then
-          select min(locked.${pk}::text) filter (where locked.${pAt} is not null) into v_parent
+    // left it). Parents are found by key only, with no condition on deleted_at. A cascade's soft
+    // delete makes no row active, so it costs one scan of its transition table here. Each query goes
+    // through EXECUTE, planned with the transition table's real size (see installAudit).
+    const anyActive = `select exists (select 1 from ${from} where ${where})`
+    const lockParents = `select min(locked.${pk}::text) filter (where locked.${pAt} is not null)
             from (select p.${pk}, p.${pAt} from ${parent} p where p.${pk} in (select n.${fk} from ${from} where ${where})
-                  order by p.${pk} for share of p) as locked;
+                  order by p.${pk} for share of p) as locked`
+    const firstChild = `select n.${ck}::text from ${from} where ${where} and n.${fk}::text = $1 limit 1`
+    return `
+        execute ${quoteLiteral(anyActive)} into v_any;
+        if v_any then
+          execute ${quoteLiteral(lockParents)} into v_parent;
           if v_parent is not null then
-            select n.${ck}::text into v_child from ${from} where ${where} and n.${fk}::text = v_parent limit 1;
+            execute ${quoteLiteral(firstChild)} into v_child using v_parent;
           end if;
         end if;`
   }
   await sql.raw(`create or replace function ${fn}() returns trigger language plpgsql as $$
     declare
+      v_any boolean;
       v_child text;
       v_parent text;
     begin
