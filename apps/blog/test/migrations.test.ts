@@ -18,7 +18,7 @@ describe('migration 007-trigger-plans', () => {
     try {
       await migrate(handle.db)
       const current = await body(handle.db, 'tombstone_audit_update_posts')
-      expect(current).toMatch(/execute '/)
+      expect(current).toMatch(/v_small/)
       // As an earlier version installed it: the insert written in the function, planned once per session.
       await sql.raw(`create or replace function tombstone_audit_update_posts() returns trigger language plpgsql as $$
         begin

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely'
 import type { DialectKind } from '../dialects/adapter.ts'
 import type { SoftDeleteDefinition, TableDefinition } from '../definition.ts'
-import { installShared, objectName, quoteIdent, quoteLiteral, quoteTable, TRIGGER_SQLSTATE } from '../schema/invariants.ts'
+import { installShared, objectName, planned, quoteIdent, quoteLiteral, quoteTable, smallStatement, TRIGGER_SQLSTATE } from '../schema/invariants.ts'
 
 /** The table of legal holds (one row per hold: who, why, when, released by whom). */
 export const HOLDS_TABLE = 'tombstone_holds'
@@ -113,17 +113,18 @@ async function installHoldGuard(db: Kysely<any>, schema: string, table: TableDef
   const fn = quoteIdent(objectName('tombstone_hold_guard_', table.name))
   const name = quoteLiteral(table.name)
   const key = quoteIdent(table.key)
-  // Through EXECUTE, planned with the transition table's real size (see installAudit in schema/invariants.ts).
+  // Planned for the statement's size (see planned() in schema/invariants.ts).
   const firstHeld = `select o.${key}::text, r.hold_id::text
         from tombstone_removed o join ${HELD_ROWS_TABLE} r on r.entity = ${name} and r.entity_id = o.${key}::text and not r.released
         limit 1`
   await sql.raw(`create or replace function ${fn}() returns trigger language plpgsql
     security definer set search_path = ${schema}, pg_temp as $$
     declare
+      ${smallStatement('tombstone_removed')}
       v_id text;
       v_hold text;
     begin
-      execute ${quoteLiteral(firstHeld)} into v_id, v_hold;
+      ${planned(firstHeld, { into: 'v_id, v_hold' })}
       if v_id is not null then
         raise exception 'row % of % is under legal hold %: it cannot be removed for good', v_id, ${name}, v_hold
           using errcode = '${TRIGGER_SQLSTATE.legalHold}', schema = tg_table_schema, table = tg_table_name,

@@ -212,6 +212,40 @@ async function installNeverPolicy(db: Kysely<any>, table: TableDefinition): Prom
   await sql.raw(`create trigger ${remove} before delete on ${quoteTable(table.name)} for each row execute function ${fn}()`).execute(db)
 }
 
+/**
+ * Statements up to this many rows run a trigger's queries on their transition tables as static
+ * SQL, whose plan PL/pgSQL caches per connection (planned for a small statement, so cheap for any
+ * other small one: no planning per call); larger ones run them through EXECUTE, planned for each
+ * statement with its real size.
+ */
+export const SMALL_STATEMENT_ROWS = 100
+
+/**
+ * The PL/pgSQL declaration of `v_small`: whether transition table `relation` holds at most
+ * {@link SMALL_STATEMENT_ROWS} rows (counted up to one more, so that its own plan stays cheap for
+ * any size and is never JIT-compiled).
+ */
+export function smallStatement(relation: string): string {
+  return `v_small boolean := (select count(*) from (select from ${relation} limit ${SMALL_STATEMENT_ROWS + 1}) as s) <= ${SMALL_STATEMENT_ROWS};`
+}
+
+/**
+ * Runs `query` (which may use one parameter, `$1`, bound to the PL/pgSQL expression `using`) in a
+ * trigger function that declared {@link smallStatement}: static for a small statement, through
+ * EXECUTE for a large one. A plan PL/pgSQL cached would otherwise keep the transition tables' sizes
+ * of the statement it was made for: a 100,000-row cascade's plan JIT-compiled again on every later
+ * one-row UPDATE (250 ms each), or a one-row nested loop run on a cascade.
+ */
+export function planned(query: string, options: { into?: string; using?: string } = {}): string {
+  const into = options.into === undefined ? '' : ` into ${options.into}`
+  const bound = options.using === undefined ? query : query.replaceAll('$1', options.using)
+  return `if v_small then
+          ${bound}${into};
+        else
+          execute ${quoteLiteral(query)}${into}${options.using === undefined ? '' : ` using ${options.using}`};
+        end if;`
+}
+
 /** Installs the audit triggers on one table. */
 async function installAudit(db: Kysely<any>, schema: string, table: TableDefinition, auditTable: string): Promise<void> {
   const { deletedAt, deletedBy, deleteReason, deletionId } = table.columns
@@ -220,10 +254,6 @@ async function installAudit(db: Kysely<any>, schema: string, table: TableDefinit
   const name = quoteLiteral(table.name)
   const updateFn = quoteIdent(objectName('tombstone_audit_update_', table.name))
   const deleteFn = quoteIdent(objectName('tombstone_audit_delete_', table.name))
-  // Through EXECUTE, planned afresh for each statement with its transition tables' real sizes: a plan
-  // cached by PL/pgSQL would keep the estimates of the statement it was made for (a 100,000-row
-  // cascade's plan, JIT-compiled on every later one-row UPDATE; or a one-row nested loop run on a
-  // cascade).
   const insertUpdates = `insert into ${audit} (action, entity, entity_id, actor, reason, deletion_id)
       select case when n.${at} is null then 'restore' else 'soft_delete' end, ${name}, n.${key}::text,
              coalesce($1->>'actor', case when n.${at} is not null then n.${by}::text end),
@@ -233,8 +263,11 @@ async function installAudit(db: Kysely<any>, schema: string, table: TableDefinit
       where (o.${at} is null) <> (n.${at} is null)`
   await sql.raw(`create or replace function ${updateFn}() returns trigger language plpgsql
     security definer set search_path = ${schema}, pg_temp as $$
+    declare
+      c jsonb := tombstone_context();
+      ${smallStatement('tombstone_new')}
     begin
-      execute ${quoteLiteral(insertUpdates)} using tombstone_context();
+      ${planned(insertUpdates, { using: 'c' })}
       return null;
     end $$`).execute(db)
   const insertDeletes = `insert into ${audit} (action, entity, entity_id, actor, reason, deletion_id)
@@ -242,8 +275,10 @@ async function installAudit(db: Kysely<any>, schema: string, table: TableDefinit
       from tombstone_old o left join tombstone_hard_delete_grants g on g.txid = txid_current()`
   await sql.raw(`create or replace function ${deleteFn}() returns trigger language plpgsql
     security definer set search_path = ${schema}, pg_temp as $$
+    declare
+      ${smallStatement('tombstone_old')}
     begin
-      execute ${quoteLiteral(insertDeletes)};
+      ${planned(insertDeletes)}
       return null;
     end $$`).execute(db)
   const target = quoteTable(table.name)
@@ -292,24 +327,25 @@ async function installParentCheck(db: Kysely<any>, check: ParentCheck): Promise<
     // One query locks the referenced parents FOR SHARE, in key order, and reads their state as locked
     // (FOR SHARE waits for a concurrent soft delete or restore, an UPDATE, and returns the row as that
     // left it). Parents are found by key only, with no condition on deleted_at. A cascade's soft
-    // delete makes no row active, so it costs one scan of its transition table here. Each query goes
-    // through EXECUTE, planned with the transition table's real size (see installAudit).
+    // delete makes no row active, so it costs one scan of its transition table here. Each query is
+    // planned for the statement's size (see planned()).
     const anyActive = `select exists (select 1 from ${from} where ${where})`
     const lockParents = `select min(locked.${pk}::text) filter (where locked.${pAt} is not null)
             from (select p.${pk}, p.${pAt} from ${parent} p where p.${pk} in (select n.${fk} from ${from} where ${where})
                   order by p.${pk} for share of p) as locked`
     const firstChild = `select n.${ck}::text from ${from} where ${where} and n.${fk}::text = $1 limit 1`
     return `
-        execute ${quoteLiteral(anyActive)} into v_any;
+        ${planned(anyActive, { into: 'v_any' })}
         if v_any then
-          execute ${quoteLiteral(lockParents)} into v_parent;
+          ${planned(lockParents, { into: 'v_parent' })}
           if v_parent is not null then
-            execute ${quoteLiteral(firstChild)} into v_child using v_parent;
+            ${planned(firstChild, { into: 'v_child', using: 'v_parent' })}
           end if;
         end if;`
   }
   await sql.raw(`create or replace function ${fn}() returns trigger language plpgsql as $$
     declare
+      ${smallStatement('tombstone_new')}
       v_any boolean;
       v_child text;
       v_parent text;
