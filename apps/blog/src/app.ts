@@ -105,7 +105,11 @@ export const app = fp<AppOptions>(
     await fastify.register(adminRoutes, { retentionDays: config.retentionDays })
     await fastify.register(deletionRoutes, { undoWindowSeconds: config.undoWindowSeconds })
     await fastify.register(adminPagePlugin)
-    await fastify.register(purgeScheduler, { intervalMinutes: config.purgeIntervalMinutes })
+    await fastify.register(purgeScheduler, {
+      intervalMinutes: config.purgeIntervalMinutes,
+      targetBatchMs: config.purgeTargetBatchMs,
+      dutyCycle: config.purgeDutyCycle,
+    })
   },
   { name: 'tombstone-blog', fastify: '5.x' },
 )

@@ -23,6 +23,10 @@ export interface Config {
   readonly retentionDays: number
   /** 0 turns the periodic purge off. `PURGE_INTERVAL_SECONDS`, when set, wins (as a fraction of minutes). */
   readonly purgeIntervalMinutes: number
+  /** How long one batch of the periodic purge should take (`targetBatchMs`); 0: batches of 1,000 rows. */
+  readonly purgeTargetBatchMs: number
+  /** The share of time the periodic purge may spend in its batches (`dutyCycle`), above 0 and at most 1. */
+  readonly purgeDutyCycle: number
   /** Seconds during which the one who deleted something may undo it (`POST /deletions/{id}/undo`); 0 turns undo off. */
   readonly undoWindowSeconds: number
   readonly logLevel: string
@@ -79,6 +83,16 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   return value
 }
 
+/** A share: a decimal number above 0 and at most 1 (`0.25`). */
+function share(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw.trim() === '') return fallback
+  if (!/^(0(\.\d+)?|1(\.0+)?|\.\d+)$/.test(raw.trim())) throw new ConfigError(name, `"${raw}" is not a decimal number between 0 and 1`)
+  const value = Number(raw)
+  if (value <= 0) throw new ConfigError(name, 'must be above 0 (1: no pacing)')
+  return value
+}
+
 function trustProxyOf(raw: string | undefined): boolean | number | string {
   const value = (raw ?? 'off').trim().toLowerCase()
   if (value === 'off' || value === '' || value === 'false') return false
@@ -131,6 +145,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       env.PURGE_INTERVAL_SECONDS === undefined || env.PURGE_INTERVAL_SECONDS.trim() === ''
         ? integer(env, 'PURGE_INTERVAL_MINUTES', 60, 0, 525_600)
         : integer(env, 'PURGE_INTERVAL_SECONDS', 0, 0, 31_536_000) / 60,
+    purgeTargetBatchMs: integer(env, 'PURGE_TARGET_BATCH_MS', 0, 0, 60_000),
+    purgeDutyCycle: share(env, 'PURGE_DUTY_CYCLE', 1),
     undoWindowSeconds: integer(env, 'UNDO_WINDOW_SECONDS', 600, 0, 86_400),
     logLevel,
     loginMaxFailures: integer(env, 'LOGIN_MAX_FAILURES', 10, 1, 1_000_000),

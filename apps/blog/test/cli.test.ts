@@ -74,6 +74,9 @@ describe.each(databaseKinds())('cli on %s', (kind) => {
     const result = JSON.parse(real.stdout)
     expect(result).toMatchObject({ dry_run: false, count: dry.count, tables: { comments: { count: dry.count } } })
     expect(result.batches).toBe(Math.ceil(dry.count / 7))
+    const paced = await cli(['purge', '--older-than', '0s', '--type', 'post', '--target-batch-ms', '50', '--duty-cycle', '0.5', '--json'], env)
+    expect(paced.code).toBe(0)
+    expect(JSON.parse(paced.stdout).pacing).toMatchObject({ target_batch_ms: 50, duty_cycle: 0.5, batch_sizes: { smallest: expect.any(Number) } })
     const human = await cli(['purge', '--older-than', '0s'], env)
     expect(human.stdout).toMatch(/^Purged \d+ rows? in \d+ batch(es)?,/)
     const stats = JSON.parse((await cli(['stats', '--json'], env)).stdout) as { tables: { deleted: number }[] }
@@ -90,6 +93,9 @@ describe.each(databaseKinds())('cli on %s', (kind) => {
       [['purge', '--older-than', 'yesterday'], /duration/],
       [['purge', '--type', 'posts'], /post, comment or user/],
       [['purge', '--batch-size', '0'], /1 to/],
+      [['purge', '--target-batch-ms', '0'], /1 to/],
+      [['purge', '--duty-cycle', '0'], /above 0/],
+      [['purge', '--duty-cycle', 'half'], /above 0/],
       [['seed', '--deleted-share', '2'], /between 0 and 1/],
       [['seed', '--users', 'many'], /whole number/],
       [['seed', '--password', 'short'], /at least 8/],

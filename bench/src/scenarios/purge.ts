@@ -49,6 +49,8 @@ function readLoop(bench: BenchDatabase, ids: number[], concurrency: number): { s
 
 /** The paced variant's duty cycle: the purge may be busy a quarter of the time. */
 const DUTY_CYCLE = 0.25
+/** The batch time of the variant paced to it (with the same duty cycle). */
+const TARGET_BATCH_MS = 10
 
 export async function purgeScenario(server: Server, options: { quick: boolean; repetitions: number }): Promise<ScenarioResult> {
   const purgeable = options.quick ? 50_000 : 1_000_000
@@ -58,6 +60,9 @@ export async function purgeScenario(server: Server, options: { quick: boolean; r
   const throughputWithReaders: number[] = []
   const throughputPaused: number[] = []
   const p99DuringPaused: number[] = []
+  const throughputTargeted: number[] = []
+  const p99DuringTargeted: number[] = []
+  const targetedBatch: number[] = []
   const longest: number[] = []
   const p99During: number[] = []
   const p99Without: number[] = []
@@ -89,6 +94,13 @@ export async function purgeScenario(server: Server, options: { quick: boolean; r
       const paused = await purge(bench.db, { batchSize: 1000, by: 'bench', dutyCycle: DUTY_CYCLE })
       p99DuringPaused.push(percentile(await gentle.stop(), 99))
       throughputPaused.push((paused.count * 1000) / paused.durationMs)
+      // Paced to a batch time too: each batch sized to take about TARGET_BATCH_MS.
+      await seed(bench, purgeable, active)
+      const short = readLoop(bench, ids, 4)
+      const targeted = await purge(bench.db, { batchSize: 1000, by: 'bench', dutyCycle: DUTY_CYCLE, targetBatchMs: TARGET_BATCH_MS })
+      p99DuringTargeted.push(percentile(await short.stop(), 99))
+      throughputTargeted.push((targeted.count * 1000) / targeted.durationMs)
+      targetedBatch.push(targeted.pacing.lastBatchSize)
     }
     const rate = median(throughput)
     const batch = median(longest)
@@ -107,12 +119,24 @@ export async function purgeScenario(server: Server, options: { quick: boolean; r
           ? [
               measurement(`purge throughput, paced to a duty cycle of ${DUTY_CYCLE}, with readers`, throughputPaused, 'rows/s'),
               measurement(`p99 read latency during the paced purge`, p99DuringPaused, 'ms'),
+              measurement(`purge throughput, paced to ${TARGET_BATCH_MS} ms batches and a duty cycle of ${DUTY_CYCLE}, with readers`, throughputTargeted, 'rows/s'),
+              measurement(`p99 read latency during the purge paced to ${TARGET_BATCH_MS} ms batches`, p99DuringTargeted, 'ms'),
+              measurement(`batch size the ${TARGET_BATCH_MS} ms target settled on (last batch)`, targetedBatch, 'rows'),
             ]
           : []),
       ],
       ratios: [
         { name: 'p99 during / without', value: p99Ratio, baseline: 'the same reads without a purge' },
-        ...(options.quick ? [{ name: `p99 during a purge paced to ${DUTY_CYCLE} / without`, value: median(p99DuringPaused) / median(p99Without), baseline: 'the same reads without a purge' }] : []),
+        ...(options.quick
+          ? [
+              { name: `p99 during a purge paced to ${DUTY_CYCLE} / without`, value: median(p99DuringPaused) / median(p99Without), baseline: 'the same reads without a purge' },
+              {
+                name: `p99 during a purge paced to ${TARGET_BATCH_MS} ms batches and ${DUTY_CYCLE} / without`,
+                value: median(p99DuringTargeted) / median(p99Without),
+                baseline: 'the same reads without a purge',
+              },
+            ]
+          : []),
       ],
       targets: [
         { description: `at least 50,000 rows/s (${rate.toFixed(0)})`, met: rate >= 50_000 },

@@ -123,6 +123,7 @@ export {
 export {
   purge,
   type PurgeOptions,
+  type PurgePacing,
   type PurgeProgress,
   type PurgeResult,
   type PurgeTableResult,

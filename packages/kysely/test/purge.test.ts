@@ -163,6 +163,45 @@ describe.each(dialectKinds())('purge on %s', (kind) => {
     }
   })
 
+  test('paces itself to a batch time: each batch sized from the rate the last ran at, grown at most 2x, within 1 and batchSize', async () => {
+    const { purgeWithHooks } = await import('../src/purge/purge.ts')
+    const due = async (count: number) => {
+      const user = await insertUser(db)
+      const rows = Array.from({ length: count }, (_, i) => ({ author_id: user, title: 'p', slug: `paced-${user}-${i}` }))
+      for (let i = 0; i < rows.length; i += 100) await raw.insertInto('posts').values(rows.slice(i, i + 100)).execute()
+      const ids = numbers((await raw.selectFrom('posts').select('id').where('author_id', '=', user).execute()).map((row) => row.id))
+      await softDelete(db, 'posts', { ids })
+      await age(raw, 'posts', ids)
+    }
+    // The batches' time is the test's: 0.01 ms a row (fast rows), then 2 ms a row (slow ones).
+    const run = async (msPerRow: number) => {
+      const progress: PurgeProgress[] = []
+      const result = await purgeWithHooks(
+        db,
+        { tables: ['posts'], batchSize: 250, targetBatchMs: 20, onProgress: (p) => progress.push(p) },
+        { batchMs: (taken) => taken * msPerRow },
+      )
+      return { result, sizes: progress.map((p) => p.batchSize), done: progress.map((p) => p.done) }
+    }
+    await due(600)
+    const fast = await run(0.01)
+    // 20 ms at 100 rows/ms is 2,000 rows: the first batch takes 100, then 2x, then batchSize caps it.
+    expect(fast.sizes).toEqual([100, 200, 250, 250])
+    expect(fast.done).toEqual([100, 300, 550, 600])
+    expect(fast.result.pacing).toEqual({ targetBatchMs: 20, dutyCycle: 1, smallestBatchSize: 100, largestBatchSize: 250, lastBatchSize: 250 })
+    await due(130)
+    const slow = await run(2)
+    // 20 ms at 0.5 rows/ms is 10 rows.
+    expect(slow.sizes).toEqual([100, 10, 10, 10])
+    expect(slow.result.count).toBe(130)
+    // Without a target, every batch may take batchSize rows; the result says so.
+    const unpaced = await purge(db, { tables: ['posts'] })
+    expect(unpaced.pacing).toEqual({ targetBatchMs: null, dutyCycle: 1, smallestBatchSize: 0, largestBatchSize: 0, lastBatchSize: 0 })
+    for (const targetBatchMs of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '5' as unknown as number]) {
+      await expect(purge(db, { targetBatchMs })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+    }
+  })
+
   test('stops between batches when aborted; the next run finishes', async () => {
     const user = await insertUser(db)
     const ids: number[] = []

@@ -114,7 +114,7 @@ async function installHoldGuard(db: Kysely<any>, schema: string, table: TableDef
   const name = quoteLiteral(table.name)
   const key = quoteIdent(table.key)
   // Planned for the statement's size (see planned() in schema/invariants.ts).
-  const firstHeld = `select o.${key}::text, r.hold_id::text
+  const firstHeld = () => `select o.${key}::text, r.hold_id::text
         from tombstone_removed o join ${HELD_ROWS_TABLE} r on r.entity = ${name} and r.entity_id = o.${key}::text and not r.released
         limit 1`
   await sql.raw(`create or replace function ${fn}() returns trigger language plpgsql

@@ -46,6 +46,21 @@ export interface PurgeOptions extends ActorOptions {
    */
   readonly dutyCycle?: number
   /**
+   * How long a batch should take, in milliseconds: after each batch the purge sizes the next one to
+   * it from the rate the last batches ran at (as pt-online-schema-change's `--chunk-time` does),
+   * between 1 row and `batchSize` rows, so that no batch holds its row locks, or the database, much
+   * longer than this, whatever the rows cost (deep trees, wide rows, a busy server). The first batch
+   * of each table takes at most 100 rows. Combine with `dutyCycle` for the share of time. Defaults
+   * to none: every batch takes `batchSize` rows. The result's `pacing` says what it did.
+   *
+   * @example
+   * ```ts
+   * const result = await purge(db, { targetBatchMs: 20, dutyCycle: 0.25 })
+   * console.log(result.pacing)   // { targetBatchMs: 20, dutyCycle: 0.25, smallestBatchSize: …, largestBatchSize: …, lastBatchSize: … }
+   * ```
+   */
+  readonly targetBatchMs?: number
+  /**
    * Per table, a condition a due row must also meet to be purged: a retention beyond age (keep what
    * an investigation still needs, purge spam sooner with `before`, …). The callback gets an
    * expression builder and `column(name)`, a reference to the row's column qualified as the
@@ -86,7 +101,20 @@ export interface PurgeProgress {
   readonly elapsedMs: number
   /** How long this batch's transaction took, in milliseconds. */
   readonly batchMs: number
+  /** The most rows this batch could take (`batchSize`, or what `targetBatchMs` sized it to). */
+  readonly batchSize: number
   readonly rowsPerSecond: number
+}
+
+/** How a run paced itself (see {@link PurgeOptions.targetBatchMs} and {@link PurgeOptions.dutyCycle}). */
+export interface PurgePacing {
+  /** The batch time aimed at, or `null` when batches took `batchSize` rows each. */
+  readonly targetBatchMs: number | null
+  readonly dutyCycle: number
+  /** The batch sizes used (the most rows a batch could take), 0 when no batch ran. */
+  readonly smallestBatchSize: number
+  readonly largestBatchSize: number
+  readonly lastBatchSize: number
 }
 
 /** What one table's purge did. */
@@ -121,6 +149,8 @@ export interface PurgeResult {
   readonly asOf: Date
   /** Due rows left, all tables, because a legal hold covers them or a row below them ({@link placeHold}). */
   readonly held: number
+  /** How the run paced itself. */
+  readonly pacing: PurgePacing
 }
 
 /** Hooks for the race tests; not part of the public API. @internal */
@@ -129,6 +159,19 @@ export interface PurgeTestHooks {
   readonly afterSelect?: () => Promise<void>
   /** Take the batch without locking it and delete without re-checking: the bug the race test shows. */
   readonly skipRecheck?: boolean
+  /** Replaces a batch's measured duration (ms) by this one, for the pacing tests. */
+  readonly batchMs?: (taken: number, measured: number) => number
+}
+
+/** Rows the first batch of a table takes when `targetBatchMs` sizes the batches. */
+const FIRST_PACED_BATCH = 100
+
+/**
+ * The next batch's size for `targetBatchMs`: the rate the batches ran at (rows per ms, smoothed over
+ * the last ones) times the target, grown at most 2x a batch, within 1 and `batchSize`.
+ */
+function nextBatchSize(current: number, rate: number, target: number, batchSize: number): number {
+  return Math.max(1, Math.min(batchSize, current * 2, Math.floor(rate * target)))
 }
 
 /**
@@ -170,6 +213,10 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
   if (options.pauseMs !== undefined && (!Number.isFinite(options.pauseMs) || options.pauseMs < 0)) throw new InvalidArgumentError('pauseMs must be >= 0')
   const dutyCycle = options.dutyCycle ?? 1
   if (!Number.isFinite(dutyCycle) || dutyCycle <= 0 || dutyCycle > 1) throw new InvalidArgumentError('dutyCycle must be greater than 0 and at most 1')
+  const target = options.targetBatchMs
+  if (target !== undefined && (typeof target !== 'number' || !Number.isFinite(target) || target <= 0 || target > 3_600_000)) {
+    throw new InvalidArgumentError('targetBatchMs must be a number of milliseconds greater than 0 and at most 3600000')
+  }
   if (options.before !== undefined && Number.isNaN(options.before.getTime())) throw new InvalidArgumentError('before is not a valid date')
   if (options.asOf !== undefined && Number.isNaN(options.asOf.getTime())) throw new InvalidArgumentError('asOf is not a valid date')
   // SQLite and MariaDB/MySQL: their clock, locks and counts (dialects/portable.ts).
@@ -245,6 +292,7 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
       aborted: false,
       asOf,
       held: heldTotal,
+      pacing: { targetBatchMs: target ?? null, dutyCycle, smallestBatchSize: 0, largestBatchSize: 0, lastBatchSize: 0 },
     }
   }
 
@@ -255,11 +303,15 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
   let busyMs = 0
   let pausedMs = 0
   let aborted = false
+  const sizes = { smallest: 0, largest: 0, last: 0 }
   for (const name of order) {
     const table = context.definition.table(name)
     let tableCount = 0
     let tableBatches = 0
     let busy = false
+    // Each table's rows cost differently: its pacing starts over.
+    let size = target === undefined ? batchSize : Math.min(batchSize, FIRST_PACED_BATCH)
+    let rate: number | undefined
     for (;;) {
       if (options.signal?.aborted) {
         aborted = true
@@ -278,7 +330,7 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
           .select(selectionFor(context, table))
           .where((eb) => due(eb, table, options, name, holds))
           .orderBy(sql.ref(table.columns.purgeAt))
-          .limit(batchSize)
+          .limit(size)
         select = hooks.skipRecheck === true ? select.$call(withDeleted({ [name]: 'include' })) : portable !== undefined ? portable.lockSkipLocked(select.$call(withDeleted({ [name]: 'only' }))) : select.$call(withDeleted({ [name]: 'only' })).forUpdate().skipLocked()
         const rows = await select.execute()
         if (rows.length === 0) return { busy: false, taken: 0, removed: 0 }
@@ -293,7 +345,8 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
         for (const ids of removed.values()) count += ids.length
         return { busy: false, taken: rows.length, removed: count }
       })
-      const elapsed = performance.now() - batchStarted
+      const measured = performance.now() - batchStarted
+      const elapsed = hooks.batchMs === undefined ? measured : hooks.batchMs(outcome.taken, measured)
       busyMs += elapsed
       if (outcome.busy) {
         busy = true
@@ -306,8 +359,16 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
       tableCount += outcome.removed
       done += outcome.removed
       const elapsedMs = performance.now() - started
-      options.onProgress?.({ table: name, done, total, batches, elapsedMs, batchMs: elapsed, rowsPerSecond: elapsedMs > 0 ? (done * 1000) / elapsedMs : 0 })
-      if (outcome.taken < batchSize) break
+      sizes.smallest = sizes.smallest === 0 ? size : Math.min(sizes.smallest, size)
+      sizes.largest = Math.max(sizes.largest, size)
+      sizes.last = size
+      options.onProgress?.({ table: name, done, total, batches, elapsedMs, batchMs: elapsed, batchSize: size, rowsPerSecond: elapsedMs > 0 ? (done * 1000) / elapsedMs : 0 })
+      if (outcome.taken < size) break
+      if (target !== undefined) {
+        const latest = outcome.taken / Math.max(elapsed, 0.001)
+        rate = rate === undefined ? latest : (rate + latest) / 2
+        size = nextBatchSize(size, rate, target, batchSize)
+      }
       const pause = (options.pauseMs ?? 0) + (elapsed * (1 - dutyCycle)) / dutyCycle
       if (pause > 0) {
         const pauseStarted = performance.now()
@@ -334,6 +395,7 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
     aborted,
     asOf,
     held: heldTotal,
+    pacing: { targetBatchMs: target ?? null, dutyCycle, smallestBatchSize: sizes.smallest, largestBatchSize: sizes.largest, lastBatchSize: sizes.last },
   }
 }
 

@@ -230,19 +230,20 @@ export function smallStatement(relation: string): string {
 }
 
 /**
- * Runs `query` (which may use one parameter, `$1`, bound to the PL/pgSQL expression `using`) in a
- * trigger function that declared {@link smallStatement}: static for a small statement, through
- * EXECUTE for a large one. A plan PL/pgSQL cached would otherwise keep the transition tables' sizes
- * of the statement it was made for: a 100,000-row cascade's plan JIT-compiled again on every later
- * one-row UPDATE (250 ms each), or a one-row nested loop run on a cascade.
+ * Runs a query in a trigger function that declared {@link smallStatement}: static for a small
+ * statement, through EXECUTE for a large one. `query` writes the query around its one parameter, if
+ * any: the PL/pgSQL expression `using` in the static form, `$1` bound to it in the dynamic one. A
+ * plan PL/pgSQL cached would otherwise keep the transition tables' sizes of the statement it was made
+ * for: a 100,000-row cascade's plan JIT-compiled again on every later one-row UPDATE (250 ms each),
+ * or a one-row nested loop run on a cascade.
  */
-export function planned(query: string, options: { into?: string; using?: string } = {}): string {
+export function planned(query: (parameter: string) => string, options: { into?: string; using?: string } = {}): string {
   const into = options.into === undefined ? '' : ` into ${options.into}`
-  const bound = options.using === undefined ? query : query.replaceAll('$1', options.using)
+  const using = options.using === undefined ? '' : ` using ${options.using}`
   return `if v_small then
-          ${bound}${into};
+          ${query(options.using ?? '')}${into};
         else
-          execute ${quoteLiteral(query)}${into}${options.using === undefined ? '' : ` using ${options.using}`};
+          execute ${quoteLiteral(query('$1'))}${into}${using};
         end if;`
 }
 
@@ -254,10 +255,10 @@ async function installAudit(db: Kysely<any>, schema: string, table: TableDefinit
   const name = quoteLiteral(table.name)
   const updateFn = quoteIdent(objectName('tombstone_audit_update_', table.name))
   const deleteFn = quoteIdent(objectName('tombstone_audit_delete_', table.name))
-  const insertUpdates = `insert into ${audit} (action, entity, entity_id, actor, reason, deletion_id)
+  const insertUpdates = (c: string) => `insert into ${audit} (action, entity, entity_id, actor, reason, deletion_id)
       select case when n.${at} is null then 'restore' else 'soft_delete' end, ${name}, n.${key}::text,
-             coalesce($1->>'actor', case when n.${at} is not null then n.${by}::text end),
-             coalesce($1->>'reason', case when n.${at} is not null then n.${why} end),
+             coalesce(${c}->>'actor', case when n.${at} is not null then n.${by}::text end),
+             coalesce(${c}->>'reason', case when n.${at} is not null then n.${why} end),
              coalesce(n.${id}, o.${id})
       from tombstone_new n join tombstone_old o on o.${key} = n.${key}
       where (o.${at} is null) <> (n.${at} is null)`
@@ -270,7 +271,7 @@ async function installAudit(db: Kysely<any>, schema: string, table: TableDefinit
       ${planned(insertUpdates, { using: 'c' })}
       return null;
     end $$`).execute(db)
-  const insertDeletes = `insert into ${audit} (action, entity, entity_id, actor, reason, deletion_id)
+  const insertDeletes = () => `insert into ${audit} (action, entity, entity_id, actor, reason, deletion_id)
       select coalesce(g.purpose, 'hard_delete'), ${name}, o.${key}::text, g.actor, g.reason, o.${id}
       from tombstone_old o left join tombstone_hard_delete_grants g on g.txid = txid_current()`
   await sql.raw(`create or replace function ${deleteFn}() returns trigger language plpgsql
@@ -326,14 +327,15 @@ async function installParentCheck(db: Kysely<any>, check: ParentCheck): Promise<
     const where = withOld ? `${active} and ${changed}` : active
     // One query locks the referenced parents FOR SHARE, in key order, and reads their state as locked
     // (FOR SHARE waits for a concurrent soft delete or restore, an UPDATE, and returns the row as that
-    // left it). Parents are found by key only, with no condition on deleted_at. A cascade's soft
-    // delete makes no row active, so it costs one scan of its transition table here. Each query is
-    // planned for the statement's size (see planned()).
-    const anyActive = `select exists (select 1 from ${from} where ${where})`
-    const lockParents = `select min(locked.${pk}::text) filter (where locked.${pAt} is not null)
+    // left it). Parents are found by key only: no condition on deleted_at, which a plan kept for
+    // small statements could serve from a partial index of deleted rows. A cascade's soft delete
+    // makes no row active, so it costs one scan of its transition table here. Each query is planned
+    // for the statement's size (see planned()).
+    const anyActive = () => `select exists (select 1 from ${from} where ${where})`
+    const lockParents = () => `select min(locked.${pk}::text) filter (where locked.${pAt} is not null)
             from (select p.${pk}, p.${pAt} from ${parent} p where p.${pk} in (select n.${fk} from ${from} where ${where})
                   order by p.${pk} for share of p) as locked`
-    const firstChild = `select n.${ck}::text from ${from} where ${where} and n.${fk}::text = $1 limit 1`
+    const firstChild = (parentKey: string) => `select n.${ck}::text from ${from} where ${where} and n.${fk}::text = ${parentKey} limit 1`
     return `
         ${planned(anyActive, { into: 'v_any' })}
         if v_any then

@@ -10,6 +10,15 @@ interface PurgeCommandOptions extends CommonOptions {
   readonly olderThan?: number
   readonly type?: EntityName
   readonly batchSize?: number
+  readonly targetBatchMs?: number
+  readonly dutyCycle?: number
+}
+
+/** A share above 0 and at most 1 (`--duty-cycle`). */
+function dutyCycleOf(raw: string): number {
+  const value = Number(raw)
+  if (raw.trim() === '' || !Number.isFinite(value) || value <= 0 || value > 1) throw new CliError(`--duty-cycle: "${raw}" is not a number above 0 and at most 1`, 2)
+  return value
 }
 
 export function purgeCommand(program: Command, io: CliIO): void {
@@ -19,11 +28,13 @@ export function purgeCommand(program: Command, io: CliIO): void {
     .option('--dry-run', 'count and sample what would go; change nothing')
     .option('--older-than <duration>', `rows deleted longer ago than this: ${DURATION_HELP}`, parseDuration)
     .option('--type <type>', 'only posts, comments or users (post, comment, user); children go first', entity)
-    .option('--batch-size <n>', 'rows per transaction (default 1000)', positiveInteger(100_000))
+    .option('--batch-size <n>', 'rows per transaction (default 1000; the most, with --target-batch-ms)', positiveInteger(100_000))
+    .option('--target-batch-ms <ms>', 'size each batch to take about this long', positiveInteger(60_000))
+    .option('--duty-cycle <share>', 'the share of time spent in batches, above 0 and at most 1 (default 1: no pauses)', dutyCycleOf)
     .option('--plan <plan>', 'purge exactly what a --dry-run counted (its plan), or less: rows deleted since stay')
     .addHelpText(
       'after',
-      '\nExamples:\n  $ tombstone-blog purge --dry-run                 # prints a plan\n  $ tombstone-blog purge --plan <plan>             # purges exactly that, or less\n  $ tombstone-blog purge --older-than 90d --type post\n  $ tombstone-blog purge --older-than 12h --dry-run\n  $ tombstone-blog purge --batch-size 5000 --json',
+      '\nExamples:\n  $ tombstone-blog purge --dry-run                 # prints a plan\n  $ tombstone-blog purge --plan <plan>             # purges exactly that, or less\n  $ tombstone-blog purge --older-than 90d --type post\n  $ tombstone-blog purge --older-than 12h --dry-run\n  $ tombstone-blog purge --batch-size 5000 --json\n  $ tombstone-blog purge --target-batch-ms 20 --duty-cycle 0.25',
     )
     .action(async (options: PurgeCommandOptions) => {
       if (options.plan !== undefined && (options.olderThan !== undefined || options.type !== undefined || options.dryRun === true)) {
@@ -48,6 +59,8 @@ export function purgeCommand(program: Command, io: CliIO): void {
           ...(plan === undefined ? {} : { asOf: plan.asOf }),
           ...(tables === undefined ? {} : { tables }),
           ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+          ...(options.targetBatchMs === undefined ? {} : { targetBatchMs: options.targetBatchMs }),
+          ...(options.dutyCycle === undefined ? {} : { dutyCycle: options.dutyCycle }),
           ...(bar === undefined ? {} : { onProgress: (progress) => bar.update(progress.done, progress.total) }),
         }).finally(() => bar?.stop())
         const summary = {
@@ -59,6 +72,12 @@ export function purgeCommand(program: Command, io: CliIO): void {
           duration_ms: Math.round(result.durationMs),
           longest_batch_ms: Math.round(result.longestBatchMs),
           rows_per_second: result.durationMs > 0 ? Math.round((result.count * 1000) / result.durationMs) : 0,
+          paused_ms: Math.round(result.pausedMs),
+          pacing: {
+            target_batch_ms: result.pacing.targetBatchMs,
+            duty_cycle: result.pacing.dutyCycle,
+            batch_sizes: { smallest: result.pacing.smallestBatchSize, largest: result.pacing.largestBatchSize, last: result.pacing.lastBatchSize },
+          },
           ...(result.dryRun ? { sample: result.sample.map((entry) => ({ table: entry.table, id: Number(entry.id) })) } : {}),
           as_of: result.asOf.toISOString(),
           ...(result.dryRun ? { plan: encodePlan({ asOf: result.asOf, cutoff: before, type }) } : {}),
@@ -73,7 +92,11 @@ export function purgeCommand(program: Command, io: CliIO): void {
               sample === '' ? '' : `\n  e.g. ${sample}`
             }\nTo purge exactly these (or fewer): npm run cli -- purge --plan ${summary.plan as string}`
           }
-          return `Purged ${plural(result.count, 'row')} in ${plural(result.batches, 'batch', 'batches')}, ${summary.duration_ms} ms (${summary.rows_per_second} rows/s, longest batch ${summary.longest_batch_ms} ms):\n${perTable}`
+          const pacing =
+            result.pacing.targetBatchMs === null && result.pacing.dutyCycle === 1
+              ? ''
+              : `, batches of ${result.pacing.smallestBatchSize}–${result.pacing.largestBatchSize} rows, paused ${summary.paused_ms} ms`
+          return `Purged ${plural(result.count, 'row')} in ${plural(result.batches, 'batch', 'batches')}, ${summary.duration_ms} ms (${summary.rows_per_second} rows/s, longest batch ${summary.longest_batch_ms} ms${pacing}):\n${perTable}`
         })
       })
     })
