@@ -163,7 +163,7 @@ describe.each(dialectKinds())('purge on %s', (kind) => {
     }
   })
 
-  test('paces itself to a batch time: each batch sized from the rate the last ran at, grown at most 2x, within 1 and batchSize', async () => {
+  test('paces itself to a batch time: each batch sized from the rate the last ran at, grown at most 2x, within batchSize and a floor where the fixed cost dominates', async () => {
     const { purgeWithHooks } = await import('../src/purge/purge.ts')
     const due = async (count: number) => {
       const user = await insertUser(db)
@@ -188,15 +188,28 @@ describe.each(dialectKinds())('purge on %s', (kind) => {
     // 20 ms at 100 rows/ms is 2,000 rows: the first batch takes 100, then 2x, then batchSize caps it.
     expect(fast.sizes).toEqual([100, 200, 250, 250])
     expect(fast.done).toEqual([100, 300, 550, 600])
-    expect(fast.result.pacing).toEqual({ targetBatchMs: 20, dutyCycle: 1, smallestBatchSize: 100, largestBatchSize: 250, lastBatchSize: 250 })
+    expect(fast.result.pacing).toEqual({ targetBatchMs: 20, dutyCycle: 1, smallestBatchSize: 100, largestBatchSize: 250, lastBatchSize: 250, batchesOverTarget: 0 })
     await due(130)
     const slow = await run(2)
     // 20 ms at 0.5 rows/ms is 10 rows.
     expect(slow.sizes).toEqual([100, 10, 10, 10])
     expect(slow.result.count).toBe(130)
+    expect(slow.result.pacing.batchesOverTarget).toBe(1)
+    // A fixed cost per batch (15 ms, over the 10 ms target) and 0.05 ms a row: halving the batch
+    // saved less than half of what a per-row cost would, so the size stops there instead of
+    // shrinking towards one row a batch (which would only add batches, each paying the 15 ms).
+    await due(300)
+    const progress: PurgeProgress[] = []
+    const fixed = await purgeWithHooks(
+      db,
+      { tables: ['posts'], batchSize: 250, targetBatchMs: 10, onProgress: (p) => progress.push(p) },
+      { batchMs: (taken) => 15 + taken * 0.05 },
+    )
+    expect(progress.map((p) => p.batchSize)).toEqual([100, 50, 50, 50, 50])
+    expect(fixed).toMatchObject({ count: 300, pacing: { smallestBatchSize: 50, batchesOverTarget: 5 } })
     // Without a target, every batch may take batchSize rows; the result says so.
     const unpaced = await purge(db, { tables: ['posts'] })
-    expect(unpaced.pacing).toEqual({ targetBatchMs: null, dutyCycle: 1, smallestBatchSize: 0, largestBatchSize: 0, lastBatchSize: 0 })
+    expect(unpaced.pacing).toEqual({ targetBatchMs: null, dutyCycle: 1, smallestBatchSize: 0, largestBatchSize: 0, lastBatchSize: 0, batchesOverTarget: 0 })
     for (const targetBatchMs of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '5' as unknown as number]) {
       await expect(purge(db, { targetBatchMs })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
     }

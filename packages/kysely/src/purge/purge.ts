@@ -50,8 +50,10 @@ export interface PurgeOptions extends ActorOptions {
    * it from the rate the last batches ran at (as pt-online-schema-change's `--chunk-time` does),
    * between 1 row and `batchSize` rows, so that no batch holds its row locks, or the database, much
    * longer than this, whatever the rows cost (deep trees, wide rows, a busy server). The first batch
-   * of each table takes at most 100 rows. Combine with `dutyCycle` for the share of time. Defaults
-   * to none: every batch takes `batchSize` rows. The result's `pacing` says what it did.
+   * of each table takes at most 100 rows. Batches stop shrinking where their fixed cost (transaction,
+   * lock, round trips) dominates: a target below it cannot be met, and `pacing.batchesOverTarget`
+   * counts the batches over it. Combine with `dutyCycle` for the share of time. Defaults to none:
+   * every batch takes `batchSize` rows. The result's `pacing` says what it did.
    *
    * @example
    * ```ts
@@ -115,6 +117,11 @@ export interface PurgePacing {
   readonly smallestBatchSize: number
   readonly largestBatchSize: number
   readonly lastBatchSize: number
+  /**
+   * Batches that took longer than `targetBatchMs` (0 without a target). Many of them, at the
+   * smallest size, say the target is below what one batch costs on this database.
+   */
+  readonly batchesOverTarget: number
 }
 
 /** What one table's purge did. */
@@ -167,11 +174,38 @@ export interface PurgeTestHooks {
 const FIRST_PACED_BATCH = 100
 
 /**
- * The next batch's size for `targetBatchMs`: the rate the batches ran at (rows per ms, smoothed over
- * the last ones) times the target, grown at most 2x a batch, within 1 and `batchSize`.
+ * Sizes batches to `targetBatchMs`: the next batch takes the rate the batches ran at (rows per ms,
+ * averaged with the one before) times the target, grown at most 2x a batch, within a floor and
+ * `batchSize`. The floor rises when a smaller batch saved less than half of the time a per-row cost
+ * would have: each batch's fixed cost (its transaction, the lock, the round trips) dominates there,
+ * and smaller batches would only make more of them (a target below that cost cannot be met; the
+ * result counts the batches over it).
  */
-function nextBatchSize(current: number, rate: number, target: number, batchSize: number): number {
-  return Math.max(1, Math.min(batchSize, current * 2, Math.floor(rate * target)))
+class BatchPacer {
+  size: number
+  #floor = 1
+  #rate: number | undefined
+  #previous: { size: number; ms: number } | undefined
+  readonly target: number
+  readonly batchSize: number
+  constructor(target: number, batchSize: number) {
+    this.target = target
+    this.batchSize = batchSize
+    this.size = Math.min(batchSize, FIRST_PACED_BATCH)
+  }
+  /** After a full batch of `this.size` rows that took `ms`. */
+  next(ms: number): void {
+    const size = this.size
+    const previous = this.#previous
+    if (previous !== undefined && size < previous.size) {
+      const perRow = (previous.ms * size) / previous.size
+      if (ms - perRow > (previous.ms - perRow) / 2) this.#floor = Math.max(this.#floor, size)
+    }
+    this.#previous = { size, ms }
+    const latest = size / Math.max(ms, 0.001)
+    this.#rate = this.#rate === undefined ? latest : (this.#rate + latest) / 2
+    this.size = Math.max(this.#floor, Math.min(this.batchSize, size * 2, Math.floor(this.#rate * this.target)))
+  }
 }
 
 /**
@@ -292,7 +326,7 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
       aborted: false,
       asOf,
       held: heldTotal,
-      pacing: { targetBatchMs: target ?? null, dutyCycle, smallestBatchSize: 0, largestBatchSize: 0, lastBatchSize: 0 },
+      pacing: { targetBatchMs: target ?? null, dutyCycle, smallestBatchSize: 0, largestBatchSize: 0, lastBatchSize: 0, batchesOverTarget: 0 },
     }
   }
 
@@ -304,19 +338,20 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
   let pausedMs = 0
   let aborted = false
   const sizes = { smallest: 0, largest: 0, last: 0 }
+  let overTarget = 0
   for (const name of order) {
     const table = context.definition.table(name)
     let tableCount = 0
     let tableBatches = 0
     let busy = false
     // Each table's rows cost differently: its pacing starts over.
-    let size = target === undefined ? batchSize : Math.min(batchSize, FIRST_PACED_BATCH)
-    let rate: number | undefined
+    const pacer = target === undefined ? undefined : new BatchPacer(target, batchSize)
     for (;;) {
       if (options.signal?.aborted) {
         aborted = true
         break
       }
+      const size = pacer?.size ?? batchSize
       const batchStarted = performance.now()
       const outcome = await db.transaction().execute(async (trx) => {
         if (portable !== undefined) {
@@ -363,12 +398,9 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
       sizes.largest = Math.max(sizes.largest, size)
       sizes.last = size
       options.onProgress?.({ table: name, done, total, batches, elapsedMs, batchMs: elapsed, batchSize: size, rowsPerSecond: elapsedMs > 0 ? (done * 1000) / elapsedMs : 0 })
+      if (target !== undefined && elapsed > target) overTarget += 1
       if (outcome.taken < size) break
-      if (target !== undefined) {
-        const latest = outcome.taken / Math.max(elapsed, 0.001)
-        rate = rate === undefined ? latest : (rate + latest) / 2
-        size = nextBatchSize(size, rate, target, batchSize)
-      }
+      pacer?.next(elapsed)
       const pause = (options.pauseMs ?? 0) + (elapsed * (1 - dutyCycle)) / dutyCycle
       if (pause > 0) {
         const pauseStarted = performance.now()
@@ -395,7 +427,14 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
     aborted,
     asOf,
     held: heldTotal,
-    pacing: { targetBatchMs: target ?? null, dutyCycle, smallestBatchSize: sizes.smallest, largestBatchSize: sizes.largest, lastBatchSize: sizes.last },
+    pacing: {
+      targetBatchMs: target ?? null,
+      dutyCycle,
+      smallestBatchSize: sizes.smallest,
+      largestBatchSize: sizes.largest,
+      lastBatchSize: sizes.last,
+      batchesOverTarget: overTarget,
+    },
   }
 }
 

@@ -77,6 +77,7 @@ export function purgeCommand(program: Command, io: CliIO): void {
             target_batch_ms: result.pacing.targetBatchMs,
             duty_cycle: result.pacing.dutyCycle,
             batch_sizes: { smallest: result.pacing.smallestBatchSize, largest: result.pacing.largestBatchSize, last: result.pacing.lastBatchSize },
+            batches_over_target: result.pacing.batchesOverTarget,
           },
           ...(result.dryRun ? { sample: result.sample.map((entry) => ({ table: entry.table, id: Number(entry.id) })) } : {}),
           as_of: result.asOf.toISOString(),
