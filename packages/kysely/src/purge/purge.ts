@@ -58,7 +58,7 @@ export interface PurgeOptions extends ActorOptions {
    * @example
    * ```ts
    * const result = await purge(db, { targetBatchMs: 20, dutyCycle: 0.25 })
-   * console.log(result.pacing)   // { targetBatchMs: 20, dutyCycle: 0.25, smallestBatchSize: …, largestBatchSize: …, lastBatchSize: … }
+   * console.log(result.pacing)   // { targetBatchMs: 20, dutyCycle: 0.25, smallestBatchSize: …, largestBatchSize: …, lastBatchSize: …, batchesOverTarget: … }
    * ```
    */
   readonly targetBatchMs?: number
