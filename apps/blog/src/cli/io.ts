@@ -109,12 +109,21 @@ export function count(max: number) {
   }
 }
 
-/** A share between 0 and 1. */
-export function share(value: string): number {
-  const number = Number(value)
-  if (value.trim() === '' || !Number.isFinite(number) || number < 0 || number > 1) throw new InvalidArgumentError('expected a number between 0 and 1')
-  return number
+/** A share argument: between 0 and 1, or above 0 and at most 1 when `aboveZero`. */
+function shareOf(aboveZero: boolean) {
+  const expected = aboveZero ? 'expected a number above 0 and at most 1' : 'expected a number between 0 and 1'
+  return (value: string): number => {
+    const number = Number(value)
+    if (value.trim() === '' || !Number.isFinite(number) || number < 0 || number > 1 || (aboveZero && number === 0)) throw new InvalidArgumentError(expected)
+    return number
+  }
 }
+
+/** A share between 0 and 1. */
+export const share = shareOf(false)
+
+/** A share above 0 and at most 1 (a duty cycle). */
+export const positiveShare = shareOf(true)
 
 export const ENTITY_TABLES = { post: 'posts', comment: 'comments', user: 'users' } as const
 export type EntityName = keyof typeof ENTITY_TABLES

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { purge } from '@tombstone/kysely'
 import { decodePlan, encodePlan, type PurgePlan } from '../../services/purge-plan.ts'
-import { CliError, DURATION_HELP, entity, ENTITY_TABLES, parseDuration, plural, positiveInteger, print, usingDatabase, type CliIO, type CommonOptions, type EntityName } from '../io.ts'
+import { CliError, DURATION_HELP, entity, ENTITY_TABLES, parseDuration, plural, positiveInteger, positiveShare, print, usingDatabase, type CliIO, type CommonOptions, type EntityName } from '../io.ts'
 import { progressBar } from '../progress.ts'
 
 interface PurgeCommandOptions extends CommonOptions {
@@ -14,12 +14,6 @@ interface PurgeCommandOptions extends CommonOptions {
   readonly dutyCycle?: number
 }
 
-/** A share above 0 and at most 1 (`--duty-cycle`). */
-function dutyCycleOf(raw: string): number {
-  const value = Number(raw)
-  if (raw.trim() === '' || !Number.isFinite(value) || value <= 0 || value > 1) throw new CliError(`--duty-cycle: "${raw}" is not a number above 0 and at most 1`, 2)
-  return value
-}
 
 export function purgeCommand(program: Command, io: CliIO): void {
   program
@@ -30,7 +24,7 @@ export function purgeCommand(program: Command, io: CliIO): void {
     .option('--type <type>', 'only posts, comments or users (post, comment, user); children go first', entity)
     .option('--batch-size <n>', 'rows per transaction (default 1000; the most, with --target-batch-ms)', positiveInteger(100_000))
     .option('--target-batch-ms <ms>', 'size each batch to take about this long', positiveInteger(60_000))
-    .option('--duty-cycle <share>', 'the share of time spent in batches, above 0 and at most 1 (default 1: no pauses)', dutyCycleOf)
+    .option('--duty-cycle <share>', 'the share of time spent in batches, above 0 and at most 1 (default 1: no pauses)', positiveShare)
     .option('--plan <plan>', 'purge exactly what a --dry-run counted (its plan), or less: rows deleted since stay')
     .addHelpText(
       'after',
