@@ -5,7 +5,8 @@
  * bench's row-by-row loop), or a one-row plan run on a cascade. The triggers plan each statement
  * afresh; this suite reads their plans (auto_explain, nested statements, as notices) and checks
  * that every scan of a transition table is estimated at the statement's real size, in both orders
- * and past PL/pgSQL's five custom plans. PostgreSQL only: PGlite ships no auto_explain.
+ * and past PL/pgSQL's five custom plans. The hard-delete grants prune, whose plan is cached too, is
+ * read by the rows it visits. PostgreSQL only: PGlite ships no auto_explain.
  */
 import { sql } from 'kysely'
 import pg from 'pg'
@@ -115,6 +116,39 @@ describe.skipIf(postgresUrl() === undefined)('trigger plans on postgres', () => 
     for (let round = 0; round < 6; round++) {
       expectSized(await remove(200), 200)
       expectSized(await remove(1), 1)
+    }
+  })
+
+  test('the hard-delete grants prune reads each grant once, however the table grew after its plan was made', async () => {
+    // A fresh session caches the prune's plan while the grants table is empty and analyzed (a
+    // nightly VACUUM ANALYZE between two purges), past PL/pgSQL's five custom plans…
+    await sql`delete from tombstone_hard_delete_grants`.execute(fixture.raw)
+    await sql`vacuum analyze tombstone_hard_delete_grants`.execute(fixture.raw)
+    const session = new pg.Client({ connectionString: fixture.database.url })
+    await session.connect()
+    try {
+      for (let round = 0; round < 6; round++) {
+        await session.query('begin')
+        await session.query('select tombstone_allow_hard_delete()')
+        await session.query('rollback')
+      }
+      // …then a day's grants arrive (finished transactions, negative txids that no real one takes), and one older.
+      const day = 2_000
+      await sql`insert into tombstone_hard_delete_grants (txid, purpose) select -g, 'purge' from generate_series(1, ${day}::int) g`.execute(fixture.raw)
+      await sql`insert into tombstone_hard_delete_grants (txid, purpose, at) values (${-(day + 1)}::bigint, 'hard_delete', now() - interval '25 hours')`.execute(fixture.raw)
+      await session.query('begin')
+      await session.query('select tombstone_allow_hard_delete()')
+      const { rows } = await session.query<{ read: string }>(
+        `select seq_tup_read + coalesce(idx_tup_fetch, 0) as read from pg_stat_xact_user_tables where relname = 'tombstone_hard_delete_grants'`,
+      )
+      await session.query('commit')
+      // One pass: about a read per grant. The self-joined prune read day² (4,000,000) rows here.
+      expect(Number(rows[0]?.read)).toBeLessThanOrEqual(2 * (day + 1))
+      const left = await sql<{ old: number; recent: number }>`select count(*) filter (where at < now() - interval '1 day')::int as old,
+        count(*) filter (where txid < 0 and at >= now() - interval '1 day')::int as recent from tombstone_hard_delete_grants`.execute(fixture.raw)
+      expect(left.rows[0]).toEqual({ old: 0, recent: day })
+    } finally {
+      await session.end()
     }
   })
 })

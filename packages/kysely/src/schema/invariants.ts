@@ -113,9 +113,13 @@ export async function installShared(db: Kysely<any>): Promise<string> {
       if purpose is null or purpose not in ('hard_delete', 'purge') then
         raise exception 'tombstone_allow_hard_delete: purpose must be hard_delete or purge' using errcode = '22023';
       end if;
-      -- Grants of finished transactions are kept a day for inspection, then pruned by whoever comes.
-      delete from tombstone_hard_delete_grants where txid in (
-        select txid from tombstone_hard_delete_grants where at < now() - interval '1 day' for update skip locked);
+      -- Grants of finished transactions are kept a day for inspection, then pruned by whoever comes:
+      -- one transaction at a time (the others skip it rather than wait on its row locks), in one
+      -- pass. No self-join: a plan PL/pgSQL cached while the table was nearly empty made the prune
+      -- a nested loop rescanning the table per grant, quadratic in a day's grants.
+      if pg_try_advisory_xact_lock(hashtext('tombstone:hard-delete-grants')) then
+        delete from tombstone_hard_delete_grants where at < now() - interval '1 day';
+      end if;
       insert into tombstone_hard_delete_grants (txid, purpose, actor, reason) values (txid_current(), purpose, actor, reason)
         on conflict (txid) do update set purpose = excluded.purpose, actor = excluded.actor, reason = excluded.reason;
     end $$`).execute(db)
