@@ -1,7 +1,8 @@
 /**
  * Migrations on a database made by an earlier version: 007 re-installs the database's statement
- * triggers that planned their transition-table queries once (PL/pgSQL's cached plans), and leaves a
- * database already installed with the current ones as it is.
+ * triggers that planned their transition-table queries once (PL/pgSQL's cached plans), 008 the
+ * hard-delete grant whose prune was a self-join; each leaves a database already installed with the
+ * current ones as it is.
  */
 import { sql } from 'kysely'
 import { describe, expect, test } from 'vitest'
@@ -25,16 +26,53 @@ describe('migration 007-trigger-plans', () => {
           insert into tombstone_audit (action, entity, entity_id) select 'soft_delete', 'posts', n.id::text from tombstone_new n;
           return null;
         end $$`).execute(handle.db)
-      await sql`delete from kysely_migration where name = '007-trigger-plans'`.execute(handle.db)
+      // The migrations after it go too: the migrator runs them in order.
+      const forget = sql`delete from kysely_migration where name >= '007-trigger-plans'`
+      await forget.execute(handle.db)
       const upgraded = await migrate(handle.db)
-      expect(upgraded.results?.map((result) => [result.migrationName, result.status])).toEqual([['007-trigger-plans', 'Success']])
+      expect(upgraded.results?.map((result) => [result.migrationName, result.status])).toEqual([
+        ['007-trigger-plans', 'Success'],
+        ['008-grants-prune', 'Success'],
+      ])
       expect(await body(handle.db, 'tombstone_audit_update_posts')).toBe(current)
 
       // Run again on a current database (the record removed once more): nothing is re-installed
       // (a re-install drops and creates the triggers again, with new oids).
       const triggers = sql<{ oid: number }>`select oid from pg_trigger where tgname = 'tombstone_audit_update' order by oid`
       const before = (await triggers.execute(handle.db)).rows
-      await sql`delete from kysely_migration where name = '007-trigger-plans'`.execute(handle.db)
+      await forget.execute(handle.db)
+      await migrate(handle.db)
+      expect((await triggers.execute(handle.db)).rows).toEqual(before)
+    } finally {
+      await handle.close()
+    }
+  })
+})
+
+describe('migration 008-grants-prune', () => {
+  test('re-installs a tombstone_allow_hard_delete() whose prune was a self-join; on a current database changes nothing', async () => {
+    const handle = await connect('memory://', blogSoftDeletes(30))
+    try {
+      await migrate(handle.db)
+      const current = await body(handle.db, 'tombstone_allow_hard_delete')
+      expect(current).not.toMatch(/skip locked/)
+      // As an earlier version installed it.
+      await sql.raw(`create or replace function tombstone_allow_hard_delete(purpose text default 'hard_delete', actor text default null, reason text default null)
+        returns void language plpgsql security definer as $$
+        begin
+          delete from tombstone_hard_delete_grants where txid in (
+            select txid from tombstone_hard_delete_grants where at < now() - interval '1 day' for update skip locked);
+          insert into tombstone_hard_delete_grants (txid, purpose, actor, reason) values (txid_current(), purpose, actor, reason)
+            on conflict (txid) do update set purpose = excluded.purpose, actor = excluded.actor, reason = excluded.reason;
+        end $$`).execute(handle.db)
+      await sql`delete from kysely_migration where name = '008-grants-prune'`.execute(handle.db)
+      const upgraded = await migrate(handle.db)
+      expect(upgraded.results?.map((result) => [result.migrationName, result.status])).toEqual([['008-grants-prune', 'Success']])
+      expect(await body(handle.db, 'tombstone_allow_hard_delete')).toBe(current)
+
+      const triggers = sql<{ oid: number }>`select oid from pg_trigger where tgname = 'tombstone_audit_update' order by oid`
+      const before = (await triggers.execute(handle.db)).rows
+      await sql`delete from kysely_migration where name = '008-grants-prune'`.execute(handle.db)
       await migrate(handle.db)
       expect((await triggers.execute(handle.db)).rows).toEqual(before)
     } finally {

@@ -7,12 +7,14 @@ import * as registrations from './migrations/004-registrations.ts'
 import * as legalHolds from './migrations/005-legal-holds.ts'
 import * as legalHoldsSqlite from './migrations/006-legal-holds-sqlite.ts'
 import * as triggerPlans from './migrations/007-trigger-plans.ts'
+import * as grantsPrune from './migrations/008-grants-prune.ts'
 import * as sqliteInitial from './migrations/sqlite/001-initial.ts'
 import * as sqliteBootstrapState from './migrations/sqlite/003-bootstrap-state.ts'
 import * as sqliteRegistrations from './migrations/sqlite/004-registrations.ts'
 import * as sqliteLegalHolds from './migrations/sqlite/005-legal-holds.ts'
 import * as sqliteLegalHoldsSqlite from './migrations/sqlite/006-legal-holds-sqlite.ts'
 import * as sqliteTriggerPlans from './migrations/sqlite/007-trigger-plans.ts'
+import * as sqliteGrantsPrune from './migrations/sqlite/008-grants-prune.ts'
 import { isSqlite } from './sql-dialect.ts'
 
 /** Every migration, in order. Statically imported, so that bundles and tests see the same list. */
@@ -24,6 +26,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '005-legal-holds': legalHolds,
   '006-legal-holds-sqlite': legalHoldsSqlite,
   '007-trigger-plans': triggerPlans,
+  '008-grants-prune': grantsPrune,
 }
 
 /**
@@ -38,6 +41,7 @@ export const SQLITE_MIGRATIONS: Readonly<Record<string, Migration>> = {
   '005-legal-holds': sqliteLegalHolds,
   '006-legal-holds-sqlite': sqliteLegalHoldsSqlite,
   '007-trigger-plans': sqliteTriggerPlans,
+  '008-grants-prune': sqliteGrantsPrune,
 }
 
 /** The migrations for the database `db` speaks. */
