@@ -34,7 +34,8 @@ describe.each(kinds)('contract on %s', (kind) => {
       for (const slug of ['not-found', 'unauthorized', 'forbidden', 'validation-failed', 'not-deleted', 'conflict', 'parent-deleted', 'precondition-failed', 'too-many-requests', 'internal']) {
         expect((await t.request({ method: 'GET', url: `/problems/${slug}` })).statusCode).toBe(200)
       }
-      problem(await t.request({ method: 'GET', url: '/problems/nope' }), 404, 'not-found')
+      // Names every object has are not problem types.
+      for (const slug of ['nope', 'constructor', 'toString', '__proto__']) problem(await t.request({ method: 'GET', url: `/problems/${slug}` }), 404, 'not-found')
     })
 
     test('unknown route 404, wrong method 405 with Allow', async () => {

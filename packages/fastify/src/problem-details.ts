@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import FindMyWay from 'find-my-way'
@@ -254,6 +255,11 @@ export const problemDetails = fp<ProblemDetailsOptions>(
   { name: '@tombstone/fastify/problem-details', fastify: '5.x' },
 )
 
+/** A problem type's slug, not a name off `Object.prototype`. */
+function isSlug(value: string): value is ProblemSlug {
+  return Object.hasOwn(PROBLEM_TYPES, value)
+}
+
 /**
  * `GET /problems/<slug>`: a description of each problem type, what a problem's `type` URI points at.
  * {@link problemDetails} registers it unless `describeRoutes: false`; register it on its own after
@@ -267,8 +273,8 @@ export const problemDetails = fp<ProblemDetailsOptions>(
  * ```
  */
 export const problemTypeRoutes = fp<ProblemDetailsOptions>(
-  async (app: FastifyInstance, options: ProblemDetailsOptions) => {
-    const slugs = Object.keys(PROBLEM_TYPES) as ProblemSlug[]
+  async (instance: FastifyInstance, options: ProblemDetailsOptions) => {
+    const app = instance.withTypeProvider<TypeBoxTypeProvider>()
     app.get(
       '/problems/:slug',
       {
@@ -293,8 +299,8 @@ export const problemTypeRoutes = fp<ProblemDetailsOptions>(
         },
       },
       async (request) => {
-        const slug = (request.params as { slug: string }).slug as ProblemSlug
-        if (!slugs.includes(slug)) throw new HttpProblem('not-found', `No problem type "${slug}"`)
+        const { slug } = request.params
+        if (!isSlug(slug)) throw new HttpProblem('not-found', `No problem type "${slug}"`)
         const entry = PROBLEM_TYPES[slug]
         return { type: typeUri(options, slug), slug, title: entry.title, status: entry.status, description: entry.description }
       },

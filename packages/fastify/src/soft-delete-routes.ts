@@ -1,6 +1,7 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { sql, type Kysely } from 'kysely'
-import { Type, type TSchema } from 'typebox'
+import { Type, type Static, type TSchema } from 'typebox'
 import {
   dialectKindOf,
   forceDelete,
@@ -345,7 +346,9 @@ export function requireAdmin<A extends SoftDeleteActor>(actor: A | undefined): A
  * }))
  * ```
  */
-export function softDeleteRoutes<Row extends Record<string, unknown>>(app: FastifyInstance, options: SoftDeleteRoutesOptions<Row>): void {
+export function softDeleteRoutes<Row extends Record<string, unknown>>(instance: FastifyInstance, options: SoftDeleteRoutesOptions<Row>): void {
+  // Handlers typed from their schemas.
+  const app = instance.withTypeProvider<TypeBoxTypeProvider>()
   const { table, prefix } = options
   const noun = options.noun ?? nounOf(table)
   const key: Required<SoftDeleteKey> = { column: 'id', type: 'integer', maxLength: 200, ...options.key }
@@ -404,7 +407,7 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
     }
     return value
   }
-  const idOf = (request: FastifyRequest) => keyIn((request.params as { id: SoftDeleteKeyValue }).id, '/params/id')
+  const idOf = (request: { params: { id: SoftDeleteKeyValue } }) => keyIn(request.params.id, '/params/id')
   const schemaBase = (operationId: string) => ({ tags, operationId, security })
 
   async function load(db: Kysely<any>, id: SoftDeleteKeyValue): Promise<Row | undefined> {
@@ -433,10 +436,10 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
     return row
   }
 
-  const deleteHandler = async (request: FastifyRequest) => {
+  const deleteHandler = async (request: FastifyRequest & { params: { id: SoftDeleteKeyValue }; query: Static<typeof DeleteQuery> }) => {
     const actor = requireActor(options.actor(request))
     const id = idOf(request)
-    const { reason } = request.query as { reason?: string }
+    const { reason } = request.query
     const db = dbOf(request)
     const row = await loadOrFail(db, id)
     const deleted = row.deleted_at !== null && row.deleted_at !== undefined
@@ -569,13 +572,13 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
         const db = dbOf(request)
         const row = await loadOrFail(db, id)
         checkIfMatch(request, etag(row))
-        if ((request.query as { dry_run?: boolean }).dry_run === true) return reply.code(200).send(dryRunView(await previewForceDelete(db, table, { id }), sortedIds))
+        if (request.query.dry_run === true) return reply.code(200).send(dryRunView(await previewForceDelete(db, table, { id }), sortedIds))
         const result = await db.transaction().execute(async (trx) => {
           await options.beforeDelete?.(trx, [id], 'permanent')
           return forceDelete(trx, table, { id }, { by: actor.id })
         })
         if (result.deleted.length === 0) throw new HttpProblem('not-found', `${Noun} ${id} does not exist`)
-        return reply.code(204).send()
+        return deleted(reply, null)
       },
     )
   }
@@ -594,7 +597,7 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       },
       async (request) => {
         requireAdmin(options.actor(request))
-        const { limit = 20, cursor } = request.query as { limit?: number; cursor?: string }
+        const { limit = 20, cursor } = request.query
         const db = dbOf(request)
         const sqlite = dialectKindOf(db) === 'sqlite'
         let query = db
@@ -646,16 +649,17 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       },
       { additionalProperties: false },
     )
-    const idsOf = (request: FastifyRequest) => [
-      ...new Set(((request.body as Record<string, SoftDeleteKeyValue[]>)[idsField] ?? []).map((id, index) => keyIn(id, `/body/${idsField}/${index}`))),
+    // The ids field is named by an option, so TypeScript cannot type the bulk bodies: the schema has checked them.
+    const idsOf = (body: unknown) => [
+      ...new Set(((body as Record<string, SoftDeleteKeyValue[]>)[idsField] ?? []).map((id, index) => keyIn(id, `/body/${idsField}/${index}`))),
     ]
 
-    async function bulkDelete(request: FastifyRequest) {
+    async function bulkDelete(request: FastifyRequest & { body: unknown; query: Static<typeof DryRunQuery> }) {
       const actor = requireAdmin(options.actor(request))
       const body = request.body as { hard_delete?: boolean; reason?: string }
-      const ids = idsOf(request)
+      const ids = idsOf(body)
       const db = dbOf(request)
-      if ((request.query as { dry_run?: boolean }).dry_run === true) {
+      if (request.query.dry_run === true) {
         return dryRunView(body.hard_delete === true ? await previewForceDelete(db, table, { ids }) : await previewSoftDelete(db, table, { ids }), sortedIds)
       }
       if (body.hard_delete === true) {
@@ -694,7 +698,7 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       async (request, reply) => {
         const result = await bulkDelete(request)
         if ('dry_run' in result) return reply.code(200).send(result)
-        return reply.code(204).send()
+        return deleted(reply, null)
       },
     )
 
@@ -757,7 +761,7 @@ export function softDeleteRoutes<Row extends Record<string, unknown>>(app: Fasti
       },
       async (request) => {
         const actor = requireAdmin(options.actor(request))
-        const ids = idsOf(request)
+        const ids = idsOf(request.body)
         const result: RestoreResult = await restoreWithHook(dbOf(request), (scope) =>
           restore(scope, table, { ids }, { by: actor.id, onFailure: 'skip', set: options.restoreSet?.(dbOf(request)) }),
         )
