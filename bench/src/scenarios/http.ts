@@ -57,7 +57,11 @@ export async function http(server: Server, options: { quick: boolean; repetition
 
     const urls = { blog: await start('service'), prepared: await start('service-prepared'), minimal: await start('hand-written') }
 
-    const activeId = (n: number) => 1 + ((n * 7919) % posts) + (((1 + ((n * 7919) % posts)) % 10 === 0) ? 1 : 0)
+    // An active post (every tenth is deleted): the one before a deleted one, never past the last.
+    const activeId = (n: number) => {
+      const id = 1 + ((n * 7919) % posts)
+      return id % 10 === 0 ? id - 1 : id
+    }
     let counter = 0
     const getPost: Partial<autocannon.Options> = {
       requests: [{ method: 'GET', setupRequest: (request) => ({ ...request, path: `/posts/${activeId(++counter)}` }) }],
