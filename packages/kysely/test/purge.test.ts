@@ -85,7 +85,8 @@ describe.each(dialectKinds())('purge on %s', (kind) => {
     const where = { posts: (eb: ExpressionBuilder<any, any>, column: (name: string) => RawBuilder<unknown>) => eb(column('delete_reason'), '=', 'spam') }
     const plan = await purge(db, { tables: ['posts'], where, dryRun: true })
     expect(plan.tables.posts?.count).toBe(1)
-    expect(plan.sample).toEqual([{ table: 'posts', id: spam }])
+    // The spam post's comment goes with it.
+    expect(plan.sample).toEqual([{ table: 'comments', id: spamComment }, { table: 'posts', id: spam }])
     const result = await purge(db, { tables: ['posts', 'comments'], where })
     expect(result.tables.posts?.count).toBe(1)
     expect(await exists(raw, 'posts', spam)).toBe(false)
@@ -93,6 +94,31 @@ describe.each(dialectKinds())('purge on %s', (kind) => {
     expect(await exists(raw, 'posts', kept)).toBe(true)
     await expect(purge(db, { where: { categories: () => sql<boolean>`true` } })).rejects.toMatchObject({ code: 'INVALID_CONFIGURATION' })
     expect((await purge(db, { tables: ['posts'] })).tables.posts?.count).toBe(1)
+  })
+
+  test('with `tables`, a plan counts what goes below its rows in tables it does not purge, and nothing else of theirs: the run removes what it counted', async () => {
+    await purge(db)
+    const user = await insertUser(db)
+    const [duePost, activePost] = [await insertPost(db, user), await insertPost(db, user)]
+    const below = await insertComment(db, duePost, user)
+    const ownDue = await insertComment(db, activePost, user)
+    // The post is due, the comment deleted with it is not (yet); another comment is due on its own.
+    await softDelete(db, 'posts', { id: duePost })
+    await softDelete(db, 'comments', { id: ownDue })
+    await age(raw, 'posts', [duePost])
+    await age(raw, 'comments', [ownDue])
+
+    const comments = await purge(db, { tables: ['comments'], dryRun: true })
+    expect([comments.count, comments.tables]).toEqual([1, { comments: { count: 1, batches: 0, held: 0 } }])
+    expect(comments.sample).toEqual([{ table: 'comments', id: ownDue }])
+    const posts = await purge(db, { tables: ['posts'], dryRun: true })
+    expect([posts.count, posts.tables.posts?.count, posts.tables.comments?.count]).toEqual([2, 1, 1])
+    expect(posts.sample).toEqual([{ table: 'comments', id: below }, { table: 'posts', id: duePost }])
+
+    expect((await purge(db, { tables: ['comments'], asOf: comments.asOf })).count).toBe(1)
+    expect(await exists(raw, 'comments', below)).toBe(true)
+    expect((await purge(db, { tables: ['posts'], asOf: posts.asOf })).count).toBe(2)
+    expect([await exists(raw, 'posts', duePost), await exists(raw, 'comments', below), await exists(raw, 'posts', activePost)]).toEqual([false, false, true])
   })
 
   test('a cutoff purges rows deleted before it, whatever their purge_at', async () => {

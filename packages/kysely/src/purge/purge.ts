@@ -11,7 +11,11 @@ import { portableFor } from '../dialects/portable.ts'
 
 /** Options of {@link purge}. */
 export interface PurgeOptions extends ActorOptions {
-  /** The tables to purge. Defaults to every declared table. Children always go before parents. */
+  /**
+   * The tables to purge. Defaults to every declared table. Children always go before parents. The
+   * rows below a purged row go with it, whatever their tables: a dry run counts them under their own
+   * tables, and counts nothing else of a table left out.
+   */
   readonly tables?: readonly string[]
   /**
    * Purge rows deleted before this instant instead of rows whose `purge_at` has passed. Defaults to
@@ -139,6 +143,10 @@ export interface PurgeResult {
   readonly dryRun: boolean
   /** Rows removed (or that would be), all tables, descendants of purged rows included. */
   readonly count: number
+  /**
+   * Per table. A run: each purged table's rows with those that went with them. A dry run: each table
+   * that would lose rows, its own and those going with a parent's.
+   */
   readonly tables: Readonly<Record<string, PurgeTableResult>>
   /** Dry run only: up to `sampleSize` of the rows that would go. */
   readonly sample: readonly { readonly table: string; readonly id: RowKey }[]
@@ -272,19 +280,23 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
   }
   // Children first, so that a parent's batch rarely has anything left below it.
   const order = [...context.definition.topologicalOrder()].reverse().filter((name) => wanted.has(name))
+  // What a run can remove: the wanted tables' due rows and, whatever their tables, the rows below them.
+  const reach = new Set([...wanted].flatMap((name) => [name, ...context.definition.descendantsOf(name)]))
+  const counted = [...context.definition.topologicalOrder()].reverse().filter((name) => reach.has(name))
+  const scope: Scope = { context, options, holds, wanted, reach }
   const started = performance.now()
 
   const counts = new Map<string, number>()
   const held = new Map<string, number>()
-  for (const name of order) {
+  for (const name of counted) {
     const row = await db
       .selectFrom(name)
       .select((portable === undefined ? sql<number>`count(*)::int` : sql<number>`count(*)`).as('n'))
-      .where((eb) => dueOrBelowDue(eb, context, name, options, name, holds))
+      .where((eb) => dueOrBelowDue(eb, scope, name, name))
       .$call(withDeleted({ '*': 'include' }))
       .executeTakeFirstOrThrow()
     counts.set(name, Number(row.n))
-    if (holds !== undefined) {
+    if (holds !== undefined && wanted.has(name)) {
       const heldRow = await db
         .selectFrom(name)
         .select((portable === undefined ? sql<number>`count(*)::int` : sql<number>`count(*)`).as('n'))
@@ -299,20 +311,20 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
 
   if (options.dryRun === true) {
     const sample: { table: string; id: RowKey }[] = []
-    for (const name of order) {
+    for (const name of counted) {
       if (sample.length >= sampleSize) break
       const table = context.definition.table(name)
       const rows = await db
         .selectFrom(name)
         .select(`${table.key} as key`)
-        .where((eb) => dueOrBelowDue(eb, context, name, options, name, holds))
+        .where((eb) => dueOrBelowDue(eb, scope, name, name))
         .$call(withDeleted({ '*': 'include' }))
         .orderBy(table.key)
         .limit(sampleSize - sample.length)
         .execute()
       for (const row of rows) sample.push({ table: name, id: row.key as RowKey })
     }
-    const tables = Object.fromEntries(order.map((name) => [name, { count: counts.get(name) ?? 0, batches: 0, held: held.get(name) ?? 0 }]))
+    const tables = Object.fromEntries(counted.map((name) => [name, { count: counts.get(name) ?? 0, batches: 0, held: held.get(name) ?? 0 }]))
     return {
       dryRun: true,
       count: total,
@@ -463,22 +475,25 @@ function due(
   return eb.and(conditions)
 }
 
+/** What the counts of a run look at: its tables, the tables below them, its options and holds. */
+interface Scope {
+  readonly context: Context
+  readonly options: PurgeOptions
+  readonly holds: Holds | undefined
+  /** The tables the run purges (`PurgeOptions.tables`). */
+  readonly wanted: ReadonlySet<string>
+  /** Those and every table below them: where a run removes rows. */
+  readonly reach: ReadonlySet<string>
+}
+
 /**
  * Due, or below a due row along the relations (and, in a table that references itself, below such
  * a row along its own relation, to any depth: the purge removes replies with the row they answer):
  * what a purge removes from this table, for the counts and the dry run.
  */
-function dueOrBelowDue(
-  eb: ExpressionBuilder<any, any>,
-  context: Context,
-  name: string,
-  options: PurgeOptions,
-  qualifier: string,
-  holds: Holds | undefined,
-  depth = 0,
-): Expression<SqlBool> {
-  const table = context.definition.table(name)
-  const self = context.definition.selfRelationOf(name)
+function dueOrBelowDue(eb: ExpressionBuilder<any, any>, scope: Scope, name: string, qualifier: string, depth = 0): Expression<SqlBool> {
+  const table = scope.context.definition.table(name)
+  const self = scope.context.definition.selfRelationOf(name)
   if (self !== undefined) {
     // The rows reached otherwise (`tombstone_t<depth>` seeds a recursive query), then every reply
     // below them, whatever its state (operations/tree.ts); plain SQL, so SQLite and MariaDB run it too.
@@ -490,28 +505,25 @@ function dueOrBelowDue(
       'in',
       sql`(with recursive ${tree}(k, s) as (
         select ${sql.ref(`${seed}.${table.key}`)}, ${sql.ref(`${seed}.${self.parentKey}`)} from ${t} as ${sql.id(seed)}
-        where ${reached(eb, context, name, options, seed, holds, depth + 1)}
+        where ${reached(eb, scope, name, seed, depth + 1)}
         union
         select c.${key}, c.${pk} from ${t} as c join ${tree} as r on c.${fk} = r.s
       ) select k from ${tree})`,
     )
   }
-  return reached(eb, context, name, options, qualifier, holds, depth)
+  return reached(eb, scope, name, qualifier, depth)
 }
 
-/** Due, or below a row of a parent table that the purge removes: {@link dueOrBelowDue} but for the table's own relation. */
-function reached(
-  eb: ExpressionBuilder<any, any>,
-  context: Context,
-  name: string,
-  options: PurgeOptions,
-  qualifier: string,
-  holds: Holds | undefined,
-  depth: number,
-): Expression<SqlBool> {
-  const table = context.definition.table(name)
-  const branches: Expression<SqlBool>[] = [due(eb, table, options, qualifier, holds)]
-  for (const relation of context.definition.parentsOf(name)) {
+/**
+ * Due in a table the run purges, or below a row of a parent table that the run removes:
+ * {@link dueOrBelowDue} but for the table's own relation. A table the run does not purge loses only
+ * the rows below the ones it does.
+ */
+function reached(eb: ExpressionBuilder<any, any>, scope: Scope, name: string, qualifier: string, depth: number): Expression<SqlBool> {
+  const table = scope.context.definition.table(name)
+  const branches: Expression<SqlBool>[] = scope.wanted.has(name) ? [due(eb, table, scope.options, qualifier, scope.holds)] : []
+  for (const relation of scope.context.definition.parentsOf(name)) {
+    if (!scope.reach.has(relation.parent)) continue
     const alias = `tombstone_p${depth}_${relation.parent.replaceAll('.', '_')}`
     branches.push(
       eb(
@@ -520,7 +532,7 @@ function reached(
         eb
           .selectFrom(`${relation.parent} as ${alias}`)
           .select(`${alias}.${relation.parentKey}`)
-          .where((inner) => dueOrBelowDue(inner, context, relation.parent, options, alias, holds, depth + 1)),
+          .where((inner) => dueOrBelowDue(inner, scope, relation.parent, alias, depth + 1)),
       ),
     )
   }
