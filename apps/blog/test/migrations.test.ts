@@ -5,78 +5,76 @@
  * current ones as it is.
  */
 import { sql } from 'kysely'
-import { describe, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
 import { connect } from '../src/db/connect.ts'
-import { migrate } from '../src/db/migrate.ts'
+import { MIGRATIONS, migrate } from '../src/db/migrate.ts'
 import { blogSoftDeletes } from '../src/db/soft-deletes.ts'
 
 const body = async (db: Parameters<typeof migrate>[0], name: string) =>
   (await sql<{ prosrc: string }>`select prosrc from pg_proc where proname = ${name}`.execute(db)).rows[0]?.prosrc ?? ''
 
-describe('migration 007-trigger-plans', () => {
-  test('re-installs triggers whose transition-table queries were static; on a current database changes nothing', async () => {
-    const handle = await connect('memory://', blogSoftDeletes(30))
-    try {
-      await migrate(handle.db)
-      const current = await body(handle.db, 'tombstone_audit_update_posts')
-      expect(current).toMatch(/v_small/)
-      // As an earlier version installed it: the insert written in the function, planned once per session.
-      await sql.raw(`create or replace function tombstone_audit_update_posts() returns trigger language plpgsql as $$
-        begin
-          insert into tombstone_audit (action, entity, entity_id) select 'soft_delete', 'posts', n.id::text from tombstone_new n;
-          return null;
-        end $$`).execute(handle.db)
-      // The migrations after it go too: the migrator runs them in order.
-      const forget = sql`delete from kysely_migration where name >= '007-trigger-plans'`
-      await forget.execute(handle.db)
-      const upgraded = await migrate(handle.db)
-      expect(upgraded.results?.map((result) => [result.migrationName, result.status])).toEqual([
-        ['007-trigger-plans', 'Success'],
-        ['008-grants-prune', 'Success'],
-      ])
-      expect(await body(handle.db, 'tombstone_audit_update_posts')).toBe(current)
+/** The case of one migration that re-installs a function an earlier version installed otherwise. */
+interface Reinstall {
+  readonly migration: string
+  readonly function: string
+  /** Tells the current function from the earlier one. */
+  readonly current: RegExp
+  /** The earlier version's function. */
+  readonly earlier: string
+}
 
-      // Run again on a current database (the record removed once more): nothing is re-installed
-      // (a re-install drops and creates the triggers again, with new oids).
-      const triggers = sql<{ oid: number }>`select oid from pg_trigger where tgname = 'tombstone_audit_update' order by oid`
-      const before = (await triggers.execute(handle.db)).rows
-      await forget.execute(handle.db)
-      await migrate(handle.db)
-      expect((await triggers.execute(handle.db)).rows).toEqual(before)
-    } finally {
-      await handle.close()
-    }
-  })
-})
+const CASES: readonly Reinstall[] = [
+  {
+    migration: '007-trigger-plans',
+    function: 'tombstone_audit_update_posts',
+    current: /v_small/,
+    // The insert written in the function, planned once per session.
+    earlier: `create or replace function tombstone_audit_update_posts() returns trigger language plpgsql as $$
+      begin
+        insert into tombstone_audit (action, entity, entity_id) select 'soft_delete', 'posts', n.id::text from tombstone_new n;
+        return null;
+      end $$`,
+  },
+  {
+    migration: '008-grants-prune',
+    function: 'tombstone_allow_hard_delete',
+    current: /^(?![\s\S]*skip locked)/, // no `skip locked` anywhere in it
+    // The prune as a self-join.
+    earlier: `create or replace function tombstone_allow_hard_delete(purpose text default 'hard_delete', actor text default null, reason text default null)
+      returns void language plpgsql security definer as $$
+      begin
+        delete from tombstone_hard_delete_grants where txid in (
+          select txid from tombstone_hard_delete_grants where at < now() - interval '1 day' for update skip locked);
+        insert into tombstone_hard_delete_grants (txid, purpose, actor, reason) values (txid_current(), purpose, actor, reason)
+          on conflict (txid) do update set purpose = excluded.purpose, actor = excluded.actor, reason = excluded.reason;
+      end $$`,
+  },
+]
 
-describe('migration 008-grants-prune', () => {
-  test('re-installs a tombstone_allow_hard_delete() whose prune was a self-join; on a current database changes nothing', async () => {
-    const handle = await connect('memory://', blogSoftDeletes(30))
-    try {
-      await migrate(handle.db)
-      const current = await body(handle.db, 'tombstone_allow_hard_delete')
-      expect(current).not.toMatch(/skip locked/)
-      // As an earlier version installed it.
-      await sql.raw(`create or replace function tombstone_allow_hard_delete(purpose text default 'hard_delete', actor text default null, reason text default null)
-        returns void language plpgsql security definer as $$
-        begin
-          delete from tombstone_hard_delete_grants where txid in (
-            select txid from tombstone_hard_delete_grants where at < now() - interval '1 day' for update skip locked);
-          insert into tombstone_hard_delete_grants (txid, purpose, actor, reason) values (txid_current(), purpose, actor, reason)
-            on conflict (txid) do update set purpose = excluded.purpose, actor = excluded.actor, reason = excluded.reason;
-        end $$`).execute(handle.db)
-      await sql`delete from kysely_migration where name = '008-grants-prune'`.execute(handle.db)
-      const upgraded = await migrate(handle.db)
-      expect(upgraded.results?.map((result) => [result.migrationName, result.status])).toEqual([['008-grants-prune', 'Success']])
-      expect(await body(handle.db, 'tombstone_allow_hard_delete')).toBe(current)
+test.each(CASES)('migration $migration re-installs $function as an earlier version made it; on a current database changes nothing', async (entry) => {
+  const handle = await connect('memory://', blogSoftDeletes(30))
+  try {
+    await migrate(handle.db)
+    const current = await body(handle.db, entry.function)
+    expect(current).toMatch(entry.current)
+    await sql.raw(entry.earlier).execute(handle.db)
+    expect(await body(handle.db, entry.function)).not.toMatch(entry.current)
+    // The migrations after it go too: the migrator runs them in order.
+    const forget = sql`delete from kysely_migration where name >= ${entry.migration}`
+    await forget.execute(handle.db)
+    const upgraded = await migrate(handle.db)
+    const rerun = Object.keys(MIGRATIONS).filter((name) => name >= entry.migration)
+    expect(upgraded.results?.map((result) => [result.migrationName, result.status])).toEqual(rerun.map((name) => [name, 'Success']))
+    expect(await body(handle.db, entry.function)).toBe(current)
 
-      const triggers = sql<{ oid: number }>`select oid from pg_trigger where tgname = 'tombstone_audit_update' order by oid`
-      const before = (await triggers.execute(handle.db)).rows
-      await sql`delete from kysely_migration where name = '008-grants-prune'`.execute(handle.db)
-      await migrate(handle.db)
-      expect((await triggers.execute(handle.db)).rows).toEqual(before)
-    } finally {
-      await handle.close()
-    }
-  })
+    // Run again on a current database (the records removed once more): nothing is re-installed
+    // (a re-install drops and creates the triggers again, with new oids).
+    const triggers = sql<{ oid: number }>`select oid from pg_trigger where tgname = 'tombstone_audit_update' order by oid`
+    const before = (await triggers.execute(handle.db)).rows
+    await forget.execute(handle.db)
+    await migrate(handle.db)
+    expect((await triggers.execute(handle.db)).rows).toEqual(before)
+  } finally {
+    await handle.close()
+  }
 })
