@@ -279,10 +279,11 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
     if (typeof predicate !== 'function') throw new InvalidArgumentError(`where.${name} must be a function`)
   }
   // Children first, so that a parent's batch rarely has anything left below it.
-  const order = [...context.definition.topologicalOrder()].reverse().filter((name) => wanted.has(name))
+  const childrenFirst = [...context.definition.topologicalOrder()].reverse()
+  const order = childrenFirst.filter((name) => wanted.has(name))
   // What a run can remove: the wanted tables' due rows and, whatever their tables, the rows below them.
   const reach = new Set([...wanted].flatMap((name) => [name, ...context.definition.descendantsOf(name)]))
-  const counted = [...context.definition.topologicalOrder()].reverse().filter((name) => reach.has(name))
+  const counted = childrenFirst.filter((name) => reach.has(name))
   const scope: Scope = { context, options, holds, wanted, reach }
   const started = performance.now()
 
