@@ -1,8 +1,8 @@
 /**
  * Migrations on a database made by an earlier version: 007 re-installs the database's statement
  * triggers that planned their transition-table queries once (PL/pgSQL's cached plans), 008 the
- * hard-delete grant whose prune was a self-join; each leaves a database already installed with the
- * current ones as it is.
+ * hard-delete grant whose prune was a self-join, 009 installs the parent side of the relations'
+ * check (absent before); each leaves a database already installed with the current ones as it is.
  */
 import { sql } from 'kysely'
 import { expect, test } from 'vitest'
@@ -48,6 +48,13 @@ const CASES: readonly Reinstall[] = [
         insert into tombstone_hard_delete_grants (txid, purpose, actor, reason) values (txid_current(), purpose, actor, reason)
           on conflict (txid) do update set purpose = excluded.purpose, actor = excluded.actor, reason = excluded.reason;
       end $$`,
+  },
+  {
+    migration: '009-children-check',
+    function: 'tombstone_children_comments_post_id',
+    current: /still deleted at commit/i,
+    // None: the function and its constraint trigger on posts did not exist.
+    earlier: 'drop function tombstone_children_comments_post_id() cascade',
   },
 ]
 

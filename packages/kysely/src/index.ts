@@ -80,6 +80,7 @@ export {
   type Target,
   type ActorOptions,
   type TableResult,
+  type ActiveChildEntry,
 } from './operations/context.ts'
 export { softDelete, type SoftDeleteOptions, type SoftDeleteResult } from './operations/soft-delete.ts'
 export {

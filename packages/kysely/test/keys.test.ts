@@ -181,7 +181,7 @@ describe.each(databaseKinds())('uuid and text keys on %s', (kind) => {
 
   test('keys given as text are reported in the column type, not-found keys included', async () => {
     const { org } = await seed()
-    const result = await softDelete(db, 'orgs', { ids: [String(org), org, '999999'] }, { cascade: false })
+    const result = await softDelete(db, 'orgs', { ids: [String(org), org, '999999'] })
     expect(result.deleted).toEqual([org])
     expect(result.notFound).toEqual([999_999])
     expect(result.alreadyDeleted).toEqual([])

@@ -12,6 +12,7 @@ import {
   NotDeletedError,
   NotFoundError,
   ParentDeletedError,
+  previewSoftDelete,
   readAudit,
   ReferencedError,
   restore,
@@ -132,6 +133,32 @@ describe.each(dialectKinds())('operations on %s', (kind) => {
     const posts = [await insertPost(db, user), await insertPost(db, user), await insertPost(db, user)]
     const result = await softDelete(db, 'posts', { where: (eb) => eb('author_id', '=', user) }, { cascade: false })
     expect(numbers(result.deleted)).toEqual(posts)
+  })
+
+  test('cascade: false refuses to leave an active row under the rows it stamps, and changes nothing; over rows without active children it stamps them alone', async () => {
+    const user = await insertUser(db)
+    const post = await insertPost(db, user)
+    const comment = await insertComment(db, post, user)
+    // The preview says so first.
+    const preview = await previewSoftDelete(db, 'posts', { id: post }, { cascade: false })
+    expect(preview.wouldRefuse).toBe(true)
+    expect(preview.activeChildren.map((entry) => [entry.table, Number(entry.id), Number(entry.parentId)])).toEqual([['comments', comment, post]])
+    expect((await previewSoftDelete(db, 'posts', { id: post })).wouldRefuse).toBe(false)
+    const refused = await softDelete(db, 'posts', { id: post }, { cascade: false }).catch((caught: unknown) => caught)
+    expect(refused).toBeInstanceOf(ParentDeletedError)
+    expect(refused).toMatchObject({ code: 'PARENT_DELETED', table: 'comments', parentTable: 'posts' })
+    expect(Number((refused as ParentDeletedError).id)).toBe(comment)
+    expect(Number((refused as ParentDeletedError).parentId)).toBe(post)
+    expect((await stateOf(raw, 'posts', post))?.deleted_at).toBeNull()
+    // A user's posts and comments are theirs too (two relations): refused by the first with an active row.
+    expect(await softDelete(db, 'users', { id: user }, { cascade: false }).catch((caught: unknown) => caught)).toMatchObject({ parentTable: 'users' })
+    // With the comment deleted on its own first, the post goes alone.
+    await softDelete(db, 'comments', { id: comment })
+    expect(await previewSoftDelete(db, 'posts', { id: post }, { cascade: false })).toMatchObject({ wouldRefuse: false, activeChildren: [] })
+    const alone = await softDelete(db, 'posts', { id: post }, { cascade: false })
+    expect(numbers(alone.deleted)).toEqual([post])
+    expect(alone.tables).not.toHaveProperty('comments')
+    expect((await stateOf(raw, 'comments', comment))?.deletion_id).not.toBe(alone.deletionId)
   })
 
   test('cascade follows every relation to any depth, set-based, and restore brings back exactly that deletion', async () => {

@@ -8,6 +8,7 @@ import * as legalHolds from './migrations/005-legal-holds.ts'
 import * as legalHoldsSqlite from './migrations/006-legal-holds-sqlite.ts'
 import * as triggerPlans from './migrations/007-trigger-plans.ts'
 import * as grantsPrune from './migrations/008-grants-prune.ts'
+import * as childrenCheck from './migrations/009-children-check.ts'
 import * as sqliteInitial from './migrations/sqlite/001-initial.ts'
 import * as sqliteBootstrapState from './migrations/sqlite/003-bootstrap-state.ts'
 import * as sqliteRegistrations from './migrations/sqlite/004-registrations.ts'
@@ -15,6 +16,7 @@ import * as sqliteLegalHolds from './migrations/sqlite/005-legal-holds.ts'
 import * as sqliteLegalHoldsSqlite from './migrations/sqlite/006-legal-holds-sqlite.ts'
 import * as sqliteTriggerPlans from './migrations/sqlite/007-trigger-plans.ts'
 import * as sqliteGrantsPrune from './migrations/sqlite/008-grants-prune.ts'
+import * as sqliteChildrenCheck from './migrations/sqlite/009-children-check.ts'
 import { isSqlite } from './sql-dialect.ts'
 
 /** Every migration, in order. Statically imported, so that bundles and tests see the same list. */
@@ -27,6 +29,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '006-legal-holds-sqlite': legalHoldsSqlite,
   '007-trigger-plans': triggerPlans,
   '008-grants-prune': grantsPrune,
+  '009-children-check': childrenCheck,
 }
 
 /**
@@ -42,6 +45,7 @@ export const SQLITE_MIGRATIONS: Readonly<Record<string, Migration>> = {
   '006-legal-holds-sqlite': sqliteLegalHoldsSqlite,
   '007-trigger-plans': sqliteTriggerPlans,
   '008-grants-prune': sqliteGrantsPrune,
+  '009-children-check': sqliteChildrenCheck,
 }
 
 /** The migrations for the database `db` speaks. */

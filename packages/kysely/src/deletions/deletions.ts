@@ -353,6 +353,7 @@ export async function previewRestoreDeletion<DB>(db: Kysely<DB>, deletionId: str
       parentDeleted: parts.flatMap((part) => part.parentDeleted),
       conflicts: parts.flatMap((part) => part.conflicts),
       held: 0,
+      activeChildren: [],
       wouldRefuse: parts.some((part) => part.parentDeleted.length + part.conflicts.length > 0),
     }
   }

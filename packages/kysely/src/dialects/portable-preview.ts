@@ -15,7 +15,7 @@ import type { TableDefinition } from '../definition.ts'
 import type { RowKey } from '../errors.ts'
 import { refusePortableDefinition } from '../operations/policies.ts'
 import { targetVisibility, withDeleted } from '../plugin/markers.ts'
-import { keysOf, keyText, missingKeys, type Context, type Target } from '../operations/context.ts'
+import { activeChildren, keysOf, keyText, missingKeys, type Context, type Target } from '../operations/context.ts'
 import { cascadeRows, readOnly, result, type PreviewConflict, type PreviewResult, type PreviewTable } from '../operations/preview.ts'
 import { deletedParents, type PortableDialect } from './portable.ts'
 import { holdsInstalled } from '../holds/holds.ts'
@@ -54,7 +54,9 @@ export async function portablePreviewSoftDelete(d: PortableDialect, db: Kysely<a
       notFound = missingKeys(missing, alreadyDeleted)
     }
     const tables = await cascadeSummary(d, trx, context, root, found, { active: true, cascade, sampleSize, held: false })
-    return result('softDelete', tables, { notFound, alreadyDeleted })
+    // Without the cascade, softDelete refuses rows that still have active children.
+    const below = cascade ? [] : await activeChildren(trx, context, root, found, (column, keys) => d.keyIn(column, keys), { limit: sampleSize })
+    return result('softDelete', tables, { notFound, alreadyDeleted, activeChildren: below })
   })
 }
 

@@ -19,6 +19,7 @@ import {
   keysOf,
   missingKeys,
   keyText,
+  refuseActiveChildren,
   restoreAssignments,
   type ActorOptions,
   type AuditAction,
@@ -224,6 +225,8 @@ export async function portableSoftDelete(
         throw classifyDatabaseError(error)
       })
       const stamped = new Map<string, RowKey[]>([[table, deleted]])
+      // Without the cascade, no active row may be left under the stamped ones.
+      if (options.cascade === false) await refuseActiveChildren(trx, context, root, deleted, (column, keys) => d.keyIn(column, keys), (query) => d.lock(query))
       // Replies below the stamped rows along the table's own relation, one level per statement,
       // until a level is empty (a reply deleted on its own before is not entered).
       const stampReplies = async (t: TableDefinition, r: Retention | null): Promise<RowKey[]> => {

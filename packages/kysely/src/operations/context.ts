@@ -1,6 +1,7 @@
 import { sql, type Expression, type Kysely, type RawBuilder, type SqlBool, type Transaction } from 'kysely'
 import type { Retention, SoftDeleteDefinition, TableDefinition } from '../definition.ts'
-import { classifyDatabaseError, InvalidArgumentError, InvalidConfigurationError, sqlStateOf, type RowKey } from '../errors.ts'
+import { classifyDatabaseError, InvalidArgumentError, InvalidConfigurationError, ParentDeletedError, sqlStateOf, type RowKey } from '../errors.ts'
+import { withDeleted } from '../plugin/markers.ts'
 import { SoftDeletePlugin } from '../plugin/soft-delete-plugin.ts'
 
 /**
@@ -79,14 +80,82 @@ export const TRANSACTION_ATTEMPTS = 3
 export async function inTransaction<DB, T>(db: Kysely<DB>, work: (trx: Kysely<DB>) => Promise<T>): Promise<T> {
   if (db.isTransaction) return work(db)
   for (let attempt = 1; ; attempt++) {
+    let worked = false
     try {
-      return await db.transaction().execute((trx: Transaction<DB>) => work(trx))
+      return await db.transaction().execute(async (trx: Transaction<DB>) => {
+        const result = await work(trx)
+        worked = true
+        return result
+      })
     } catch (error) {
       const state = sqlStateOf(error)
+      // A deferred check refused the commit (an active row left under a row deleted in it: TB003).
+      if (worked && state === SQLSTATE_PARENT_DELETED) throw classifyDatabaseError(error)
       if (attempt >= TRANSACTION_ATTEMPTS || (state !== '40P01' && state !== '40001')) throw error
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt))
     }
   }
+}
+
+const SQLSTATE_PARENT_DELETED = 'TB003'
+
+/** An active row below a row a soft delete without its cascade would stamp. */
+export interface ActiveChildEntry {
+  readonly table: string
+  readonly id: RowKey
+  /** The row above it, of the operation's table. */
+  readonly parentId: RowKey
+}
+
+/**
+ * The active rows directly below `keys` of `table`, along each relation from it (its own included),
+ * at most `limit` per relation; with `lock`, read with a locking read (which sees a row committed
+ * since the transaction's snapshot).
+ */
+export async function activeChildren(
+  trx: Kysely<any>,
+  context: Context,
+  table: TableDefinition,
+  keys: readonly RowKey[],
+  keyIn: (column: string, keys: readonly RowKey[]) => RawBuilder<SqlBool>,
+  options: { readonly limit: number; readonly lock?: <QB extends { forUpdate(): QB }>(query: QB) => QB },
+): Promise<ActiveChildEntry[]> {
+  if (keys.length === 0) return []
+  const entries: ActiveChildEntry[] = []
+  const self = context.definition.selfRelationOf(table.name)
+  for (const relation of [...context.definition.childrenOf(table.name), ...(self === undefined ? [] : [self])]) {
+    const child = context.definition.table(relation.child)
+    const query = trx
+      .selectFrom(`${relation.child} as tombstone_child`)
+      .select([`tombstone_child.${child.key} as id`, `tombstone_child.${relation.foreignKey} as parent_id`])
+      .where(keyIn(`tombstone_child.${relation.foreignKey}`, keys))
+      .$call(withDeleted({ tombstone_child: 'exclude' }))
+      .orderBy(`tombstone_child.${child.key}`)
+      .limit(options.limit)
+    const rows = (await (options.lock === undefined ? query : options.lock(query)).execute()) as { id: RowKey; parent_id: RowKey }[]
+    for (const row of rows) entries.push({ table: relation.child, id: row.id, parentId: row.parent_id })
+  }
+  return entries
+}
+
+/**
+ * Refuses a soft delete that would leave an active row under a row it stamped (`cascade: false`
+ * over rows with active children): a `ParentDeletedError` naming the first such child, before the
+ * commit, on every dialect. On PostgreSQL the database refuses it at commit anyway, for any client
+ * (a deferred constraint trigger per relation, schema/invariants.ts); this is the toolkit's own,
+ * immediate check, and SQLite's and MariaDB's only one (they have no deferred triggers). The children
+ * are read with a locking read, which sees a child committed since the transaction's snapshot.
+ */
+export async function refuseActiveChildren(
+  trx: Kysely<any>,
+  context: Context,
+  table: TableDefinition,
+  stamped: readonly RowKey[],
+  keyIn: (column: string, keys: readonly RowKey[]) => RawBuilder<SqlBool>,
+  lock: <QB extends { forUpdate(): QB }>(query: QB) => QB,
+): Promise<void> {
+  const [first] = await activeChildren(trx, context, table, stamped, keyIn, { limit: 1, lock })
+  if (first !== undefined) throw new ParentDeletedError(first.table, first.id, table.name, first.parentId)
 }
 
 /** The keys a target names, or undefined for a `where` target. Validates them. */

@@ -4,7 +4,7 @@ import { DeletePolicyError, InvalidArgumentError, type RowKey } from '../errors.
 import { targetVisibility, withDeleted } from '../plugin/markers.ts'
 import { holdsInstalled } from '../holds/holds.ts'
 import { HELD_ROWS_TABLE } from '../holds/schema.ts'
-import { contextOf, keyIn, keysOf, keyText, missingKeys, targetKeys, type Context, type Target } from './context.ts'
+import { activeChildren, contextOf, keyIn, keysOf, keyText, missingKeys, targetKeys, type ActiveChildEntry, type Context, type Target } from './context.ts'
 import { deletedParents, restoreStatement, type ParentDeletedEntry } from './restore.ts'
 import { portableFor } from '../dialects/portable.ts'
 import { portablePreviewForceDelete, portablePreviewRestore, portablePreviewSoftDelete } from '../dialects/portable-preview.ts'
@@ -51,8 +51,14 @@ export interface PreviewResult {
   /** Force delete: rows under a legal hold among those it would remove (it would be refused). */
   readonly held: number
   /**
+   * Soft delete with `cascade: false`: active rows directly below the targets, up to `sampleSize`
+   * per relation (the soft delete would refuse with `ParentDeletedError`).
+   */
+  readonly activeChildren: readonly ActiveChildEntry[]
+  /**
    * True when the operation, run with its default `onFailure: 'throw'`, would refuse: a restore
-   * with a missing, active, parent-deleted or colliding target; a force delete of a held row.
+   * with a missing, active, parent-deleted or colliding target; a soft delete without its cascade
+   * over rows with active children; a force delete of a held row.
    */
   readonly wouldRefuse: boolean
 }
@@ -108,7 +114,9 @@ export async function previewSoftDelete<DB, T extends keyof DB & string>(
       notFound = missingKeys(missing, alreadyDeleted)
     }
     const tables = await cascadeSummary(trx, context, root, found, { active: true, cascade: options.cascade !== false, sampleSize, held: false })
-    return result('softDelete', tables, { notFound, alreadyDeleted })
+    // Without the cascade, softDelete refuses rows that still have active children.
+    const below = options.cascade === false ? await activeChildren(trx, context, root, found, keyIn, { limit: sampleSize }) : []
+    return result('softDelete', tables, { notFound, alreadyDeleted, activeChildren: below })
   })
 }
 
@@ -234,7 +242,7 @@ export async function readOnly<T>(db: Kysely<any>, work: (trx: Kysely<any>) => P
 export function result(
   operation: PreviewResult['operation'],
   tables: Record<string, PreviewTable>,
-  parts: Partial<Pick<PreviewResult, 'notFound' | 'alreadyDeleted' | 'notDeleted' | 'parentDeleted' | 'conflicts'>>,
+  parts: Partial<Pick<PreviewResult, 'notFound' | 'alreadyDeleted' | 'notDeleted' | 'parentDeleted' | 'conflicts' | 'activeChildren'>>,
 ): PreviewResult {
   let count = 0
   let held = 0
@@ -246,12 +254,13 @@ export function result(
   const parentDeleted = parts.parentDeleted ?? []
   const notFound = parts.notFound ?? []
   const notDeleted = parts.notDeleted ?? []
+  const activeChildren = parts.activeChildren ?? []
   const wouldRefuse =
     operation === 'restore'
       ? notFound.length + notDeleted.length + parentDeleted.length + conflicts.length > 0
       : operation === 'forceDelete'
         ? held > 0
-        : false
+        : activeChildren.length > 0
   return {
     operation,
     count,
@@ -262,6 +271,7 @@ export function result(
     parentDeleted,
     conflicts,
     held,
+    activeChildren,
     wouldRefuse,
   }
 }

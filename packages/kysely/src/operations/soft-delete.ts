@@ -15,6 +15,7 @@ import {
   keysOf,
   missingKeys,
   purgeAtExpression,
+  refuseActiveChildren,
   retentionText,
   setContext,
   targetKeys,
@@ -28,7 +29,12 @@ import { stampSubtrees } from './tree.ts'
 export interface SoftDeleteOptions extends ActorOptions {
   /** Overrides the table's retention for this operation (descendants keep their own). */
   readonly retention?: Retention | null
-  /** Follow the declared relations. Defaults to `true`. */
+  /**
+   * Follow the declared relations. Defaults to `true`. With `false`, only the target rows are
+   * stamped, and the operation fails with `ParentDeletedError` (nothing changed) if one of them still
+   * has an active child: no active row is left under a deleted parent (on PostgreSQL the database
+   * refuses it at commit too, for any client).
+   */
   readonly cascade?: boolean
 }
 
@@ -132,6 +138,8 @@ export async function softDelete<DB, T extends keyof DB & string>(
     const rootRows = await rootUpdate.execute().catch((error: unknown) => classifyOperationError(classifyKeyError(error, table)))
     const deleted = keysOf(rootRows, 'key')
     const stamped = new Map<string, RowKey[]>([[table, deleted]])
+    // Without the cascade, no active row may be left under the stamped ones.
+    if (options.cascade === false) await refuseActiveChildren(trx, context, root, deleted, keyIn, (query) => query.forUpdate())
 
     if (options.cascade !== false && deleted.length > 0) {
       // Replies of the deleted rows, along the table's own relation (operations/tree.ts).

@@ -380,6 +380,58 @@ async function installParentCheck(db: Kysely<any>, check: ParentCheck): Promise<
   }
 }
 
+/**
+ * Installs the other side of a relation's check: a deferred constraint trigger on the parent table
+ * refusing, at commit, a row this transaction soft-deleted that still has an active child. A soft
+ * delete from any client (psql's `update posts set deleted_at = now()`, `softDelete` with
+ * `cascade: false`) must take the children along in the same transaction, in either order: checked
+ * at commit, a cascade that stamps the parent first and its children in later statements passes,
+ * and a row deleted and restored again in the transaction is not checked. Row-level (constraint
+ * triggers have no transition tables): one probe of the child's foreign-key index per parent row the
+ * transaction deleted, only for rows that became deleted (the trigger's `WHEN`).
+ *
+ * Interleavings: the transaction holds the parent's row lock from its `UPDATE` to its commit, so a
+ * child statement under it (whose own check locks the parent `FOR SHARE`) waits and is then refused;
+ * a child written before the `UPDATE` holds that lock first, so the `UPDATE` waits for its commit,
+ * and the check at commit (a new snapshot in READ COMMITTED) sees the child and refuses the delete.
+ */
+async function installChildrenCheck(db: Kysely<any>, check: ParentCheck & { readonly childDeletedAt: string }): Promise<void> {
+  const child = quoteTable(check.child)
+  const parent = quoteTable(check.parent.name)
+  const [fk, pk, ck, pAt, cAt] = [check.foreignKey, check.parentKey, check.childKey, check.parent.columns.deletedAt, check.childDeletedAt].map(
+    quoteIdent,
+  ) as [string, string, string, string, string]
+  const suffix = `${check.child.replaceAll('.', '_')}_${check.foreignKey}`
+  const fn = quoteIdent(`tombstone_children_${suffix}`.slice(0, 63))
+  const relation = `${check.child}.${check.foreignKey} -> ${check.parent.name}.${check.parentKey}`
+  await sql.raw(`create or replace function ${fn}() returns trigger language plpgsql as $$
+    declare
+      v_child text;
+    begin
+      -- Still deleted at commit (a restore later in the transaction brought it back otherwise).
+      perform 1 from ${parent} p where p.${pk} = new.${pk} and p.${pAt} is not null;
+      if not found then
+        return null;
+      end if;
+      select c.${ck}::text into v_child from ${child} c where c.${fk} = new.${pk} and c.${cAt} is null limit 1;
+      if v_child is not null then
+        raise exception 'an active row of % (%) may not reference a deleted row of % (%): soft-delete it in the same transaction',
+            ${quoteLiteral(check.child)}, v_child, ${quoteLiteral(check.parent.name)}, new.${pk}
+          using errcode = '${TRIGGER_SQLSTATE.parentDeleted}', schema = ${quoteLiteral(check.child.includes('.') ? (check.child.split('.')[0] as string) : '')},
+                table = ${quoteLiteral(check.child.split('.').at(-1) as string)}, column = ${quoteLiteral(check.foreignKey)},
+                constraint = ${quoteLiteral(relation)},
+                detail = json_build_object('id', v_child, 'parent_table', ${quoteLiteral(check.parent.name)}, 'parent_id', new.${pk}::text)::text;
+      end if;
+      return null;
+    end $$`).execute(db)
+  const order = String(check.order).padStart(3, '0')
+  const trigger = quoteIdent(`tombstone_children_${order}_${suffix}`.slice(0, 63))
+  await sql.raw(`drop trigger if exists ${trigger} on ${parent}`).execute(db)
+  await sql.raw(`create constraint trigger ${trigger} after update on ${parent}
+    deferrable initially deferred for each row
+    when (old.${pAt} is null and new.${pAt} is not null) execute function ${fn}()`).execute(db)
+}
+
 /** Every child → parent reference of a definition the database checks. */
 export function parentChecks(definition: SoftDeleteDefinition<any>): ParentCheck[] {
   const order = definition.topologicalOrder()
@@ -421,7 +473,11 @@ export async function installInvariants(db: Kysely<any>, definition: SoftDeleteD
     await installNeverPolicy(db, table)
     if (definition.auditTable !== undefined) await installAudit(db, schema, table, definition.auditTable)
   }
-  for (const check of parentChecks(definition)) await installParentCheck(db, check)
+  for (const check of parentChecks(definition)) {
+    await installParentCheck(db, check)
+    // A relation's child is soft-deletable (a dependent table's rows are left to its policy).
+    if (check.childDeletedAt !== undefined) await installChildrenCheck(db, { ...check, childDeletedAt: check.childDeletedAt })
+  }
 }
 
 const ROLE = /^[A-Za-z_][A-Za-z0-9_$]*$/
