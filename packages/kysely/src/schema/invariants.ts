@@ -407,14 +407,17 @@ async function installChildrenCheck(db: Kysely<any>, check: ParentCheck & { read
   await sql.raw(`create or replace function ${fn}() returns trigger language plpgsql as $$
     declare
       v_child text;
+      v_at ${parent}.${pAt}%type;
     begin
-      -- Still deleted at commit (a restore later in the transaction brought it back otherwise).
-      perform 1 from ${parent} p where p.${pk} = new.${pk} and p.${pAt} is not null;
-      if not found then
+      select c.${ck}::text into v_child from ${child} c where c.${fk} = new.${pk} and c.${cAt} is null limit 1;
+      if v_child is null then
         return null;
       end if;
-      select c.${ck}::text into v_child from ${child} c where c.${fk} = new.${pk} and c.${cAt} is null limit 1;
-      if v_child is not null then
+      -- Still deleted at commit (a restore later in the transaction brought it back otherwise). By
+      -- key alone: a condition on deleted_at let the planner scan the partial index of deleted rows
+      -- (0.57 ms a call on a cascade of 10,000 posts).
+      select p.${pAt} into v_at from ${parent} p where p.${pk} = new.${pk};
+      if v_at is not null then
         raise exception 'an active row of % (%) may not reference a deleted row of % (%): soft-delete it in the same transaction',
             ${quoteLiteral(check.child)}, v_child, ${quoteLiteral(check.parent.name)}, new.${pk}
           using errcode = '${TRIGGER_SQLSTATE.parentDeleted}', schema = ${quoteLiteral(check.child.includes('.') ? (check.child.split('.')[0] as string) : '')},
