@@ -13,8 +13,8 @@ import { portableFor } from '../dialects/portable.ts'
 export interface PurgeOptions extends ActorOptions {
   /**
    * The tables to purge. Defaults to every declared table. Children always go before parents. The
-   * rows below a purged row go with it, whatever their tables: a dry run counts them under their own
-   * tables, and counts nothing else of a table left out.
+   * rows below a purged row go with it, whatever their tables: a run and a dry run count them under
+   * their own tables, and count nothing else of a table left out.
    */
   readonly tables?: readonly string[]
   /**
@@ -144,8 +144,8 @@ export interface PurgeResult {
   /** Rows removed (or that would be), all tables, descendants of purged rows included. */
   readonly count: number
   /**
-   * Per table. A run: each purged table's rows with those that went with them. A dry run: each table
-   * that would lose rows, its own and those going with a parent's.
+   * Per table that loses rows (or would): its own rows, those due and those going with a parent's,
+   * alike in a run and in a dry run; `batches` counts the batches started from the table.
    */
   readonly tables: Readonly<Record<string, PurgeTableResult>>
   /** Dry run only: up to `sampleSize` of the rows that would go. */
@@ -343,7 +343,10 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
     }
   }
 
-  const tables: Record<string, PurgeTableResult> = {}
+  // Rows removed per table, wherever the batch that removed them started; batches per purged table.
+  const removedIn = new Map<string, number>()
+  const batchesOf = new Map<string, number>()
+  const busyTables = new Set<string>()
   let done = 0
   let batches = 0
   let longest = 0
@@ -354,7 +357,6 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
   let overTarget = 0
   for (const name of order) {
     const table = context.definition.table(name)
-    let tableCount = 0
     let tableBatches = 0
     let busy = false
     // Each table's rows cost differently: its pacing starts over.
@@ -368,10 +370,10 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
       const batchStarted = performance.now()
       const outcome = await db.transaction().execute(async (trx) => {
         if (portable !== undefined) {
-          if (!(await portable.tryPurgeLock(trx, name))) return { busy: true, taken: 0, removed: 0 }
+          if (!(await portable.tryPurgeLock(trx, name))) return { busy: true, taken: 0, removed: 0, tables: undefined }
         } else {
           const lock = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(hashtext(${`tombstone:purge:${name}`})) as locked`.execute(trx)
-          if (lock.rows[0]?.locked !== true) return { busy: true, taken: 0, removed: 0 }
+          if (lock.rows[0]?.locked !== true) return { busy: true, taken: 0, removed: 0, tables: undefined }
         }
         let select = trx
           .selectFrom(name)
@@ -381,7 +383,7 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
           .limit(size)
         select = hooks.skipRecheck === true ? select.$call(withDeleted({ [name]: 'include' })) : portable !== undefined ? portable.lockSkipLocked(select.$call(withDeleted({ [name]: 'only' }))) : select.$call(withDeleted({ [name]: 'only' })).forUpdate().skipLocked()
         const rows = await select.execute()
-        if (rows.length === 0) return { busy: false, taken: 0, removed: 0 }
+        if (rows.length === 0) return { busy: false, taken: 0, removed: 0, tables: undefined }
         await hooks.afterSelect?.()
         const removed = await removeTrees(trx, context, table, rows, {
           action: 'purge',
@@ -391,7 +393,7 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
         })
         let count = 0
         for (const ids of removed.values()) count += ids.length
-        return { busy: false, taken: rows.length, removed: count }
+        return { busy: false, taken: rows.length, removed: count, tables: removed }
       })
       const measured = performance.now() - batchStarted
       const elapsed = hooks.batchMs === undefined ? measured : hooks.batchMs(outcome.taken, measured)
@@ -404,7 +406,7 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
       longest = Math.max(longest, elapsed)
       batches += 1
       tableBatches += 1
-      tableCount += outcome.removed
+      for (const [removedFrom, ids] of outcome.tables ?? []) removedIn.set(removedFrom, (removedIn.get(removedFrom) ?? 0) + ids.length)
       done += outcome.removed
       const elapsedMs = performance.now() - started
       sizes.smallest = sizes.smallest === 0 ? size : Math.min(sizes.smallest, size)
@@ -421,11 +423,15 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
         pausedMs += performance.now() - pauseStarted
       }
     }
-    const tableHeld = held.get(name) ?? 0
-    tables[name] = busy
-      ? { count: tableCount, batches: tableBatches, skipped: 'busy', held: tableHeld }
-      : { count: tableCount, batches: tableBatches, held: tableHeld }
+    batchesOf.set(name, tableBatches)
+    if (busy) busyTables.add(name)
     if (aborted) break
+  }
+  // The dry run's tables: each with the rows it lost, its own (a parent's batch takes its children).
+  const tables: Record<string, PurgeTableResult> = {}
+  for (const name of counted) {
+    const entry = { count: removedIn.get(name) ?? 0, batches: batchesOf.get(name) ?? 0, held: held.get(name) ?? 0 }
+    tables[name] = busyTables.has(name) ? { ...entry, skipped: 'busy' } : entry
   }
   return {
     dryRun: false,
