@@ -8,13 +8,13 @@
  * and past PL/pgSQL's five custom plans. The hard-delete grants prune, whose plan is cached too, is
  * read by the rows it visits. PostgreSQL only: PGlite ships no auto_explain.
  */
-import { sql } from 'kysely'
+import { Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { postgresUrl } from '@tombstone/testing'
-import { placeHold } from '../src/index.ts'
+import { placeHold, restore, softDelete, SoftDeletePlugin } from '../src/index.ts'
 import { SMALL_STATEMENT_ROWS } from '../src/schema/invariants.ts'
-import { createFixture, type Fixture } from './support/fixture.ts'
+import { createFixture, definition, type Database, type Fixture } from './support/fixture.ts'
 import { insertPost, insertUser } from './support/data.ts'
 
 const LARGE = 2_000
@@ -149,6 +149,52 @@ describe.skipIf(postgresUrl() === undefined)('trigger plans on postgres', () => 
       expect(left.rows[0]).toEqual({ old: 0, recent: day })
     } finally {
       await session.end()
+    }
+  })
+
+  test("a cascade planned on statistics taken while its rows were deleted fetches them by key, not by re-reading its locked subquery", async () => {
+    // A session of the toolkit's own whose plans auto_explain reports.
+    const pool = new pg.Pool({ connectionString: fixture.database.url, max: 1 })
+    const cascadePlans: string[] = []
+    pool.on('connect', (connection) => {
+      connection.on('notice', (notice) => {
+        if (notice.message?.includes('Query Text:') === true) cascadePlans.push(notice.message)
+      })
+    })
+    const db = new Kysely<Database>({
+      dialect: new PostgresDialect({
+        pool,
+        onCreateConnection: async (connection) => {
+          for (const setting of ["load 'auto_explain'", 'set auto_explain.log_min_duration = 0', "set auto_explain.log_level = 'notice'"]) {
+            await connection.executeQuery({ sql: setting, parameters: [], query: { kind: 'RawNode' } as never, queryId: { queryId: setting } })
+          }
+        },
+      }),
+      plugins: [new SoftDeletePlugin(definition)],
+    })
+    try {
+      const user = await insertUser(fixture.raw)
+      await sql`insert into posts (author_id, title, slug) select ${user}, 'p', 'cascade-plan-' || g from generate_series(1, 200) g`.execute(fixture.raw)
+      await sql`insert into comments (post_id, author_id, body) select p.id, ${user}, 'c' from posts p, generate_series(1, 5) where p.author_id = ${user}`.execute(fixture.raw)
+      await softDelete(db, 'users', { id: user })
+      // What an autovacuum ANALYZE after a big delete leaves: the tables' active rows look like none.
+      await sql`analyze posts`.execute(fixture.raw)
+      await sql`analyze comments`.execute(fixture.raw)
+      await restore(db, 'users', { id: user })
+      cascadePlans.length = 0
+      const result = await softDelete(db, 'users', { id: user })
+      expect([result.tables.posts?.count, result.tables.comments?.count]).toEqual([200, 1000])
+      const updates = cascadePlans.filter((plan) => /Query Text: update "(posts|comments)"/.test(plan))
+      expect(updates).toHaveLength(2)
+      // `key in (select … order by key for update)` was planned as a nested loop re-reading the
+      // sorted, locked subquery for every row (quadratic); by key, an InitPlan runs it once.
+      for (const plan of updates) {
+        expect(plan).not.toMatch(/Nested Loop[^\n]*\n(?:[\s\S]*?)LockRows/)
+        expect(plan).toMatch(/InitPlan/)
+      }
+    } finally {
+      await db.destroy()
+      await sql`analyze`.execute(fixture.raw)
     }
   })
 })

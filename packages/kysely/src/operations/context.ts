@@ -158,6 +158,23 @@ export async function refuseActiveChildren(
   if (first !== undefined) throw new ParentDeletedError(first.table, first.id, table.name, first.parentId)
 }
 
+/**
+ * `key = any(array(<locking subquery>))`: the rows a statement writes, chosen (active ones) and
+ * locked in key order by a subquery that PostgreSQL runs once (an InitPlan), then fetched by key
+ * alone: the caller leaves the written table unfiltered (`withDeleted({ [table]: 'include' })`, which
+ * reaches the subquery's alias of it too) and says `deleted_at is null` in the subquery, which its
+ * `FOR UPDATE` re-checks on the row it locks. The same rows as
+ * `key in (<subquery>) and deleted_at is null`, without its plan hazard: when the statistics were
+ * taken while the rows were deleted (an autovacuum `ANALYZE` after a big delete, then a restore),
+ * the planner guesses one active row, and `key in (…)` became a nested loop re-reading the sorted,
+ * locked subquery for every row: a cascade of 10,000 posts took 5 s for its posts, and its 100,000
+ * comments had run for 12 minutes when cancelled. Fetched by key, the rows cost an index probe each
+ * whatever the guess.
+ */
+export function inLockedKeys(eb: any, key: string, subquery: unknown): Expression<SqlBool> {
+  return eb(key, '=', eb.fn('any', [eb.fn('array', [subquery])]))
+}
+
 /** The keys a target names, or undefined for a `where` target. Validates them. */
 export function targetKeys(target: Target, table: string): readonly RowKey[] | undefined {
   if ('id' in target && target.id !== undefined) {

@@ -10,6 +10,7 @@ import {
   classifyKeyError,
   classifyOperationError,
   contextOf,
+  inLockedKeys,
   inTransaction,
   keyIn,
   keysOf,
@@ -129,11 +130,15 @@ export async function softDelete<DB, T extends keyof DB & string>(
       .set(stamp(root, retention))
       .where((eb: any) => {
         if (keys?.length === 1) return keyIn(root.key, keys)
-        return eb(root.key, 'in', (inner: any) => {
-          const rows = inner.selectFrom(root.name).select(root.key)
-          return (keys === undefined ? rows.where(target.where as never) : rows.where(keyIn(root.key, keys))).orderBy(root.key).forUpdate()
-        })
+        // Active rows, said here: the statement leaves its table unfiltered (see inLockedKeys).
+        const rows = eb
+          .selectFrom(`${root.name} as tombstone_target`)
+          .select(`tombstone_target.${root.key}`)
+          .where(`tombstone_target.${root.columns.deletedAt}`, 'is', null)
+        const chosen = keys === undefined ? rows.where(target.where as never) : rows.where(keyIn(`tombstone_target.${root.key}`, keys))
+        return inLockedKeys(eb, root.key, chosen.orderBy(`tombstone_target.${root.key}`).forUpdate())
       })
+      .$call(withDeleted(keys?.length === 1 ? {} : { [root.name]: 'include' }))
       .returning([`${root.key} as key`, `${root.columns.deletedAt} as deleted_at`])
     const rootRows = await rootUpdate.execute().catch((error: unknown) => classifyOperationError(classifyKeyError(error, table)))
     const deleted = keysOf(rootRows, 'key')
@@ -153,10 +158,12 @@ export async function softDelete<DB, T extends keyof DB & string>(
         const childUpdate = trx
           .updateTable(name)
           .set(stamp(child, child.retention))
-          .where(child.key, 'in', (eb: any) =>
-            eb
+          .where((eb: any) =>
+            inLockedKeys(eb, child.key, eb
               .selectFrom(`${name} as tombstone_child`)
               .select(`tombstone_child.${child.key}`)
+              // Active rows, said here: the statement leaves its table unfiltered (see inLockedKeys).
+              .where(`tombstone_child.${child.columns.deletedAt}`, 'is', null)
               .where((inner: any) =>
                 inner.or(
                   parents.map((relation) => {
@@ -173,9 +180,9 @@ export async function softDelete<DB, T extends keyof DB & string>(
                 ),
               )
               .orderBy(`tombstone_child.${child.key}`)
-              .forUpdate(),
+              .forUpdate()),
           )
-          .$call(withDeleted({ tombstone_parent: 'include' }))
+          .$call(withDeleted({ tombstone_parent: 'include', [name]: 'include' }))
           .returning(`${child.key} as key`)
         const rows = await childUpdate.execute().catch(classifyOperationError)
         const below = rows.length === 0 ? [] : await stampSubtrees(trx, context, child, deletionId, stamp(child, child.retention))

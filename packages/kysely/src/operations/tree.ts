@@ -2,7 +2,7 @@ import { sql, type Kysely, type RawBuilder } from 'kysely'
 import type { RelationDefinition, TableDefinition } from '../definition.ts'
 import type { RowKey } from '../errors.ts'
 import { withDeleted } from '../plugin/markers.ts'
-import { classifyOperationError, keyIn, keysOf, type Context } from './context.ts'
+import { classifyOperationError, inLockedKeys, keyIn, keysOf, type Context } from './context.ts'
 
 /**
  * Self-referencing relations (threaded comments, category trees), on PostgreSQL and PGlite. A table's
@@ -50,14 +50,20 @@ export async function stampSubtrees(
     const rows = await trx
       .updateTable(table.name)
       .set(stamp)
-      .where(table.key, 'in', (eb: any) =>
-        eb
-          .selectFrom(`${table.name} as tombstone_subtree`)
-          .select(`tombstone_subtree.${table.key}`)
-          .where(sql.ref(`tombstone_subtree.${table.key}`), 'in', sql`(${tree})`)
-          .orderBy(`tombstone_subtree.${table.key}`)
-          .forUpdate(),
+      .where((eb: any) =>
+        inLockedKeys(
+          eb,
+          table.key,
+          eb
+            .selectFrom(`${table.name} as tombstone_subtree`)
+            .select(`tombstone_subtree.${table.key}`)
+            .where(sql.ref(`tombstone_subtree.${table.key}`), 'in', sql`(${tree})`)
+            .where(`tombstone_subtree.${deletedAt}`, 'is', null)
+            .orderBy(`tombstone_subtree.${table.key}`)
+            .forUpdate(),
+        ),
       )
+      .$call(withDeleted({ [table.name]: 'include' }))
       .returning(`${table.key} as key`)
       .execute()
       .catch(classifyOperationError)
