@@ -158,12 +158,15 @@ export async function refuseActiveChildren(
   if (first !== undefined) throw new ParentDeletedError(first.table, first.id, table.name, first.parentId)
 }
 
+/** The alias of the table an {@link inLockedKeys} statement writes. */
+export const WRITTEN = 'tombstone_written'
+
 /**
  * `key = any(array(<locking subquery>))`: the rows a statement writes, chosen (active ones) and
  * locked in key order by a subquery that PostgreSQL runs once (an InitPlan), then fetched by key
- * alone: the caller leaves the written table unfiltered (`withDeleted({ [table]: 'include' })`, which
- * reaches the subquery's alias of it too) and says `deleted_at is null` in the subquery, which its
- * `FOR UPDATE` re-checks on the row it locks. The same rows as
+ * alone: the caller names the written table {@link WRITTEN} and leaves it unfiltered
+ * (`withDeleted({ [WRITTEN]: 'include' })`), while the read filter still makes the subquery choose
+ * active rows, which its `FOR UPDATE` re-checks on the row it locks. The same rows as
  * `key in (<subquery>) and deleted_at is null`, without its plan hazard: when the statistics were
  * taken while the rows were deleted (an autovacuum `ANALYZE` after a big delete, then a restore),
  * the planner guesses one active row, and `key in (…)` became a nested loop re-reading the sorted,

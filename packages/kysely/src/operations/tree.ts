@@ -2,7 +2,7 @@ import { sql, type Kysely, type RawBuilder } from 'kysely'
 import type { RelationDefinition, TableDefinition } from '../definition.ts'
 import type { RowKey } from '../errors.ts'
 import { withDeleted } from '../plugin/markers.ts'
-import { classifyOperationError, inLockedKeys, keyIn, keysOf, type Context } from './context.ts'
+import { classifyOperationError, inLockedKeys, keyIn, keysOf, WRITTEN, type Context } from './context.ts'
 
 /**
  * Self-referencing relations (threaded comments, category trees), on PostgreSQL and PGlite. A table's
@@ -48,7 +48,7 @@ export async function stampSubtrees(
 
   async function stampPass(): Promise<RowKey[]> {
     const rows = await trx
-      .updateTable(table.name)
+      .updateTable(`${table.name} as ${WRITTEN}`)
       .set(stamp)
       .where((eb: any) =>
         inLockedKeys(
@@ -58,12 +58,11 @@ export async function stampSubtrees(
             .selectFrom(`${table.name} as tombstone_subtree`)
             .select(`tombstone_subtree.${table.key}`)
             .where(sql.ref(`tombstone_subtree.${table.key}`), 'in', sql`(${tree})`)
-            .where(`tombstone_subtree.${deletedAt}`, 'is', null)
             .orderBy(`tombstone_subtree.${table.key}`)
             .forUpdate(),
         ),
       )
-      .$call(withDeleted({ [table.name]: 'include' }))
+      .$call(withDeleted({ [WRITTEN]: 'include' }))
       .returning(`${table.key} as key`)
       .execute()
       .catch(classifyOperationError)
