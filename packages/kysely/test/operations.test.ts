@@ -133,6 +133,9 @@ describe.each(dialectKinds())('operations on %s', (kind) => {
     const posts = [await insertPost(db, user), await insertPost(db, user), await insertPost(db, user)]
     const result = await softDelete(db, 'posts', { where: (eb) => eb('author_id', '=', user) }, { cascade: false })
     expect(numbers(result.deleted)).toEqual(posts)
+    // A condition naming the table, as a query of its own would.
+    const more = [await insertPost(db, user), await insertPost(db, user)]
+    expect(numbers((await softDelete(db, 'posts', { where: (eb) => eb('posts.author_id', '=', user) })).deleted)).toEqual(more)
   })
 
   test('cascade: false refuses to leave an active row under the rows it stamps, and changes nothing; over rows without active children it stamps them alone', async () => {
