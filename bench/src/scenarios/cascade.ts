@@ -144,7 +144,7 @@ async function peerRun(
   orm: 'typeorm' | 'sequelize',
   url: string,
   timeoutMs: number,
-): Promise<{ delete_ms: number; restore_ms: number | null } | { failure: string }> {
+): Promise<{ delete_ms: number; restore_ms: number | null } | { failure: string } | { refused: string }> {
   const started = performance.now()
   const child = spawn(process.execPath, ['--max-old-space-size=4096', '--conditions=source', resolve(import.meta.dirname, '../peer-cascade.ts'), orm, url, String(VICTIM)], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -237,6 +237,10 @@ export async function cascade(server: Server, options: { quick: boolean; repetit
         const outcome = await peerRun(orm, bench.url, budgetMs)
         if ('failure' in outcome) {
           notes.push(`${orm === 'typeorm' ? 'TypeORM' : 'Sequelize'} at this size: ${outcome.failure}`)
+          break
+        }
+        if ('refused' in outcome) {
+          notes.push(`${orm === 'typeorm' ? 'TypeORM' : 'Sequelize'}'s delete was refused by the database (it left rows active under a deleted one): ${outcome.refused}`)
           break
         }
         if (orm === 'typeorm') {
