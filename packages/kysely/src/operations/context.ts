@@ -1,6 +1,6 @@
 import { sql, type Expression, type Kysely, type RawBuilder, type SqlBool, type Transaction } from 'kysely'
 import type { Retention, SoftDeleteDefinition, TableDefinition } from '../definition.ts'
-import { classifyDatabaseError, InvalidArgumentError, InvalidConfigurationError, ParentDeletedError, sqlStateOf, type RowKey } from '../errors.ts'
+import { classifyDatabaseError, InvalidArgumentError, InvalidConfigurationError, ParentDeletedError, SQLSTATE, sqlStateOf, type RowKey } from '../errors.ts'
 import { withDeleted } from '../plugin/markers.ts'
 import { SoftDeletePlugin } from '../plugin/soft-delete-plugin.ts'
 
@@ -90,14 +90,12 @@ export async function inTransaction<DB, T>(db: Kysely<DB>, work: (trx: Kysely<DB
     } catch (error) {
       const state = sqlStateOf(error)
       // A deferred check refused the commit (an active row left under a row deleted in it: TB003).
-      if (worked && state === SQLSTATE_PARENT_DELETED) throw classifyDatabaseError(error)
+      if (worked && state === SQLSTATE.parentDeleted) throw classifyDatabaseError(error)
       if (attempt >= TRANSACTION_ATTEMPTS || (state !== '40P01' && state !== '40001')) throw error
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt))
     }
   }
 }
-
-const SQLSTATE_PARENT_DELETED = 'TB003'
 
 /** An active row below a row a soft delete without its cascade would stamp. */
 export interface ActiveChildEntry {
