@@ -85,3 +85,28 @@ test.each(CASES)('migration $migration re-installs $function as an earlier versi
     await handle.close()
   }
 })
+
+test('migration 009 on SQLite installs the parent side of the relations\' check on a database made without it; on a current one changes nothing', async () => {
+  const handle = await connect('sqlite://:memory:', blogSoftDeletes(30))
+  try {
+    await migrate(handle.db)
+    const triggers = sql<{ name: string; sql: string }>`select name, sql from sqlite_master where type = 'trigger' and name like 'tombstone_children_%' order by name`
+    const current = (await triggers.execute(handle.db)).rows
+    expect(current.map((row) => row.name)).toEqual(['tombstone_children_comments_author_id', 'tombstone_children_comments_post_id', 'tombstone_children_posts_author_id'])
+    await sql`drop trigger tombstone_children_comments_post_id`.execute(handle.db)
+    const forget = sql`delete from kysely_migration where name >= '009-children-check'`
+    await forget.execute(handle.db)
+    await migrate(handle.db)
+    expect((await triggers.execute(handle.db)).rows).toEqual(current)
+    // Run again on a current database: the triggers stay as they are (a re-install drops and creates
+    // them again, with new rows in sqlite_master).
+    const rows = sql<{ id: number }>`select rowid as id from sqlite_master where type = 'trigger' order by rowid`
+    const before = (await rows.execute(handle.db)).rows
+    await forget.execute(handle.db)
+    await migrate(handle.db)
+    expect((await rows.execute(handle.db)).rows).toEqual(before)
+  } finally {
+    await handle.close()
+  }
+})
+

@@ -36,16 +36,16 @@ const lacks: Partial<Record<DatabaseKind, Readonly<Record<string, string>>>> = {
       'SQLite has no settings or transaction ids: its context is a row the toolkit writes and removes inside the transaction (docs/dialects.md)',
     'no setting of any value is a hard-delete opt-in; the opt-in is recorded and ends with its transaction':
       'SQLite has no settings; its opt-in is a grant row, removed before every commit (tested in operations.test.ts: the database guard)',
-    'a plain UPDATE deleting a parent that keeps an active child is refused at commit; deleting the children in the same transaction, or restoring the parent, passes':
-      "SQLite has no deferred triggers, and a check at the parent's statement would refuse a cascade that stamps parents first: the toolkit's softDelete cascades, or refuses with cascade: false (operations.test.ts; docs/dialects.md)",
+    'checked at commit: the children after the parent in the same transaction, or the parent restored before the commit, pass':
+      "SQLite has no deferred triggers: a client outside the toolkit is refused at the parent's own statement, so it deletes the children first (the test above; docs/dialects.md)",
   },
   mysql: {
     "who and why come from the toolkit's context of this transaction only":
       'MariaDB has no transaction-bound settings: its context is a row keyed by the connection, removed by the toolkit before the operation ends (docs/dialects.md)',
     'no setting of any value is a hard-delete opt-in; the opt-in is recorded and ends with its transaction':
       'MariaDB has no settings; its opt-in is a connection-keyed grant row that withHardDeletes removes (tested in operations.test.ts: the database guard)',
-    'a plain UPDATE deleting a parent that keeps an active child is refused at commit; deleting the children in the same transaction, or restoring the parent, passes':
-      "MariaDB has no deferred triggers, and a check at the parent's statement would refuse a cascade that stamps parents first: the toolkit's softDelete cascades, or refuses with cascade: false (operations.test.ts; docs/dialects.md)",
+    'checked at commit: the children after the parent in the same transaction, or the parent restored before the commit, pass':
+      "MariaDB has no deferred triggers: a client outside the toolkit is refused at the parent's own statement, so it deletes the children first (the test above; docs/dialects.md)",
   },
 }
 
@@ -166,16 +166,29 @@ describe.each(dialectKinds())('database invariants on %s', (kind) => {
     expect(await raw.selectFrom('comments').select('id').where('post_id', '=', post).where('deleted_at', 'is', null).execute()).toEqual([])
   })
 
-  test('a plain UPDATE deleting a parent that keeps an active child is refused at commit; deleting the children in the same transaction, or restoring the parent, passes', async () => {
+  test('a plain UPDATE deleting a parent that keeps an active child is refused; the children deleted first, in the same transaction, pass', async () => {
     const user = await insertUser(db)
     const post = await insertPost(db, user)
     const comment = await insertComment(db, post, user)
-    const refused = await error(sql`update posts set deleted_at = now() where id = ${post}`.execute(raw))
+    const now = daysFromNow(kind, 0)
+    const refused = await error(sql`update posts set deleted_at = ${now} where id = ${post}`.execute(raw))
     expect(sqlStateOf(refused)).toBe('TB003')
     expect(classifyDatabaseError(refused)).toMatchObject({ code: 'PARENT_DELETED', table: 'comments', id: String(comment), parentTable: 'posts', parentId: String(post) })
     expect((await stateOf(raw, 'posts', post))?.deleted_at).toBeNull()
     // Two relations from users: refused by the one with an active row.
-    expect(classifyDatabaseError(await error(sql`update users set deleted_at = now() where id = ${user}`.execute(raw)))).toMatchObject({ parentTable: 'users' })
+    expect(classifyDatabaseError(await error(sql`update users set deleted_at = ${now} where id = ${user}`.execute(raw)))).toMatchObject({ parentTable: 'users' })
+    await raw.transaction().execute(async (trx) => {
+      await sql`update comments set deleted_at = ${now} where post_id = ${post}`.execute(trx)
+      await sql`update posts set deleted_at = ${now} where id = ${post}`.execute(trx)
+    })
+    expect((await stateOf(raw, 'posts', post))?.deleted_at).not.toBeNull()
+    expect((await stateOf(raw, 'comments', comment))?.deleted_at).not.toBeNull()
+  })
+
+  test('checked at commit: the children after the parent in the same transaction, or the parent restored before the commit, pass', async () => {
+    const user = await insertUser(db)
+    const post = await insertPost(db, user)
+    const comment = await insertComment(db, post, user)
     // Deleted and restored again before the commit: nothing is left under a deleted parent.
     await raw.transaction().execute(async (trx) => {
       await sql`update posts set deleted_at = now() where id = ${post}`.execute(trx)
@@ -375,8 +388,6 @@ const interleavingLacks: Partial<Record<Server, Readonly<Record<string, string>>
       "MariaDB's order: PostgreSQL's statement reads the state before the restore (the test above)",
   },
   mysql: {
-    'a plain UPDATE deleting a parent while a child is being inserted: the delete waits, then its commit is refused':
-      'MariaDB has no deferred triggers: a plain UPDATE deleting a parent is not checked for active children there (docs/dialects.md)',
     'a user cascade and a bulk delete of the same posts, heap order unlike key order: no deadlock':
       'InnoDB keeps rows in primary-key order (a clustered index): there is no heap order unlike key order to force',
     'delete a child on its own while its parent is being restored: it sees the state before the restore, and no child is left under a deleted parent':
@@ -484,7 +495,7 @@ describe.skipIf(interleavings().length === 0).each(interleavings())('database in
     expect(classifyDatabaseError(await insert)).toMatchObject({ code: 'PARENT_DELETED', table: 'posts', parentTable: 'users' })
   })
 
-  test('a plain UPDATE deleting a parent while a child is being inserted: the delete waits, then its commit is refused', async () => {
+  test('a plain UPDATE deleting a parent while a child is being inserted: the delete waits, then is refused (at its commit on PostgreSQL)', async () => {
     const user = await insertUser(db)
     const inserting = await open(raw)
     await sql`insert into posts (author_id, title, slug) values (${user}, 'early', ${`early-${user}`})`.execute(inserting.trx)
@@ -492,9 +503,12 @@ describe.skipIf(interleavings().length === 0).each(interleavings())('database in
     const deleting = error(other.query('update users set deleted_at = now() where id = $1', [user]))
     await waitsOnLock(other.id, deleting, { holder: inserting.pid, table: 'users' })
     await inserting.trx.commit().execute()
-    expect(await deleting).toBeUndefined()
-    const committed = await error(other.query('commit'))
-    expect(classifyDatabaseError(committed)).toMatchObject({ code: 'PARENT_DELETED', table: 'posts', parentTable: 'users', parentId: String(user) })
+    // PostgreSQL checks at commit; MariaDB at the statement, whose locking read of the children
+    // waited for the insert and reads it as committed.
+    const statement = await deleting
+    if (kind === 'postgres') expect(statement).toBeUndefined()
+    const refused = kind === 'postgres' ? await error(other.query('commit')) : statement
+    expect(classifyDatabaseError(refused)).toMatchObject({ code: 'PARENT_DELETED', table: 'posts', parentTable: 'users', parentId: String(user) })
     expect((await stateOf(raw, 'users', user))?.deleted_at).toBeNull()
     expect(await activePostsOf(user)).toHaveLength(1)
   })

@@ -463,6 +463,42 @@ async function installMysqlParentCheck(db: Kysely<any>, check: ParentCheck): Pro
 }
 
 /**
+ * The parent side of a relation's check, for clients outside the toolkit: a row of the parent that
+ * becomes deleted while an active child references it is refused at once (`TB003`, naming the
+ * child), so such a client deletes the children first. InnoDB has no deferred triggers, and the
+ * toolkit's cascade stamps parents before children: inside an operation of the toolkit (its
+ * `tombstone_context` row for this connection present) the trigger stands aside, and `softDelete`
+ * checks with `cascade: false` itself. A plain read of the children is enough: a child written
+ * first holds the parent's shared lock (its own check's read), so this update waits for its commit
+ * and then reads it (READ COMMITTED reads afresh; in REPEATABLE READ InnoDB reads a trigger's tables
+ * with locks); a child written after waits for this update's lock and is refused. A locking read
+ * would take next-key locks on the children's index, in the way of other parents' new children.
+ */
+async function installMysqlChildrenCheck(db: Kysely<any>, check: ParentCheck & { readonly childDeletedAt: string }): Promise<void> {
+  const [fk, pk, ck, pAt, cAt] = [check.foreignKey, check.parentKey, check.childKey, check.parent.columns.deletedAt, check.childDeletedAt].map(id) as [
+    string,
+    string,
+    string,
+    string,
+    string,
+  ]
+  const detail = `json_object('table', ${literal(check.child)}, 'id', v_child, 'parent_table', ${literal(check.parent.name)}, 'parent_id', cast(new.${pk} as char))`
+  const trigger = id(`tombstone_children_${check.child}_${check.foreignKey}`.slice(0, 64))
+  await sql.raw(`drop trigger if exists ${trigger}`).execute(db)
+  await sql.raw(`create trigger ${trigger} before update on ${id(check.parent.name)} for each row
+    begin
+      declare v_child text default null;
+      if old.${pAt} is null and new.${pAt} is not null
+          and not exists (select 1 from tombstone_context where connection_id = connection_id()) then
+        set v_child = (select cast(c.${ck} as char) from ${id(check.child)} c where c.${fk} = new.${pk} and c.${cAt} is null limit 1);
+        if v_child is not null then
+          ${signal('TB003', detail)};
+        end if;
+      end if;
+    end`).execute(db)
+}
+
+/**
  * `policy: 'never'`: a soft delete (`deleted_at` set) and a `DELETE` of the table's rows are refused
  * (`TB007`), for every client, opt-in or not; the triggers are dropped when the policy is another.
  */
@@ -483,6 +519,9 @@ export async function installMysqlInvariants(db: Kysely<any>, definition: SoftDe
   await installMysqlShared(db)
   for (const table of definition.tables.values()) await installMysqlTable(db, table, definition.auditTable)
   for (const table of definition.tables.values()) await installMysqlNeverPolicy(db, table)
-  for (const check of parentChecks(definition)) await installMysqlParentCheck(db, check)
+  for (const check of parentChecks(definition)) {
+    await installMysqlParentCheck(db, check)
+    if (check.childDeletedAt !== undefined) await installMysqlChildrenCheck(db, { ...check, childDeletedAt: check.childDeletedAt })
+  }
   await installMysqlHolds(db, definition)
 }

@@ -331,6 +331,33 @@ async function installSqliteParentCheck(db: Kysely<any>, check: ParentCheck): Pr
 }
 
 /**
+ * The parent side of a relation's check, for clients outside the toolkit: a row of the parent that
+ * becomes deleted while an active child references it is refused at once (`TB003`, naming the
+ * child), so such a client deletes the children first. SQLite has no deferred triggers, and the
+ * toolkit's cascade stamps parents before children: inside an operation of the toolkit (its
+ * `tombstone_context` row present) the trigger stands aside, and `softDelete` checks with
+ * `cascade: false` itself.
+ */
+async function installSqliteChildrenCheck(db: Kysely<any>, check: ParentCheck & { readonly childDeletedAt: string }): Promise<void> {
+  const [fk, pk, ck, pAt, cAt] = [check.foreignKey, check.parentKey, check.childKey, check.parent.columns.deletedAt, check.childDeletedAt].map(quoteIdent) as [
+    string,
+    string,
+    string,
+    string,
+    string,
+  ]
+  const firstChild = `(select cast(c.${ck} as text) from ${ident(check.child)} c where c.${fk} = new.${pk} and c.${cAt} is null limit 1)`
+  const detail = `json_object('table', ${quoteLiteral(check.child)}, 'id', ${firstChild}, 'parent_table', ${quoteLiteral(
+    check.parent.name,
+  )}, 'parent_id', cast(new.${pk} as text), 'constraint', ${quoteLiteral(`${check.child}.${check.foreignKey} -> ${check.parent.name}.${check.parentKey}`)})`
+  const trigger = ident(`tombstone_children_${check.child}_${check.foreignKey}`)
+  await sql.raw(`drop trigger if exists ${trigger}`).execute(db)
+  await sql.raw(`create trigger ${trigger} before update on ${ident(check.parent.name)} for each row
+    when old.${pAt} is null and new.${pAt} is not null and not exists (select 1 from tombstone_context) and ${firstChild} is not null
+    begin ${raise('TB003', detail)}; end`).execute(db)
+}
+
+/**
  * `policy: 'never'`: a soft delete (`deleted_at` set) and a `DELETE` of the table's rows are refused
  * (`TB007`), for every client, opt-in or not; the triggers are dropped when the policy is another.
  */
@@ -351,6 +378,9 @@ export async function installSqliteInvariants(db: Kysely<any>, definition: SoftD
   await installSqliteShared(db)
   for (const table of definition.tables.values()) await installSqliteTable(db, table, definition.auditTable)
   for (const table of definition.tables.values()) await installSqliteNeverPolicy(db, table)
-  for (const check of parentChecks(definition)) await installSqliteParentCheck(db, check)
+  for (const check of parentChecks(definition)) {
+    await installSqliteParentCheck(db, check)
+    if (check.childDeletedAt !== undefined) await installSqliteChildrenCheck(db, { ...check, childDeletedAt: check.childDeletedAt })
+  }
   await installSqliteHolds(db, definition)
 }
