@@ -24,7 +24,7 @@
 import { sql, type Kysely, type SqlBool } from 'kysely'
 import type { Retention, SoftDeleteDefinition, TableDefinition } from '../definition.ts'
 import { InvalidArgumentError } from '../errors.ts'
-import { parentChecks, type ParentCheck } from '../schema/invariants.ts'
+import { childrenCheckColumns, childrenChecks, parentChecks, type ChildrenCheck, type ParentCheck } from '../schema/invariants.ts'
 import { deletionRowsSql, HELD_ROWS_TABLE, HOLDS_TABLE } from '../holds/schema.ts'
 import { plainKey } from './adapter.ts'
 import { groupIndexes, registerPortable, type PortableDialect } from './portable.ts'
@@ -474,14 +474,8 @@ async function installMysqlParentCheck(db: Kysely<any>, check: ParentCheck): Pro
  * with locks); a child written after waits for this update's lock and is refused. A locking read
  * would take next-key locks on the children's index, in the way of other parents' new children.
  */
-async function installMysqlChildrenCheck(db: Kysely<any>, check: ParentCheck & { readonly childDeletedAt: string }): Promise<void> {
-  const [fk, pk, ck, pAt, cAt] = [check.foreignKey, check.parentKey, check.childKey, check.parent.columns.deletedAt, check.childDeletedAt].map(id) as [
-    string,
-    string,
-    string,
-    string,
-    string,
-  ]
+async function installMysqlChildrenCheck(db: Kysely<any>, check: ChildrenCheck): Promise<void> {
+  const { fk, pk, ck, pAt, cAt } = childrenCheckColumns(check, id)
   const detail = `json_object('table', ${literal(check.child)}, 'id', v_child, 'parent_table', ${literal(check.parent.name)}, 'parent_id', cast(new.${pk} as char))`
   const trigger = id(`tombstone_children_${check.child}_${check.foreignKey}`.slice(0, 64))
   await sql.raw(`drop trigger if exists ${trigger}`).execute(db)
@@ -519,9 +513,7 @@ export async function installMysqlInvariants(db: Kysely<any>, definition: SoftDe
   await installMysqlShared(db)
   for (const table of definition.tables.values()) await installMysqlTable(db, table, definition.auditTable)
   for (const table of definition.tables.values()) await installMysqlNeverPolicy(db, table)
-  for (const check of parentChecks(definition)) {
-    await installMysqlParentCheck(db, check)
-    if (check.childDeletedAt !== undefined) await installMysqlChildrenCheck(db, { ...check, childDeletedAt: check.childDeletedAt })
-  }
+  for (const check of parentChecks(definition)) await installMysqlParentCheck(db, check)
+  for (const check of childrenChecks(definition)) await installMysqlChildrenCheck(db, check)
   await installMysqlHolds(db, definition)
 }

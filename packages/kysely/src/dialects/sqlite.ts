@@ -18,7 +18,7 @@
  */
 import { sql, type Kysely } from 'kysely'
 import type { Retention, SoftDeleteDefinition, TableDefinition } from '../definition.ts'
-import { parentChecks, quoteIdent, quoteLiteral, type ParentCheck } from '../schema/invariants.ts'
+import { childrenCheckColumns, childrenChecks, parentChecks, quoteIdent, quoteLiteral, type ChildrenCheck, type ParentCheck } from '../schema/invariants.ts'
 import { HELD_ROWS_TABLE, HOLDS_TABLE } from '../holds/schema.ts'
 
 /** The time format every stamp uses: ISO 8601 in UTC with milliseconds, as `Date#toISOString`. */
@@ -338,14 +338,8 @@ async function installSqliteParentCheck(db: Kysely<any>, check: ParentCheck): Pr
  * `tombstone_context` row present) the trigger stands aside, and `softDelete` checks with
  * `cascade: false` itself.
  */
-async function installSqliteChildrenCheck(db: Kysely<any>, check: ParentCheck & { readonly childDeletedAt: string }): Promise<void> {
-  const [fk, pk, ck, pAt, cAt] = [check.foreignKey, check.parentKey, check.childKey, check.parent.columns.deletedAt, check.childDeletedAt].map(quoteIdent) as [
-    string,
-    string,
-    string,
-    string,
-    string,
-  ]
+async function installSqliteChildrenCheck(db: Kysely<any>, check: ChildrenCheck): Promise<void> {
+  const { fk, pk, ck, pAt, cAt } = childrenCheckColumns(check, quoteIdent)
   const firstChild = `(select cast(c.${ck} as text) from ${ident(check.child)} c where c.${fk} = new.${pk} and c.${cAt} is null limit 1)`
   const detail = `json_object('table', ${quoteLiteral(check.child)}, 'id', ${firstChild}, 'parent_table', ${quoteLiteral(
     check.parent.name,
@@ -378,9 +372,7 @@ export async function installSqliteInvariants(db: Kysely<any>, definition: SoftD
   await installSqliteShared(db)
   for (const table of definition.tables.values()) await installSqliteTable(db, table, definition.auditTable)
   for (const table of definition.tables.values()) await installSqliteNeverPolicy(db, table)
-  for (const check of parentChecks(definition)) {
-    await installSqliteParentCheck(db, check)
-    if (check.childDeletedAt !== undefined) await installSqliteChildrenCheck(db, { ...check, childDeletedAt: check.childDeletedAt })
-  }
+  for (const check of parentChecks(definition)) await installSqliteParentCheck(db, check)
+  for (const check of childrenChecks(definition)) await installSqliteChildrenCheck(db, check)
   await installSqliteHolds(db, definition)
 }

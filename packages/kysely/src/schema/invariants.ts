@@ -395,12 +395,10 @@ async function installParentCheck(db: Kysely<any>, check: ParentCheck): Promise<
  * a child written before the `UPDATE` holds that lock first, so the `UPDATE` waits for its commit,
  * and the check at commit (a new snapshot in READ COMMITTED) sees the child and refuses the delete.
  */
-async function installChildrenCheck(db: Kysely<any>, check: ParentCheck & { readonly childDeletedAt: string }): Promise<void> {
+async function installChildrenCheck(db: Kysely<any>, check: ChildrenCheck): Promise<void> {
   const child = quoteTable(check.child)
   const parent = quoteTable(check.parent.name)
-  const [fk, pk, ck, pAt, cAt] = [check.foreignKey, check.parentKey, check.childKey, check.parent.columns.deletedAt, check.childDeletedAt].map(
-    quoteIdent,
-  ) as [string, string, string, string, string]
+  const { fk, pk, ck, pAt, cAt } = childrenCheckColumns(check, quoteIdent)
   const suffix = `${check.child.replaceAll('.', '_')}_${check.foreignKey}`
   const fn = quoteIdent(`tombstone_children_${suffix}`.slice(0, 63))
   const relation = `${check.child}.${check.foreignKey} -> ${check.parent.name}.${check.parentKey}`
@@ -433,6 +431,23 @@ async function installChildrenCheck(db: Kysely<any>, check: ParentCheck & { read
   await sql.raw(`create constraint trigger ${trigger} after update on ${parent}
     deferrable initially deferred for each row
     when (old.${pAt} is null and new.${pAt} is not null) execute function ${fn}()`).execute(db)
+}
+
+/** A relation's check seen from its parent: its child is soft-deletable. */
+export type ChildrenCheck = ParentCheck & { readonly childDeletedAt: string }
+
+/**
+ * The relations' checks, for their parent side (a dependent table's rows are left to its
+ * `onParentSoftDelete`, so dependents have none).
+ */
+export function childrenChecks(definition: SoftDeleteDefinition<any>): ChildrenCheck[] {
+  return parentChecks(definition).filter((check): check is ChildrenCheck => check.childDeletedAt !== undefined)
+}
+
+/** A children check's columns, each quoted by the dialect's rule. */
+export function childrenCheckColumns(check: ChildrenCheck, quote: (name: string) => string) {
+  const [fk, pk, ck, pAt, cAt] = [check.foreignKey, check.parentKey, check.childKey, check.parent.columns.deletedAt, check.childDeletedAt].map(quote)
+  return { fk, pk, ck, pAt, cAt } as { readonly [K in 'fk' | 'pk' | 'ck' | 'pAt' | 'cAt']: string }
 }
 
 /** Every child → parent reference of a definition the database checks. */
@@ -476,11 +491,8 @@ export async function installInvariants(db: Kysely<any>, definition: SoftDeleteD
     await installNeverPolicy(db, table)
     if (definition.auditTable !== undefined) await installAudit(db, schema, table, definition.auditTable)
   }
-  for (const check of parentChecks(definition)) {
-    await installParentCheck(db, check)
-    // A relation's child is soft-deletable (a dependent table's rows are left to its policy).
-    if (check.childDeletedAt !== undefined) await installChildrenCheck(db, { ...check, childDeletedAt: check.childDeletedAt })
-  }
+  for (const check of parentChecks(definition)) await installParentCheck(db, check)
+  for (const check of childrenChecks(definition)) await installChildrenCheck(db, check)
 }
 
 const ROLE = /^[A-Za-z_][A-Za-z0-9_$]*$/
