@@ -204,6 +204,55 @@ describe.each(dialectKinds())('operations on %s', (kind) => {
     expect(stillDeleted?.delete_reason).toBe('on its own')
   })
 
+  test('a cascade from more parents than travel by value (1,001 posts) stamps exactly their children, and restore brings back exactly those', async () => {
+    const victim = await insertUser(db)
+    const other = await insertUser(db)
+    const prefix = unique('many')
+    await db
+      .insertInto('posts')
+      .values(Array.from({ length: 1_001 }, (_, i) => ({ author_id: victim, title: 't', slug: `${prefix}-${i}` })))
+      .execute()
+    const posts = numbers((await raw.selectFrom('posts').select('id').where('author_id', '=', victim).execute()).map((row) => row.id))
+    expect(posts).toHaveLength(1_001)
+    await db.insertInto('comments').values(posts.map((post) => ({ post_id: post, author_id: other, body: 'c' }))).execute()
+    const otherPost = await insertPost(db, other)
+    const untouched = await insertComment(db, otherPost, other)
+    const deletedEarlier = await insertComment(db, posts[500] as number, other)
+    const earlier = await softDelete(db, 'comments', { id: deletedEarlier })
+    const comments = numbers((await raw.selectFrom('comments').select('id').where('post_id', 'in', posts).where('id', '<>', deletedEarlier).execute()).map((row) => row.id))
+
+    const deleted = await softDelete(db, 'users', { id: victim })
+    expect(numbers(deleted.tables.posts?.ids ?? [])).toEqual(posts)
+    expect(numbers(deleted.tables.comments?.ids ?? [])).toEqual(comments)
+    expect((await stateOf(raw, 'comments', untouched))?.deleted_at).toBeNull()
+    expect((await stateOf(raw, 'comments', deletedEarlier))?.deletion_id).toBe(earlier.deletionId)
+
+    const restored = await restore(db, 'users', { id: victim })
+    expect(numbers(restored.tables.posts?.ids ?? [])).toEqual(posts)
+    expect(numbers(restored.tables.comments?.ids ?? [])).toEqual(comments)
+    expect(await raw.selectFrom('comments').select('id').where('post_id', 'in', posts).where('deleted_at', 'is not', null).execute()).toEqual([{ id: deletedEarlier }])
+  })
+
+  test("a restore reaching a child along both its relations leaves it deleted when its other parent was deleted on its own since, on either side", async () => {
+    const victim = await insertUser(db)
+    const other = await insertUser(db)
+    const ownPost = await insertPost(db, victim)
+    const otherPost = await insertPost(db, other)
+    const byOtherOnOwn = await insertComment(db, ownPost, other)
+    const byVictimOnOther = await insertComment(db, otherPost, victim)
+    const kept = await insertComment(db, ownPost, victim)
+    const deletion = await softDelete(db, 'users', { id: victim })
+    expect(numbers(deletion.tables.comments?.ids ?? [])).toEqual(numbers([byOtherOnOwn, byVictimOnOther, kept]))
+    // Since then, on their own: the other author (whose comment the deletion took), the other post.
+    await softDelete(db, 'users', { id: other })
+    await softDelete(db, 'posts', { id: otherPost })
+
+    const restored = await restore(db, 'users', { id: victim })
+    expect(numbers(restored.tables.posts?.ids ?? [])).toEqual([ownPost])
+    expect(numbers(restored.tables.comments?.ids ?? [])).toEqual([kept])
+    for (const id of [byOtherOnOwn, byVictimOnOther]) expect((await stateOf(raw, 'comments', id))?.deletion_id).toBe(deletion.deletionId)
+  })
+
   test('restoring one root of a bulk deletion restores only that root and its descendants', async () => {
     const user = await insertUser(db)
     const [a, b] = [await insertPost(db, user), await insertPost(db, user)]

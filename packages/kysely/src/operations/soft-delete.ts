@@ -151,7 +151,8 @@ export async function softDelete<DB, T extends keyof DB & string>(
         const child = context.definition.table(name)
         const parents = context.definition.parentsOf(name).filter((relation) => (stamped.get(relation.parent)?.length ?? 0) > 0)
         if (parents.length === 0) continue
-        // The parents stamped by this operation are the ones carrying its deletion id: no keys travel.
+        // The parents stamped by this operation are the ones carrying its deletion id: past a few, no
+        // keys travel.
         const childUpdate = trx
           .updateTable(`${name} as ${WRITTEN}`)
           .set(stamp(child, child.retention))
@@ -163,6 +164,10 @@ export async function softDelete<DB, T extends keyof DB & string>(
                 inner.or(
                   parents.map((relation) => {
                     const parent = context.definition.table(relation.parent)
+                    // Few parents, referenced by their key: the keys travel (an array parameter), which
+                    // plans in about half the time of the subquery by deletion id.
+                    const keys = stamped.get(relation.parent) as RowKey[]
+                    if (relation.parentKey === parent.key && keys.length <= KEYS_BY_VALUE) return keyIn(`tombstone_child.${relation.foreignKey}`, keys)
                     return inner(
                       inner.ref(`tombstone_child.${relation.foreignKey}`),
                       'in',
@@ -222,6 +227,9 @@ export async function softDelete<DB, T extends keyof DB & string>(
     }
   })
 }
+
+/** Up to this many parents, a child statement names them by value rather than by deletion id. */
+const KEYS_BY_VALUE = 1000
 
 function emptyResult(): SoftDeleteResult {
   return { deletionId: null, deletedAt: null, count: 0, tables: {}, deleted: [], alreadyDeleted: [], notFound: [] }
