@@ -73,7 +73,8 @@ interface Deletable {
 
 /** ISO 8601 with `Z`, whatever the driver returned. */
 export function iso(value: Date | string): string {
-  return new Date(value).toISOString()
+  // A Date (what pg returns) formats itself: no copy.
+  return value instanceof Date ? value.toISOString() : new Date(value).toISOString()
 }
 
 /** A user id stored as text (`deleted_by`, the audit's actor), or null when it is not one. */

@@ -226,7 +226,7 @@ export async function removeTrees(
         .$if(name === root.name && options.rootVisibility === 'only', (qb) =>
           qb.where(sql.ref(table.columns.deletedAt), 'is not', null),
         )
-        .returning([`${table.key} as key`, `${table.columns.deletionId} as deletion_id`])
+        .returning(`${table.key} as key`)
         .$call(hardDelete())
         .$call(withDeleted({ '*': 'include' }))
       const deleted = await statement.execute()
