@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely'
+import { sql, type Kysely, type RawBuilder } from 'kysely'
 import type { TableDefinition } from '../definition.ts'
 import { classifyDatabaseError, DeletePolicyError, InvalidConfigurationError, sqlStateOf, type RowKey } from '../errors.ts'
 import { hardDelete, targetVisibility, withDeleted, type Visibility } from '../plugin/markers.ts'
@@ -55,19 +55,22 @@ export interface HardDeleteGrantOptions extends ActorOptions {
  * ```
  */
 export async function allowHardDelete(trx: Kysely<any>, options: HardDeleteGrantOptions = {}): Promise<void> {
-  const actor = actorValue(options.by)
   // SQLite and MariaDB/MySQL: a grant row only this transaction sees (dialects/portable.ts).
   const portable = portableFor(trx)
   if (portable !== undefined) return portableAllowHardDelete(portable, trx, options)
-  await sql`select tombstone_allow_hard_delete(${options.purpose ?? 'hard_delete'}, ${actor === null ? null : String(actor)}::text, ${
-    options.reason ?? null
-  }::text)`
-    .execute(trx)
-    .catch((error: unknown) => {
-      // 42883 undefined_function, from the one function this statement calls: not installed.
-      if (sqlStateOf(error) === '42883') throw notInstalled(error)
-      throw error
-    })
+  await sql`select ${hardDeleteGrant(options)}`.execute(trx).catch(classifyGrantError)
+}
+
+/** PostgreSQL's opt-in as an expression, for a statement that does something else too. @internal */
+export function hardDeleteGrant(options: HardDeleteGrantOptions): RawBuilder<unknown> {
+  const actor = actorValue(options.by)
+  return sql`tombstone_allow_hard_delete(${options.purpose ?? 'hard_delete'}, ${actor === null ? null : String(actor)}::text, ${options.reason ?? null}::text)`
+}
+
+/** A failed opt-in: 42883 (undefined_function) means the guard is not installed. @internal */
+export function classifyGrantError(error: unknown): never {
+  if (sqlStateOf(error) === '42883') throw notInstalled(error)
+  throw error
 }
 
 /**
@@ -181,14 +184,21 @@ export async function removeTrees(
   context: Context,
   root: TableDefinition,
   rootRows: readonly LockedRow[],
-  options: { action: AuditAction; rootVisibility: Visibility; by?: ActorOptions['by']; reason?: string | null | undefined },
+  options: {
+    action: AuditAction
+    rootVisibility: Visibility
+    by?: ActorOptions['by']
+    reason?: string | null | undefined
+    /** The caller's statement opted the transaction in already ({@link hardDeleteGrant}). */
+    granted?: boolean
+  },
 ): Promise<Map<string, RowKey[]>> {
   const portable = portableFor(trx)
   if (portable !== undefined) return portableRemoveTrees(portable, trx, context, root, rootRows, options)
   const removed = new Map<string, RowKey[]>()
   if (rootRows.length === 0) return removed
   // The opt-in, with who and why for the audit the database writes.
-  await allowHardDelete(trx, { purpose: options.action === 'purge' ? 'purge' : 'hard_delete', by: options.by, reason: options.reason })
+  if (options.granted !== true) await allowHardDelete(trx, { purpose: options.action === 'purge' ? 'purge' : 'hard_delete', by: options.by, reason: options.reason })
   // Replies go with the rows they answer, along the table's own relation (operations/tree.ts).
   const withSubtrees = async (table: TableDefinition, rows: readonly LockedRow[]) => [
     ...rows,

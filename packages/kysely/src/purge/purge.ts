@@ -3,7 +3,7 @@ import type { TableDefinition } from '../definition.ts'
 import { InvalidArgumentError, type RowKey } from '../errors.ts'
 import { withDeleted } from '../plugin/markers.ts'
 import { contextOf, type ActorOptions, type Context } from '../operations/context.ts'
-import { removeTrees, selectionFor } from '../operations/force-delete.ts'
+import { classifyGrantError, hardDeleteGrant, removeTrees, selectionFor } from '../operations/force-delete.ts'
 import { freeOfHolds, holdsInstalled, standingHolds } from '../holds/holds.ts'
 import { dialectKindOf, type DialectKind } from '../dialects/adapter.ts'
 import { HELD_ROWS_TABLE } from '../holds/schema.ts'
@@ -372,7 +372,16 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
         if (portable !== undefined) {
           if (!(await portable.tryPurgeLock(trx, name))) return { busy: true, taken: 0, removed: 0, tables: undefined }
         } else {
-          const lock = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(hashtext(${`tombstone:purge:${name}`})) as locked`.execute(trx)
+          // The table's purge lock and the opt-in to hard deletes in one round trip (a batch's fixed
+          // cost is what limits a paced purge's small batches); an opt-in of a transaction that then
+          // removes nothing is harmless.
+          const lock = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(hashtext(${`tombstone:purge:${name}`})) as locked, ${hardDeleteGrant({
+            purpose: 'purge',
+            by: options.by,
+            reason: options.reason,
+          })}`
+            .execute(trx)
+            .catch(classifyGrantError)
           if (lock.rows[0]?.locked !== true) return { busy: true, taken: 0, removed: 0, tables: undefined }
         }
         let select = trx
@@ -390,6 +399,7 @@ export async function purgeWithHooks(db: Kysely<any>, options: PurgeOptions, hoo
           rootVisibility: hooks.skipRecheck === true ? 'include' : 'only',
           by: options.by,
           reason: options.reason,
+          granted: portable === undefined,
         })
         let count = 0
         for (const ids of removed.values()) count += ids.length
