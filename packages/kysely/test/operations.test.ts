@@ -50,6 +50,17 @@ async function databaseNow(raw: Kysely<any>, kind: DatabaseKind): Promise<Date> 
  */
 const SOFT_DELETE_STATEMENTS: Partial<Record<DatabaseKind, number>> = { pglite: 4, postgres: 4, sqlite: 6, mysql: 9 }
 
+/** Two users, a post of each, and a comment of each on the other's post. */
+async function crossedAuthors(db: Kysely<Database>) {
+  const victim = await insertUser(db)
+  const other = await insertUser(db)
+  const ownPost = await insertPost(db, victim)
+  const otherPost = await insertPost(db, other)
+  const onOwnByOther = await insertComment(db, ownPost, other)
+  const onOtherByVictim = await insertComment(db, otherPost, victim)
+  return { victim, other, ownPost, otherPost, onOwnByOther, onOtherByVictim }
+}
+
 describe.each(dialectKinds())('operations on %s', (kind) => {
   const test = (name: string, fn: () => Promise<void>) => {
     const reason = lacks[kind]?.[name]
@@ -165,12 +176,7 @@ describe.each(dialectKinds())('operations on %s', (kind) => {
   })
 
   test('cascade follows every relation to any depth, set-based, and restore brings back exactly that deletion', async () => {
-    const victim = await insertUser(db)
-    const other = await insertUser(db)
-    const ownPost = await insertPost(db, victim)
-    const otherPost = await insertPost(db, other)
-    const onOwnByOther = await insertComment(db, ownPost, other)
-    const onOtherByVictim = await insertComment(db, otherPost, victim)
+    const { victim, other, ownPost, otherPost, onOwnByOther, onOtherByVictim } = await crossedAuthors(db)
     const deletedEarlier = await insertComment(db, ownPost, other)
     const earlier = await softDelete(db, 'comments', { id: deletedEarlier }, { reason: 'on its own' })
 
@@ -234,12 +240,7 @@ describe.each(dialectKinds())('operations on %s', (kind) => {
   })
 
   test("a restore reaching a child along both its relations leaves it deleted when its other parent was deleted on its own since, on either side", async () => {
-    const victim = await insertUser(db)
-    const other = await insertUser(db)
-    const ownPost = await insertPost(db, victim)
-    const otherPost = await insertPost(db, other)
-    const byOtherOnOwn = await insertComment(db, ownPost, other)
-    const byVictimOnOther = await insertComment(db, otherPost, victim)
+    const { victim, other, ownPost, otherPost, onOwnByOther: byOtherOnOwn, onOtherByVictim: byVictimOnOther } = await crossedAuthors(db)
     const kept = await insertComment(db, ownPost, victim)
     const deletion = await softDelete(db, 'users', { id: victim })
     expect(numbers(deletion.tables.comments?.ids ?? [])).toEqual(numbers([byOtherOnOwn, byVictimOnOther, kept]))
