@@ -7,7 +7,7 @@ import { useEffect, useRef, useState } from 'preact/hooks'
 import htm from 'htm'
 import { api, ApiError, exact, noun, pathOf, plural, relative, session, SESSION_ENDED, type AuditItem, type Deletion, type DeletionSummary, type EntityType, type Hold, type Me, type PurgePreview, type RestorePreview, type TrashItem } from './api.ts'
 import { AuditChart } from './chart.ts'
-import { followLink, hrefOf, navigate, TABS, tabOf, useParams, withParams, type Tab } from './route.ts'
+import { followLink, hrefOf, navigate, TABS, tabOf, useDraft, useParams, withParams, type Tab } from './route.ts'
 import { showToast, Toasts, type ToastSpec } from './toast.ts'
 import './styles.css'
 
@@ -285,7 +285,7 @@ function TrashView({ params }: { params: URLSearchParams }) {
   const cursors = params.getAll('cursor')
   const cursor = cursors.at(-1) ?? null
   const key = JSON.stringify([type, search, sort, cursor])
-  const [q, setQ] = useState(search)
+  const [q, setQ] = useDraft(search)
   const [page, setPage] = useState<{ key: string; items: TrashItem[]; next_cursor: string | null } | null>(null)
   const [loading, setLoading] = useState(true)
   const [error, setError] = useState<string | null>(null)
@@ -297,9 +297,6 @@ function TrashView({ params }: { params: URLSearchParams }) {
   useChanges(() => setVersion((v) => v + 1))
   const dialog = useRef<HTMLDialogElement>(null)
   const outcomesRef = useRef<HTMLDivElement>(null)
-
-  // Back, Forward or a link changed the applied search: the box shows it again.
-  useEffect(() => setQ(search), [search])
 
   useEffect(() => {
     const query = new URLSearchParams({ limit: String(TRASH_PAGE), sort })
@@ -542,9 +539,9 @@ function DeletionsView({ params }: { params: URLSearchParams }) {
   const cursors = params.getAll('d_cursor')
   const cursor = cursors.at(-1) ?? null
   const key = JSON.stringify([applied, cursor])
-  const [actor, setActor] = useState(applied.actor)
-  const [from, setFrom] = useState(applied.from)
-  const [to, setTo] = useState(applied.to)
+  const [actor, setActor] = useDraft(applied.actor)
+  const [from, setFrom] = useDraft(applied.from)
+  const [to, setTo] = useDraft(applied.to)
   const [invalid, setInvalid] = useState<string | null>(null)
   const [page, setPage] = useState<{ key: string; items: DeletionSummary[]; next_cursor: string | null } | null>(null)
   const [error, setError] = useState<string | null>(null)
@@ -552,11 +549,6 @@ function DeletionsView({ params }: { params: URLSearchParams }) {
   const [holding, setHolding] = useState<HoldTarget | null>(null)
   const [notice, setNotice] = useState<string | null>(null)
   useChanges(() => setVersion((v) => v + 1))
-  useEffect(() => {
-    setActor(applied.actor)
-    setFrom(applied.from)
-    setTo(applied.to)
-  }, [applied.actor, applied.from, applied.to])
 
   useEffect(() => {
     const query = new URLSearchParams({ limit: String(DELETIONS_PAGE) })
@@ -924,15 +916,13 @@ function AuditView({ params }: { params: URLSearchParams }) {
   const cursors = params.getAll('audit_cursor')
   const cursor = cursors.at(-1) ?? null
   const key = JSON.stringify([applied, cursor])
-  const [entityId, setEntityId] = useState(applied.entity_id)
-  const [actorId, setActorId] = useState(applied.actor_id)
+  const [entityId, setEntityId] = useDraft(applied.entity_id)
+  const [actorId, setActorId] = useDraft(applied.actor_id)
   const [invalid, setInvalid] = useState<string | null>(null)
   const [page, setPage] = useState<{ key: string; items: AuditItem[]; next_cursor: string | null } | null>(null)
   const [error, setError] = useState<string | null>(null)
   const [version, setVersion] = useState(0)
 
-  useEffect(() => setEntityId(applied.entity_id), [applied.entity_id])
-  useEffect(() => setActorId(applied.actor_id), [applied.actor_id])
 
   useEffect(() => {
     const query = new URLSearchParams({ limit: String(AUDIT_PAGE) })

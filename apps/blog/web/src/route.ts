@@ -2,7 +2,7 @@
  * Where the admin page is, in its URL: the tab, each tab's filters and its page (as the stack of
  * cursors that leads there), so that reload, Back and a copied link all land on the same screen.
  */
-import { useEffect, useState } from 'preact/hooks'
+import { useEffect, useRef, useState } from 'preact/hooks'
 
 export type Tab = 'trash' | 'deletions' | 'audit' | 'purge'
 export const TABS: readonly Tab[] = ['trash', 'deletions', 'audit', 'purge']
@@ -64,4 +64,26 @@ export function followLink(event: MouseEvent, params: URLSearchParams): void {
   if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return
   event.preventDefault()
   navigate(params)
+}
+
+/**
+ * A filter box's text: what the URL applies, until someone types; when the applied value changes
+ * (Back, Forward, a link, Clear filters) the box shows it again. Decided while rendering, not in an
+ * effect: Preact runs effects after the next frame, and an effect that copied the URL's value into
+ * the box on the view's first render wiped whatever was typed in the frame before it (a browser
+ * test caught `Deleted by` emptied between its fill and its Filter click).
+ *
+ * @example
+ * const [actor, setActor] = useDraft(params.get('d_actor') ?? '')
+ * // <input value=${actor} onInput=${(e) => setActor(e.target.value)} />
+ */
+export function useDraft(applied: string): [string, (typed: string) => void] {
+  const state = useRef({ applied, draft: applied })
+  const [, rerender] = useState(0)
+  if (state.current.applied !== applied) state.current = { applied, draft: applied }
+  const set = (typed: string) => {
+    state.current = { applied: state.current.applied, draft: typed }
+    rerender((n) => n + 1)
+  }
+  return [state.current.draft, set]
 }
