@@ -101,7 +101,19 @@ export function userView(user: User, view: 'public' | 'self' | 'admin'): UserVie
   return view === 'admin' ? { ...self, ...deletionFields(user) } : self
 }
 
-export function postView(post: Post, admin = false): PostViewT {
+/**
+ * The columns of a post's public view: what a read selects when it can see no deleted row and
+ * shows no deletion field (a list of active posts), so five null columns neither travel nor parse.
+ */
+export const publicPostColumns = ['id', 'title', 'slug', 'content', 'published', 'author_id', 'created_at', 'updated_at'] as const
+
+/** A post as its public view needs it. */
+export type PublicPost = Pick<Post, (typeof publicPostColumns)[number]>
+
+/** A post as others see it, or (`admin`, from a whole row) with its deletion fields. */
+export function postView(post: PublicPost): PostViewT
+export function postView(post: Post, admin: boolean): PostViewT
+export function postView(post: PublicPost | Post, admin = false): PostViewT {
   const base = {
     id: post.id,
     title: post.title,
@@ -112,7 +124,7 @@ export function postView(post: Post, admin = false): PostViewT {
     created_at: iso(post.created_at),
     updated_at: iso(post.updated_at),
   }
-  return admin ? { ...base, ...deletionFields(post) } : base
+  return admin ? { ...base, ...deletionFields(post as Post) } : base
 }
 
 export function commentView(comment: Comment, admin = false): CommentViewT {

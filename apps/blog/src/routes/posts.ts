@@ -17,7 +17,8 @@ import {
 import { inTransaction, SQLSTATE, sqlStateOf, withDeleted } from '@tombstone/kysely'
 import type { Database, Post } from '../db/schema.ts'
 import type { Actor } from '../services/tokens.ts'
-import { commentView, iso, postView, rowEtag } from '../views.ts'
+import { QueryShapes } from '../db/query-shapes.ts'
+import { commentView, iso, postView, publicPostColumns, rowEtag } from '../views.ts'
 import { conflictOnUniqueViolation, likePattern, parentGone, visibilityFor, touchRestored } from './shared.ts'
 import { bySql, now, transactionLock } from '../db/sql-dialect.ts'
 
@@ -61,6 +62,8 @@ export function slugify(title: string): string {
   return slug === '' ? 'post' : slug
 }
 
+const postById = new QueryShapes<Database, { id: number }>()
+
 /** Drafts are visible to their author and admins only. */
 function canSee(actor: Actor | undefined, post: Post): boolean {
   return post.published || (actor !== undefined && (actor.isAdmin || actor.id === post.author_id))
@@ -68,9 +71,23 @@ function canSee(actor: Actor | undefined, post: Post): boolean {
 
 /** An active post the caller may see, or 404. */
 export async function visiblePost(db: Kysely<Database>, actor: Actor | undefined, id: number): Promise<Post> {
-  const post = await db.selectFrom('posts').selectAll().where('id', '=', id).executeTakeFirst()
+  const [post] = await postById.execute(db, 'active', { id }, (db, $) => db.selectFrom('posts').selectAll().where('id', '=', $.id))
   if (post === undefined || !canSee(actor, post)) throw new HttpProblem('not-found', `Post ${id} does not exist`)
   return post
+}
+
+// The list's query takes one of a few shapes (which filters are present): each is compiled once.
+const listShapes = new QueryShapes<Database, ListValues>()
+
+/** The values a list of posts binds (a shape uses those its filters name). */
+interface ListValues extends Record<string, unknown> {
+  limit: number
+  author: number | undefined
+  published: boolean | undefined
+  pattern: string | undefined
+  actor: number | undefined
+  cursorAt: string | undefined
+  cursorId: number | undefined
 }
 
 export async function postRoutes(instance: FastifyInstance): Promise<void> {
@@ -94,39 +111,52 @@ export async function postRoutes(instance: FastifyInstance): Promise<void> {
       const actor = request.actor
       const visibility = visibilityFor(actor?.isAdmin === true, query)
       const limit = query.limit ?? 20
-      const rows = await app.read(request, (db) => {
-        let select = db
-          .selectFrom('posts')
-          .selectAll()
-          .$call(withDeleted({ posts: visibility }))
-          .orderBy('created_at', 'desc')
-          .orderBy('id', 'desc')
-          .limit(limit + 1)
-        if (query.author_id !== undefined) select = select.where('author_id', '=', query.author_id)
-        if (query.published !== undefined) select = select.where('published', '=', query.published)
-        if (query.q !== undefined && query.q !== '') {
-          const pattern = likePattern(query.q)
-          select = select.where(
-            bySql(
-              db,
-              () => sql<boolean>`(title ilike ${pattern} escape '\\' or content ilike ${pattern} escape '\\')`,
-              // SQLite's like ignores case (ASCII letters only), and has no escape character unless named.
-              () => sql<boolean>`(title like ${pattern} escape '\\' or content like ${pattern} escape '\\')`,
-            ),
-          )
-        }
-        if (actor === undefined) select = select.where('published', '=', true)
-        else if (!actor.isAdmin) select = select.where((eb) => eb.or([eb('published', '=', true), eb('author_id', '=', actor.id)]))
-        if (query.cursor !== undefined) {
-          const [createdAt, id] = decodeCursor(query.cursor, ['timestamp', 'number'])
-          select = select.where(bySql(db, () => sql<boolean>`(created_at, id) < (${createdAt}::timestamptz, ${id})`, () => sql<boolean>`(created_at, id) < (${createdAt}, ${id})`))
-        }
-        return select.execute()
-      })
+      const pattern = query.q !== undefined && query.q !== '' ? likePattern(query.q) : undefined
+      const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor, ['timestamp', 'number'])
+      const viewer = actor === undefined ? 'anonymous' : actor.isAdmin ? 'admin' : 'user'
+      const shape = [visibility, viewer, query.author_id !== undefined, query.published !== undefined, pattern !== undefined, cursor !== undefined].join()
+      const values = { limit: limit + 1, author: query.author_id, published: query.published, pattern, actor: actor?.id, cursorAt: cursor?.[0], cursorId: cursor?.[1] }
+      const rows = await app.read(request, (db) =>
+        listShapes.execute(db, shape, values, (db, $) => {
+          let select = db
+            .selectFrom('posts')
+            .select(publicPostColumns)
+            // An admin's view of the trash shows the deletion fields; active posts have none to show.
+            .$if(visibility !== 'exclude', (qb) => qb.select(['deleted_at', 'deleted_by', 'delete_reason', 'deletion_id', 'purge_at']))
+            .$call(withDeleted({ posts: visibility }))
+            .orderBy('created_at', 'desc')
+            .orderBy('id', 'desc')
+            .limit($.limit)
+          if (query.author_id !== undefined) select = select.where('author_id', '=', $.author)
+          if (query.published !== undefined) select = select.where('published', '=', $.published)
+          if (pattern !== undefined) {
+            select = select.where(
+              bySql(
+                db,
+                () => sql<boolean>`(title ilike ${$.pattern} escape '\\' or content ilike ${$.pattern} escape '\\')`,
+                // SQLite's like ignores case (ASCII letters only), and has no escape character unless named.
+                () => sql<boolean>`(title like ${$.pattern} escape '\\' or content like ${$.pattern} escape '\\')`,
+              ),
+            )
+          }
+          if (viewer === 'anonymous') select = select.where('published', '=', true)
+          else if (viewer === 'user') select = select.where((eb) => eb.or([eb('published', '=', true), eb('author_id', '=', $.actor)]))
+          if (cursor !== undefined) {
+            select = select.where(
+              bySql(
+                db,
+                () => sql<boolean>`(created_at, id) < (${$.cursorAt}::timestamptz, ${$.cursorId})`,
+                () => sql<boolean>`(created_at, id) < (${$.cursorAt}, ${$.cursorId})`,
+              ),
+            )
+          }
+          return select
+        }),
+      )
       const page = rows.slice(0, limit)
       const last = page.at(-1)
       return {
-        items: page.map((post) => postView(post, visibility !== 'exclude')),
+        items: page.map((post) => (visibility === 'exclude' ? postView(post) : postView(post as Post, true))),
         next_cursor: rows.length > limit && last !== undefined ? encodeCursor([iso(last.created_at), last.id]) : null,
       }
     },
