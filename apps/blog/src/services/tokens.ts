@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
+import { QueryShapes } from '../db/query-shapes.ts'
 import type { Database, Role } from '../db/schema.ts'
 import { ago, bySql, now, sqliteNowPlusSeconds } from '../db/sql-dialect.ts'
 
@@ -18,6 +19,8 @@ export interface Actor {
 }
 
 const PREFIX = 'tsb_'
+
+const liveToken = new QueryShapes<Database, { hash: string }>()
 
 function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('base64url')
@@ -51,14 +54,16 @@ export async function issueToken(db: Kysely<Database>, userId: number, ttlSecond
  */
 export async function verifyToken(db: Kysely<Database>, token: string): Promise<Actor | undefined> {
   if (!token.startsWith(PREFIX) || token.length > 200) return undefined
-  const row = await db
-    .selectFrom('tokens')
-    .innerJoin('users', 'users.id', 'tokens.user_id')
-    .select(['users.id', 'users.username', 'users.role'])
-    .where('tokens.token_hash', '=', hashToken(token))
-    .where('tokens.revoked_at', 'is', null)
-    .where('tokens.expires_at', '>', now(db))
-    .executeTakeFirst()
+  // Every authenticated request runs it: compiled once (db/query-shapes.ts).
+  const [row] = await liveToken.execute(db, 'live', { hash: hashToken(token) }, (db, $) =>
+    db
+      .selectFrom('tokens')
+      .innerJoin('users', 'users.id', 'tokens.user_id')
+      .select(['users.id', 'users.username', 'users.role'])
+      .where('tokens.token_hash', '=', $.hash)
+      .where('tokens.revoked_at', 'is', null)
+      .where('tokens.expires_at', '>', now(db)),
+  )
   return row === undefined ? undefined : { id: row.id, username: row.username, role: row.role, isAdmin: row.role === 'admin' }
 }
 
