@@ -4,7 +4,7 @@
  * end to end on PostgreSQL against the same query written by hand (same filter) through `pg`.
  */
 import { sql, type Kysely } from 'kysely'
-import { QueryShapes } from '../../../apps/blog/src/db/query-shapes.ts'
+import { QueryShapes } from '@tombstone/kysely'
 import type { Database } from '../../../apps/blog/src/db/schema.ts'
 import type { Server } from '../postgres.ts'
 import type { ScenarioResult } from '../report.ts'

@@ -64,6 +64,7 @@ export {
   type RowKey,
 } from './errors.ts'
 export { SoftDeletePlugin } from './plugin/soft-delete-plugin.ts'
+export { QueryShapes, type Placeholders } from './query-shapes.ts'
 export {
   withDeleted,
   hardDelete,

@@ -14,10 +14,9 @@ import {
   softDeleteRoutes,
   requireActor,
 } from '@tombstone/fastify'
-import { inTransaction, SQLSTATE, sqlStateOf, withDeleted } from '@tombstone/kysely'
+import { inTransaction, QueryShapes, SQLSTATE, sqlStateOf, withDeleted } from '@tombstone/kysely'
 import type { Database, Post } from '../db/schema.ts'
 import type { Actor } from '../services/tokens.ts'
-import { QueryShapes } from '../db/query-shapes.ts'
 import { commentView, iso, postView, publicPostColumns, rowEtag } from '../views.ts'
 import { conflictOnUniqueViolation, likePattern, parentGone, visibilityFor, touchRestored } from './shared.ts'
 import { bySql, now, transactionLock } from '../db/sql-dialect.ts'

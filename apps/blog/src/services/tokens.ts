@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
-import { QueryShapes } from '../db/query-shapes.ts'
+import { QueryShapes } from '@tombstone/kysely'
 import type { Database, Role } from '../db/schema.ts'
 import { ago, bySql, now, sqliteNowPlusSeconds } from '../db/sql-dialect.ts'
 
