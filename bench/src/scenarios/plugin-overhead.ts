@@ -82,7 +82,7 @@ export async function pluginOverhead(server: Server, options: { quick: boolean; 
     const complexSql = complex(bench.db, 1).compile().sql
     const id = (i: number) => 1 + ((i * 7919) % (users * postsPerUser))
     const author = (i: number) => 1 + ((i * 7919) % users)
-    // The same queries compiled once (the service's QueryShapes, apps/blog/src/db/query-shapes.ts):
+    // The same queries compiled once (QueryShapes of @tombstone/kysely, as the service's hot reads):
     // builder, plugin and compiler paid on the first call only, the values bound on every call.
     const simpleOnce = new QueryShapes<Database, { id: number }>()
     const complexOnce = new QueryShapes<Database, { author: number }>()
@@ -150,7 +150,7 @@ export async function pluginOverhead(server: Server, options: { quick: boolean; 
       notes: [
         `the generated simple statement: ${simpleSql}`,
         `compile = build + plugin transform + SQL generation, per query, CPU time, ${compileRounds} samples of ${compiles} per variant; overhead = median of the per-sample differences; e2e = sequential round trips, the variants paired call by call in rotating order, PostgreSQL on 127.0.0.1`,
-        'compiled once: the service\'s QueryShapes (apps/blog/src/db/query-shapes.ts), the same SQL built and compiled on the first call, the values bound on every call; the targets above stay on the per-call compile',
+        'compiled once: QueryShapes of @tombstone/kysely, the same SQL built and compiled on the first call, the values bound on every call; the targets above stay on the per-call compile',
       ],
     }
   } finally {

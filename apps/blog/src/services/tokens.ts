@@ -54,7 +54,7 @@ export async function issueToken(db: Kysely<Database>, userId: number, ttlSecond
  */
 export async function verifyToken(db: Kysely<Database>, token: string): Promise<Actor | undefined> {
   if (!token.startsWith(PREFIX) || token.length > 200) return undefined
-  // Every authenticated request runs it: compiled once (db/query-shapes.ts).
+  // Every authenticated request runs it: compiled once (QueryShapes).
   const [row] = await liveToken.execute(db, 'live', { hash: hashToken(token) }, (db, $) =>
     db
       .selectFrom('tokens')
